@@ -1,0 +1,5 @@
+"""The inflated video UNet and its parts."""
+
+from vidsynth.models.unet import VideoUNet
+
+__all__ = ["VideoUNet"]
