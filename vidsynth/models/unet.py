@@ -115,12 +115,16 @@ class VideoUNet(UNet2DConditionModel):
         for module in self.modules():
             if isinstance(module, FrameGroupNorm):
                 module.num_frames = num_frames
-        out = super().forward(
-            frames,
-            timestep,
-            encoder_hidden_states,
-            cross_attention_kwargs={**(cross_attention_kwargs or {}), "num_frames": num_frames},
-        ).sample
+        out = (
+            super()
+            .forward(
+                frames,
+                timestep,
+                encoder_hidden_states,
+                cross_attention_kwargs={**(cross_attention_kwargs or {}), "num_frames": num_frames},
+            )
+            .sample
+        )
         out = rearrange(out, "(b f) c h w -> b c f h w", f=num_frames)
         return UNet2DConditionOutput(sample=out) if return_dict else (out,)
 

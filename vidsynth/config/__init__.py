@@ -1,0 +1,15 @@
+"""Typed configs (dataclass schemas) and their loader."""
+
+from vidsynth.config.loader import check_choice, config_to_yaml, load_config, parse_overrides, save_config
+from vidsynth.config.train import TrainConfig, TrainDataConfig, ValidationDataConfig
+
+__all__ = [
+    "TrainConfig",
+    "TrainDataConfig",
+    "ValidationDataConfig",
+    "check_choice",
+    "config_to_yaml",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+]

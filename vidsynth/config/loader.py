@@ -1,0 +1,104 @@
+"""Typed configs: dataclass defaults, then a YAML file, then ``key=value`` overrides.
+
+The dataclass schema is the single source of defaults; YAML and command-line entries only
+override. Unknown keys are rejected before anything expensive happens, naming the key and the
+closest valid one, and wrong types name the key and the value.
+"""
+
+import difflib
+import os
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from yaml import YAMLError
+
+from vidsynth.errors import VidSynthError
+
+T = TypeVar("T")
+
+
+def _field_types(schema: type) -> dict[str, Any]:
+    return {f.name: f.type for f in fields(schema)}
+
+
+def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
+    """Reject keys the schema does not have, suggesting the closest valid key."""
+    if not isinstance(data, dict):
+        return
+    known = _field_types(schema)
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)
+            hint = f"Did you mean '{prefix}{close[0]}'?" if close else f"Valid keys here: {', '.join(known)}."
+            raise VidSynthError(f"unknown config key '{full}' in {source}. {hint}")
+        if is_dataclass(known[key]) and isinstance(value, dict):
+            _check_keys(value, known[key], source, prefix=f"{full}.")
+
+
+def parse_overrides(overrides: list[str]) -> DictConfig:
+    """``["a.b=1", "c=x"]`` -> config; every entry must be ``key=value``."""
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise VidSynthError(f"command-line override {item!r} is not key=value. Write e.g. max_train_steps=100")
+    try:
+        return OmegaConf.from_dotlist(overrides)
+    except OmegaConfBaseException as err:
+        raise VidSynthError(f"cannot parse command-line overrides {overrides}: {err}") from err
+
+
+def load_config(schema: type[T], yaml_paths: list[str | Path] = (), overrides: list[str] = ()) -> T:
+    """Build a ``schema`` instance from its defaults, YAML files (in order) and overrides."""
+    layers = []
+    for path in yaml_paths:
+        path = Path(path)
+        if not path.is_file():
+            raise VidSynthError(f"config file {path} does not exist. Pass --config with the path of a YAML file")
+        try:
+            layer = OmegaConf.load(path)
+        except (YAMLError, OmegaConfBaseException) as err:
+            raise VidSynthError(f"config file {path} is not valid YAML: {err}") from err
+        if not isinstance(layer, DictConfig):
+            raise VidSynthError(f"config file {path} must hold a mapping of keys to values")
+        _check_keys(OmegaConf.to_container(layer), schema, str(path))
+        layers.append(layer)
+    if overrides:
+        layer = parse_overrides(list(overrides))
+        _check_keys(OmegaConf.to_container(layer), schema, "the command line")
+        layers.append(layer)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
+        return OmegaConf.to_object(merged)
+    except MissingMandatoryValue as err:
+        raise VidSynthError(
+            f"config key '{err.full_key}' is required: set it in the YAML or as {err.full_key}=..."
+        ) from err
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        reason = str(err).splitlines()[0]
+        raise VidSynthError(f"config key '{key}' has a wrong value: {reason}") from err
+
+
+def config_to_yaml(config: Any) -> str:
+    """The resolved config as YAML (what is saved next to every output)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(config))
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(config_to_yaml(config))
+    os.replace(tmp, path)
+    return path
+
+
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    """For ``__post_init__`` of schemas: a string option must be one of ``choices``."""
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise VidSynthError(f"config key '{key}' must be one of {', '.join(choices)}; got {value!r}.{hint}")
