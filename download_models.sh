@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Fetch a Stable Diffusion 1.x model from the Hugging Face hub into checkpoints/<name> (diffusers layout,
+# safetensors only, only the parts the VidSynth pipeline loads).
+#
+# Why this shape:
+#   - The hub is probed first with short timeouts, so a machine without network fails in seconds with one
+#     message instead of minutes of retries, before anything is written.
+#   - `hf download` writes into a staging folder next to the destination; it resumes partial files there, and
+#     the folder is renamed to the destination only once every needed file is verified, so a model folder
+#     without its `.complete` marker is never one this script left half-done.
+#   - The `.complete` marker is checked before any network access: a finished download is never repeated.
+set -euo pipefail
+
+readonly DEFAULT_MODEL="CompVis/stable-diffusion-v1-4"
+readonly PROBE_TIMEOUT_S=10
+readonly PROG="${0##*/}"
+PYTHON="${PYTHON:-python3}"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+
+usage() {
+    cat <<EOF
+Usage: $PROG [MODEL_ID] [--dir DEST] [--fp16] [--revision REV] [--force]
+       $PROG --verify-only DIR [--fp16]
+
+Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub.
+
+Arguments and options:
+  MODEL_ID           hub id of a diffusers SD-1.x model (default: $DEFAULT_MODEL),
+                     e.g. stable-diffusion-v1-5/stable-diffusion-v1-5 or a DreamBooth model
+  --dir DEST         model folder to fill (default: checkpoints/<last part of MODEL_ID> in the repository)
+  --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones
+  --revision REV     branch, tag or commit to fetch (default: the repository's default branch)
+  --force            download again even if DEST is already complete
+  --verify-only DIR  only check that DIR holds every file the pipeline needs (no network), then exit
+  -h, --help         show this help and exit
+
+Only model_index.json, scheduler/, tokenizer/, text_encoder/, vae/ and unet/ are fetched: no safety checker,
+feature extractor, .ckpt, .bin, flax or onnx files. Files are staged in <parent of DEST>/.partial-<name>/,
+where an interrupted download resumes when the same command is run again, and moved to DEST once verified;
+DEST/.complete marks a finished download, which later runs report as already complete without network.
+
+Environment:
+  HF_TOKEN     access token for gated or private models (accept the model's license on the hub first)
+  HF_ENDPOINT  hub or mirror to download from (default: https://huggingface.co)
+  PYTHON       Python with huggingface_hub installed (default: python3 of the active environment);
+               the Hugging Face CLI is run from it as '\$PYTHON -m huggingface_hub.cli.hf download'
+
+Exit status: 0 when the model folder is complete, 2 on any error (the message names the problem and the fix).
+EOF
+}
+
+die() {
+    printf '%s: %s\n' "$PROG" "$*" >&2
+    exit 2
+}
+
+log() {
+    printf '%s: %s\n' "$PROG" "$*" >&2
+}
+
+# One Python program with two jobs, so the list of needed files lives in one place:
+#   verify DIR SUFFIX                     print the needed files missing or empty in DIR, one per line; exit 3 if any
+#   probe REPO REVISION SUFFIX DEST SECS  check the hub is reachable, the repo readable and complete; exit 2 if not
+# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant.
+read -r -d '' HELPER_PY <<'PY' || true
+import os
+import sys
+
+
+def missing_files(present, suffix):
+    """Needed files that `present(name)` rejects: what StableDiffusionPipeline.from_pretrained reads for SD-1.x."""
+    required = [
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "text_encoder/config.json",
+        f"text_encoder/model{suffix}.safetensors",
+        "vae/config.json",
+        f"vae/diffusion_pytorch_model{suffix}.safetensors",
+        "unet/config.json",
+        f"unet/diffusion_pytorch_model{suffix}.safetensors",
+    ]
+    missing = [name for name in required if not present(name)]
+    bpe = ("tokenizer/vocab.json", "tokenizer/merges.txt")
+    if not (all(present(name) for name in bpe) or present("tokenizer/tokenizer.json")):
+        missing.append("tokenizer/vocab.json + tokenizer/merges.txt (or tokenizer/tokenizer.json)")
+    return missing
+
+
+def verify(root, suffix):
+    """Exit 3 with the missing names on stdout when `root` lacks a needed file or has an empty one."""
+
+    def present(name):
+        path = os.path.join(root, name)
+        return os.path.isfile(path) and os.path.getsize(path) > 0
+
+    missing = missing_files(present, suffix)
+    if missing:
+        print("\n".join(missing))
+        sys.exit(3)
+
+
+def probe(repo, revision, suffix, dest, timeout):
+    """One short request or two, so that no network, no access or a wrong id fail in seconds with one message."""
+    from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = constants.ENDPOINT
+    license_fix = f"accept the model's license at {endpoint}/{repo} and set HF_TOKEN to a token of that account"
+    try:
+        # A HEAD on model_index.json is what answers 401/403 for gated repos; the listing below does not.
+        get_hf_file_metadata(hf_hub_url(repo, "model_index.json", revision=revision), timeout=timeout)
+        listing = HfApi().model_info(repo, revision=revision, timeout=timeout).siblings or []
+    except OfflineModeIsEnabled:
+        return (
+            f"HF_HUB_OFFLINE is set, so {repo} cannot be downloaded. "
+            f"Unset HF_HUB_OFFLINE, or copy a diffusers SD-1.x folder into {dest}."
+        )
+    except GatedRepoError:
+        return f"{repo} is gated and this account may not download it. To fix: {license_fix}."
+    except RepositoryNotFoundError:
+        return (
+            f"{repo} was not found on {endpoint}, or it is private or gated. "
+            f"Check the model id; for a gated or private model {license_fix}."
+        )
+    except RevisionNotFoundError:
+        return f"{repo} has no revision {revision!r}. Pass an existing branch, tag or commit to --revision."
+    except RemoteEntryNotFoundError:
+        return f"{repo} has no model_index.json, so it is not a diffusers model. Pick a diffusers SD-1.x model id."
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status in (401, 403):
+            return f"the hub refused access to {repo} (HTTP {status}). Set HF_TOKEN to a valid token and {license_fix}."
+        return f"the Hugging Face hub ({endpoint}) answered with an error: {err}. Retry later, or check HF_ENDPOINT."
+    except Exception as err:  # connection refused, DNS failure, timeout, proxy error: all mean "no usable hub"
+        return (
+            f"cannot reach the Hugging Face hub ({endpoint}): {type(err).__name__}: {err}. "
+            f"Check your network and HF_ENDPOINT, or copy a diffusers SD-1.x folder into {dest}."
+        )
+    missing = missing_files({entry.rfilename for entry in listing}.__contains__, suffix)
+    if missing:
+        hint = "Drop --fp16" if suffix else "Try --fp16"
+        return (
+            f"{repo} does not ship every needed file as safetensors (missing: {', '.join(missing)}). "
+            f"{hint}, pick another --revision, or pick a diffusers SD-1.x model that has them."
+        )
+    return None
+
+
+if sys.argv[1] == "verify":
+    verify(sys.argv[2], sys.argv[3])
+else:
+    problem = probe(sys.argv[2], sys.argv[3] or None, sys.argv[4], sys.argv[5], float(sys.argv[6]))
+    if problem:
+        print(f"download_models.sh: {problem}", file=sys.stderr)
+        sys.exit(2)
+PY
+
+# Check that folder $1 holds every needed file of weights variant $2. Returns 0 when complete; 1 when not, with
+# the missing names in MISSING (comma-separated). A helper crash must not pass for "complete", hence the exit code 3.
+check_complete() {
+    local rc=0
+    MISSING="$("$PYTHON" -c "$HELPER_PY" verify "$1" "$2")" || rc=$?
+    case "$rc" in
+        0) return 0 ;;
+        3)
+            MISSING="${MISSING//$'\n'/, }"
+            return 1
+            ;;
+        *) die "checking $1 failed ($PYTHON exited with $rc, see above). Check that PYTHON runs Python 3." ;;
+    esac
+}
+
+weights_name() {
+    if [[ -n "$1" ]]; then printf 'fp16'; else printf 'fp32'; fi
+}
+
+# True when the staging folder holds downloaded files (beyond hf's own .cache bookkeeping), i.e. is worth resuming.
+has_payload() {
+    [[ -d "$1" ]] && [[ -n "$(find "$1" -type f -not -path "$1/.cache/*" -print -quit)" ]]
+}
+
+model_id=""
+dest=""
+verify_dir=""
+revision=""
+suffix=""
+force=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        --dir)
+            [[ $# -ge 2 ]] || die "--dir needs a folder. Usage: $PROG [MODEL_ID] --dir DEST"
+            dest="$2"
+            shift
+            ;;
+        --revision)
+            [[ $# -ge 2 ]] || die "--revision needs a branch, tag or commit. Usage: $PROG [MODEL_ID] --revision REV"
+            revision="$2"
+            shift
+            ;;
+        --verify-only)
+            [[ $# -ge 2 ]] || die "--verify-only needs a folder. Usage: $PROG --verify-only DIR"
+            verify_dir="$2"
+            shift
+            ;;
+        --fp16) suffix=".fp16" ;;
+        --force) force=1 ;;
+        -*) die "unknown option $1. Run $PROG --help for the options." ;;
+        *)
+            [[ -z "$model_id" ]] || die "more than one model id ($model_id, $1). Pass one MODEL_ID."
+            model_id="$1"
+            ;;
+    esac
+    shift
+done
+
+command -v "$PYTHON" >/dev/null ||
+    die "no Python found ($PYTHON). Activate the project's venv, or set PYTHON=/path/to/python."
+weights="$(weights_name "$suffix")"
+
+if [[ -n "$verify_dir" ]]; then
+    [[ -d "$verify_dir" ]] || die "$verify_dir is not a folder. Pass the model folder to --verify-only."
+    if ! check_complete "$verify_dir" "$suffix"; then
+        other_hint=""
+        [[ -n "$suffix" ]] || other_hint=" (for a folder with *.fp16.safetensors weights pass --fp16)"
+        die "$verify_dir is incomplete for the $weights weights, missing: $MISSING. Rerun $PROG to resume the" \
+            "download, or copy the missing files from the model's hub repository$other_hint."
+    fi
+    printf 'complete: %s (%s weights)\n' "$verify_dir" "$weights"
+    exit 0
+fi
+
+model_id="${model_id:-$DEFAULT_MODEL}"
+[[ "$model_id" =~ ^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$ ]] ||
+    die "invalid model id '$model_id'. Pass a hub id like $DEFAULT_MODEL."
+name="${model_id##*/}"
+dest="${dest:-$SCRIPT_DIR/checkpoints/$name}"
+dest="${dest%/}"
+staging="$(dirname "$dest")/.partial-$(basename "$dest")"
+# The marker says what the folder holds; its first two lines must match the request for a run to skip the download.
+marker_key="model=$model_id
+weights=$weights"
+
+if [[ -f "$dest/.complete" && "$force" -eq 0 ]]; then
+    [[ "$(head -n 2 "$dest/.complete")" == "$marker_key" ]] ||
+        die "$dest already holds another download ($(tr '\n' ' ' <"$dest/.complete")). Rerun with --force to" \
+            "replace it, or pick another --dir."
+    printf 'already complete: %s (%s, %s weights)\n' "$dest" "$model_id" "$weights"
+    exit 0
+fi
+
+if [[ -d "$dest" && "$force" -eq 0 ]]; then
+    # A folder without the marker was not made by this script (it renames only verified downloads):
+    # a model copied in by hand. Accept it if it is complete; never overwrite it without --force.
+    check_complete "$dest" "$suffix" ||
+        die "$dest exists but is incomplete, missing: $MISSING. Copy the missing files into it, or rerun" \
+            "with --force to download $model_id there."
+    printf '%s\nrevision=unknown (verified existing folder)\n' "$marker_key" >"$dest/.complete"
+    printf 'already complete: %s (existing folder verified, %s weights)\n' "$dest" "$weights"
+    exit 0
+fi
+
+"$PYTHON" -c 'import huggingface_hub' 2>/dev/null ||
+    die "$PYTHON cannot import huggingface_hub. Activate the project's venv (source venv/bin/activate), or set" \
+        "PYTHON=/path/to/venv/bin/python."
+
+log "checking $model_id on the Hugging Face hub"
+# Nothing is written before this check passes: an offline machine is left exactly as it was. A staging folder
+# with files from an earlier interrupted attempt is kept on every failure, so that the next run resumes it.
+"$PYTHON" -c "$HELPER_PY" probe "$model_id" "$revision" "$suffix" "$dest" "$PROBE_TIMEOUT_S" || exit 2
+
+if [[ "$force" -eq 1 ]]; then
+    rm -rf "$staging"
+fi
+# A staging folder that this run leaves without downloaded files is not worth resuming: remove it on any exit.
+trap 'has_payload "$staging" || rm -rf "$staging"' EXIT
+mkdir -p "$staging"
+
+includes=(
+    model_index.json
+    "scheduler/*.json"
+    "tokenizer/*"
+    text_encoder/config.json "text_encoder/model$suffix.safetensors"
+    vae/config.json "vae/diffusion_pytorch_model$suffix.safetensors"
+    unet/config.json "unet/diffusion_pytorch_model$suffix.safetensors"
+)
+hf_args=(download "$model_id" --local-dir "$staging")
+for pattern in "${includes[@]}"; do
+    hf_args+=(--include "$pattern")
+done
+if [[ -n "$revision" ]]; then
+    hf_args+=(--revision "$revision")
+fi
+
+log "downloading $model_id ($weights weights) into $staging"
+# hf's stdout (the folder path) goes to stderr too: this script's stdout is its one-line summary.
+"$PYTHON" -m huggingface_hub.cli.hf "${hf_args[@]}" >&2 ||
+    die "downloading $model_id failed (see the message above). Rerun the same command to resume; on HTTP 401/403" \
+        "accept the model's license on the hub and set HF_TOKEN."
+
+check_complete "$staging" "$suffix" ||
+    die "the download of $model_id is incomplete, missing: $MISSING. Rerun the same command to resume, or" \
+        "add --force to start over."
+rm -rf "$staging/.cache"
+printf '%s\nrevision=%s\n' "$marker_key" "${revision:-default}" >"$staging/.complete"
+
+if [[ -e "$dest" ]]; then
+    # --force over an existing folder: the old model stays in place until the new one is complete.
+    rm -rf "$staging.old"
+    mv "$dest" "$staging.old"
+    mv "$staging" "$dest"
+    rm -rf "$staging.old"
+else
+    mv "$staging" "$dest"
+fi
+printf 'downloaded %s (%s weights) into %s\n' "$model_id" "$weights" "$dest"

@@ -1,0 +1,283 @@
+"""download_models.sh: fails fast offline, never leaves a half model folder, fetches only what the pipeline loads.
+
+The script is run as a subprocess with this venv's bin dir first on PATH. Nothing reaches the real hub:
+HF_ENDPOINT points either at a closed port or at a tiny in-process fake hub that speaks the few endpoints
+`hf download` uses, so the real CLI's include patterns, staging, verification and rename are all exercised.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "download_models.sh"
+CLOSED_PORT = "http://127.0.0.1:9"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+PIPELINE_FILES = [
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "tokenizer/vocab.json",
+    "tokenizer/merges.txt",
+    "text_encoder/config.json",
+    "vae/config.json",
+    "unet/config.json",
+]
+FP32_WEIGHTS = [
+    "text_encoder/model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.safetensors",
+]
+FP16_WEIGHTS = [name.replace(".safetensors", ".fp16.safetensors") for name in FP32_WEIGHTS]
+# What a real SD-1.x repository also holds and the script must not fetch.
+UNWANTED = [
+    "safety_checker/config.json",
+    "safety_checker/model.safetensors",
+    "feature_extractor/preprocessor_config.json",
+    "unet/diffusion_pytorch_model.bin",
+    "unet/diffusion_flax_model.msgpack",
+    "vae/diffusion_pytorch_model.onnx",
+    "sd-v1-4.ckpt",
+    "README.md",
+]
+
+
+def _run(*args, endpoint=CLOSED_PORT, cwd=None, timeout=60):
+    """Run the script like a user with the venv active; returns (completed process, seconds)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN"}}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["HF_ENDPOINT"] = endpoint
+    env["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    start = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return proc, time.monotonic() - start
+
+
+def _make_model(root: Path, names) -> Path:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"{name} payload".encode())
+    return root
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+class _FakeHub(BaseHTTPRequestHandler):
+    """Answers model info, file tree and file resolve requests for the repositories in `server.repos`."""
+
+    def log_message(self, *args):
+        """Record each request (tests count them) instead of printing it."""
+        self.server.requests.append(f"{self.command} {self.path}")
+
+    def _reply(self, status, body=b"", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        for repo, files in self.server.repos.items():
+            if path.startswith(f"/api/models/{repo}/tree/"):
+                if repo in self.server.failing:
+                    return self._reply(403)
+                tree = [
+                    {"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+                    for name, body in files.items()
+                ]
+                return self._reply(200, json.dumps(tree).encode())
+            if path.startswith(f"/api/models/{repo}"):
+                info = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": name} for name in files]}
+                return self._reply(200, json.dumps(info).encode())
+            if path.startswith(f"/{repo}/resolve/"):
+                if repo in self.server.gated:
+                    return self._reply(401, headers={"X-Error-Code": "GatedRepo"})
+                name = path[len(f"/{repo}/resolve/") :].partition("/")[2]
+                if name in files:
+                    etag = f'"{hashlib.sha1(files[name]).hexdigest()}"'
+                    return self._reply(200, files[name], {"ETag": etag, "X-Repo-Commit": COMMIT})
+                return self._reply(404, headers={"X-Error-Code": "EntryNotFound"})
+        return self._reply(404, headers={"X-Error-Code": "RepoNotFound"})
+
+
+@pytest.fixture
+def fake_hub():
+    names = PIPELINE_FILES + FP32_WEIGHTS + FP16_WEIGHTS + UNWANTED
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
+    server.repos = {
+        "org/tiny-sd": {name: f"{name} payload".encode() for name in names},
+        "org/no-fp16": {name: b"x" for name in PIPELINE_FILES + FP32_WEIGHTS},
+        "org/gated-sd": {name: b"x" for name in names},
+        "org/failing-sd": {name: b"x" for name in names},
+    }
+    server.gated = {"org/gated-sd"}
+    server.failing = {"org/failing-sd"}  # the hub breaks after the probe, before any file arrives
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_unreachable_hub_fails_fast_with_fix_and_leaves_nothing(tmp_path):
+    proc, seconds = _run("--dir", str(tmp_path / "checkpoints" / "sd"), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert seconds < 20
+    assert f"cannot reach the Hugging Face hub ({CLOSED_PORT})" in proc.stderr
+    assert "HF_ENDPOINT" in proc.stderr and "copy a diffusers SD-1.x folder into" in proc.stderr
+    assert proc.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no model folder, no staging folder, not even checkpoints/
+
+
+def test_unreachable_hub_keeps_an_earlier_partial_download_for_resume(tmp_path):
+    partial = _make_model(tmp_path / ".partial-sd", ["unet/config.json"])
+    proc, _ = _run("--dir", str(tmp_path / "sd"))
+    assert proc.returncode != 0
+    assert not (tmp_path / "sd").exists()
+    assert _files(partial) == {"unet/config.json"}
+
+
+def test_help_documents_every_option():
+    proc, _ = _run("--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("Usage: download_models.sh [MODEL_ID]")
+    for option in ("--dir DEST", "--fp16", "--revision REV", "--force", "--verify-only DIR", "HF_TOKEN", "HF_ENDPOINT"):
+        assert option in proc.stdout
+
+
+def test_unknown_option_is_a_usage_error():
+    proc, _ = _run("--fp32")
+    assert proc.returncode == 2
+    assert "unknown option --fp32" in proc.stderr
+
+
+def test_complete_marker_skips_the_download_without_network(tmp_path):
+    dest = _make_model(tmp_path / "sd", ["model_index.json"])
+    (dest / ".complete").write_text("model=org/tiny-sd\nweights=fp32\nrevision=default\n")
+    proc, _ = _run("org/tiny-sd", "--dir", str(dest))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"already complete: {dest}")
+    # The marker records what the folder holds: asking for other weights is refused, not silently accepted.
+    proc, _ = _run("org/tiny-sd", "--fp16", "--dir", str(dest))
+    assert proc.returncode == 2
+    assert "--force" in proc.stderr
+
+
+def test_verify_only_names_the_missing_or_empty_unet_weights(tmp_path):
+    staged = _make_model(tmp_path / ".partial-sd", PIPELINE_FILES + FP32_WEIGHTS[:2])
+    proc, _ = _run("--verify-only", str(staged))
+    assert proc.returncode == 2
+    assert "missing: unet/diffusion_pytorch_model.safetensors." in proc.stderr
+    assert "vae/" not in proc.stderr and "tokenizer/" not in proc.stderr
+
+    (staged / FP32_WEIGHTS[2]).write_bytes(b"")  # an empty file is as bad as none
+    proc, _ = _run("--verify-only", str(staged))
+    assert "missing: unet/diffusion_pytorch_model.safetensors." in proc.stderr
+
+    (staged / FP32_WEIGHTS[2]).write_bytes(b"weights")
+    proc, _ = _run("--verify-only", str(staged))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"complete: {staged} (fp32 weights)\n"
+
+    proc, _ = _run("--verify-only", str(staged), "--fp16")
+    assert proc.returncode == 2
+    for name in FP16_WEIGHTS:
+        assert name in proc.stderr
+
+
+def test_verify_only_accepts_either_tokenizer_layout(tmp_path):
+    """diffusers' save_pretrained writes tokenizer.json with current transformers; hub repos have vocab + merges."""
+    names = [n for n in PIPELINE_FILES if not n.startswith("tokenizer/")] + FP32_WEIGHTS
+    folder = _make_model(tmp_path / "sd", names)
+    proc, _ = _run("--verify-only", str(folder))
+    assert proc.returncode == 2
+    assert "missing: tokenizer/vocab.json + tokenizer/merges.txt (or tokenizer/tokenizer.json)." in proc.stderr
+
+    _make_model(folder, ["tokenizer/tokenizer.json"])
+    proc, _ = _run("--verify-only", str(folder))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_hand_copied_complete_folder_is_accepted_without_network(tmp_path):
+    dest = _make_model(tmp_path / "sd", PIPELINE_FILES + FP32_WEIGHTS)
+    proc, _ = _run("org/tiny-sd", "--dir", str(dest))
+    assert proc.returncode == 0, proc.stderr
+    assert "already complete" in proc.stdout
+    assert (dest / ".complete").read_text().startswith("model=org/tiny-sd\nweights=fp32\n")
+
+
+def test_download_fetches_only_pipeline_files_and_is_not_repeated(tmp_path, fake_hub):
+    dest = tmp_path / "checkpoints" / "tiny-sd"
+    proc, _ = _run("org/tiny-sd", "--fp16", "--dir", str(dest), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"downloaded org/tiny-sd (fp16 weights) into {dest}\n"
+    assert _files(dest) == set(PIPELINE_FILES + FP16_WEIGHTS) | {".complete"}
+    assert (dest / "unet/diffusion_pytorch_model.fp16.safetensors").read_bytes() == (
+        b"unet/diffusion_pytorch_model.fp16.safetensors payload"
+    )
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["tiny-sd"]  # staging renamed away
+
+    seen = len(fake_hub.requests)
+    proc, _ = _run("org/tiny-sd", "--fp16", "--dir", str(dest), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("already complete")
+    assert len(fake_hub.requests) == seen
+
+    proc, _ = _run("org/tiny-sd", "--force", "--dir", str(dest), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 0, proc.stderr
+    assert _files(dest) == set(PIPELINE_FILES + FP32_WEIGHTS) | {".complete"}
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["tiny-sd"]
+
+
+def test_download_completes_a_partial_staging_folder(tmp_path, fake_hub):
+    _make_model(tmp_path / ".partial-tiny-sd", ["model_index.json", "unet/config.json"])
+    dest = tmp_path / "tiny-sd"
+    proc, _ = _run("org/tiny-sd", "--dir", str(dest), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 0, proc.stderr
+    assert _files(dest) == set(PIPELINE_FILES + FP32_WEIGHTS) | {".complete"}
+    assert not (tmp_path / ".partial-tiny-sd").exists()
+
+
+def test_failed_download_says_how_to_resume_and_removes_its_empty_staging_folder(tmp_path, fake_hub):
+    dest = tmp_path / "checkpoints" / "sd"
+    proc, seconds = _run("org/failing-sd", "--dir", str(dest), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 2
+    assert seconds < 20
+    assert "downloading org/failing-sd failed" in proc.stderr and "Rerun the same command to resume" in proc.stderr
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_gated_model_asks_for_license_and_token(tmp_path, fake_hub):
+    proc, _ = _run("org/gated-sd", "--dir", str(tmp_path / "sd"), endpoint=f"http://127.0.0.1:{fake_hub.server_port}")
+    assert proc.returncode == 2
+    assert "accept the model's license" in proc.stderr and "HF_TOKEN" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repo_without_fp16_weights_is_refused_before_downloading(tmp_path, fake_hub):
+    proc, _ = _run(
+        "org/no-fp16", "--fp16", "--dir", str(tmp_path / "sd"), endpoint=f"http://127.0.0.1:{fake_hub.server_port}"
+    )
+    assert proc.returncode == 2
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" in proc.stderr and "Drop --fp16" in proc.stderr
+    assert sum("/resolve/" in request for request in fake_hub.requests) == 1  # the probe's HEAD, no download
+    assert list(tmp_path.iterdir()) == []
