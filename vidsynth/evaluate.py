@@ -1,0 +1,195 @@
+"""Score edited clips with the built-in metrics and write the results as a markdown table and JSON.
+
+    python -m vidsynth.evaluate OUTPUT_DIR_OR_MP4 [more ...] [--clip-model ID_OR_PATH] [--out results] [--device cpu]
+
+Each edited MP4 is paired with the sidecar JSON that inference.py writes next to it; the sidecar says
+which prompt and method made it and which source frames it was made from, so the source frames for the
+flicker ratio are read back at exactly those indices and that size. One row per MP4, i.e. per clip and
+method, so baselines and Tune-A-Video edits of the same clip sit side by side.
+"""
+
+import argparse
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vidsynth.cli import run_main
+from vidsynth.errors import VidSynthError
+from vidsynth.media import atomic_path, write_json
+from vidsynth.metrics import (
+    DEFAULT_CLIP_MODEL,
+    ClipScorer,
+    flicker,
+    frame_consistency_all_pairs,
+    frame_consistency_consecutive,
+    text_alignment,
+)
+from vidsynth.video import read_frames
+
+logger = logging.getLogger(__name__)
+
+# Markdown column header -> (row key, number format); the JSON rows carry the same keys.
+_COLUMNS = {
+    "clip": ("clip", "{}"),
+    "method": ("method", "{}"),
+    "prompt": ("prompt", "{}"),
+    "frames": ("frames", "{}"),
+    "consistency all-pairs": ("consistency_all_pairs", "{:.2f}"),
+    "consistency consecutive": ("consistency_consecutive", "{:.2f}"),
+    "text alignment": ("text_alignment", "{:.2f}"),
+    "flicker": ("flicker", "{:.3f}"),
+}
+
+
+def find_videos(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders to the MP4s directly inside them (hidden names, e.g. half-written temporaries, skipped)."""
+    videos = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            videos += sorted(p for p in path.glob("*.mp4") if not p.name.startswith("."))
+        elif path.is_file() and path.suffix.lower() == ".mp4":
+            videos.append(path)
+        else:
+            raise VidSynthError(
+                f"{path} is neither an MP4 file nor a folder. Pass edited MP4s or the folders holding them."
+            )
+    if not videos:
+        raise VidSynthError("No MP4 files found in the given paths. Pass the output folder of inference.py.")
+    return videos
+
+
+def load_sidecar(video: Path) -> dict:
+    """The sidecar JSON next to ``video``, checked for the keys evaluation needs."""
+    sidecar = video.with_suffix(".json")
+    if not sidecar.is_file():
+        raise VidSynthError(
+            f"{video} has no sidecar {sidecar.name}; it is written by inference.py next to each edited video. "
+            "Evaluate videos made by inference.py, or re-run it for this clip."
+        )
+    try:
+        meta = json.loads(sidecar.read_text())
+        return {
+            "prompt": str(meta["prompt"]),
+            "method": str(meta["method"]),
+            "width": int(meta["width"]),
+            "height": int(meta["height"]),
+            "source_path": Path(meta["source"]["path"]),
+            "frame_indices": [int(i) for i in meta["source"]["frame_indices"]],
+        }
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise VidSynthError(
+            f"Sidecar {sidecar} is unreadable or incomplete ({type(err).__name__}: {err}). "
+            "Re-run inference.py to rewrite it."
+        ) from err
+
+
+def read_edit_and_source(video: Path, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Edited frames and the matching source frames, both uint8 (F, H, W, 3)."""
+    edited = iio.imread(video, index=None, plugin="FFMPEG")  # (F, H, W, 3)
+    if len(edited) < 2:
+        raise VidSynthError(
+            f"{video} has {len(edited)} frame; frame consistency and flicker compare frames, so they need at least 2. "
+            "Evaluate clips edited with 2 or more frames."
+        )
+    if len(edited) != len(meta["frame_indices"]) or edited.shape[1:3] != (meta["height"], meta["width"]):
+        raise VidSynthError(
+            f"{video} has {len(edited)} frames of {edited.shape[2]}x{edited.shape[1]} but its sidecar says "
+            f"{len(meta['frame_indices'])} frames of {meta['width']}x{meta['height']}. "
+            "Re-run inference.py for this clip."
+        )
+    if not meta["source_path"].is_file():
+        raise VidSynthError(
+            f"Source video {meta['source_path']} of {video} is missing. "
+            "Put it back at that path or re-run inference.py."
+        )
+    source = read_frames(meta["source_path"], meta["frame_indices"], meta["width"], meta["height"])  # (F, H, W, 3)
+    return edited, source
+
+
+def evaluate(
+    paths: Iterable[str | Path],
+    clip_model: str | Path | ClipScorer = DEFAULT_CLIP_MODEL,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> list[dict]:
+    """Score every edited MP4 found in ``paths``; one dict per MP4 with the four metrics.
+
+    ``clip_model`` is a hub id, a local CLIP folder, or an already loaded :class:`ClipScorer` (so a
+    benchmark scoring many runs loads CLIP once).
+    """
+    videos = find_videos(paths)
+    sidecars = [load_sidecar(video) for video in videos]  # all checked before the slow work starts
+    scorer = clip_model if isinstance(clip_model, ClipScorer) else ClipScorer(clip_model, device=device, dtype=dtype)
+    rows = []
+    for video, meta in zip(tqdm(videos, desc="Evaluating clips", unit="clip"), sidecars, strict=True):
+        edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
+        image_emb = scorer.image_embeddings(edited)  # (F, D)
+        rows.append(
+            {
+                "clip": video.stem,
+                "video": str(video.resolve()),
+                "method": meta["method"],
+                "prompt": meta["prompt"],
+                "frames": len(edited),
+                "consistency_all_pairs": frame_consistency_all_pairs(image_emb),
+                "consistency_consecutive": frame_consistency_consecutive(image_emb),
+                "text_alignment": text_alignment(image_emb, scorer.text_embedding(meta["prompt"])),
+                "flicker": flicker(edited, source),
+            }
+        )
+    return rows
+
+
+def _cell(text: str) -> str:
+    """Escape what would break a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_markdown(rows: list[dict], clip_model: str) -> str:
+    """The results as a markdown table, with the CLIP model named above it."""
+    lines = [
+        f"CLIP model: `{clip_model}`. Consistency and text alignment are 100 × cosine; "
+        "flicker 1.0 = as steady as the source.",
+        "",
+        "| " + " | ".join(_COLUMNS) + " |",
+        "|" + "---|" * len(_COLUMNS),
+    ]
+    for row in rows:
+        cells = (_cell(fmt.format(row[key])) for key, fmt in _COLUMNS.values())
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict], clip_model: str, out: str | Path) -> tuple[Path, Path]:
+    """Write ``<out>.md`` and ``<out>.json`` (each atomically); return their paths."""
+    out = Path(out)
+    if out.suffix in (".md", ".json"):
+        out = out.with_suffix("")
+    markdown = format_markdown(rows, clip_model)
+    json_path = write_json(out.with_name(out.name + ".json"), {"clip_model": clip_model, "rows": rows})
+    md_path = out.with_name(out.name + ".md")
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(markdown)
+    return md_path, json_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m vidsynth.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="edited MP4s or folders of them (each with its sidecar JSON)")
+    parser.add_argument("--clip-model", default=DEFAULT_CLIP_MODEL, help="CLIP hub id or local folder")
+    parser.add_argument("--out", default="results", help="output stem: writes <out>.md and <out>.json")
+    parser.add_argument("--device", default="cpu", help="torch device for CLIP, e.g. cpu or cuda")
+    args = parser.parse_args(argv)
+    rows = evaluate(args.paths, args.clip_model, device=args.device)
+    md_path, json_path = write_results(rows, args.clip_model, args.out)
+    print(f"Evaluated {len(rows)} clips: table in {md_path} (rows in {json_path})")
+
+
+if __name__ == "__main__":
+    run_main(main)

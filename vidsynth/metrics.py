@@ -1,0 +1,245 @@
+"""Quality metrics for edited clips: CLIP frame consistency, CLIP text alignment and pixel flicker.
+
+Definitions (all on CLIP's *projected* embeddings, cosine similarity scaled by 100):
+
+- Frame consistency, all pairs — Tune-A-Video (Wu et al., ICCV 2023, §4.1 "Frame Consistency") and the
+  LOVEU-TGVE 2023 benchmark ("CLIP Score Frame Consistency"): the mean cosine similarity over all pairs
+  of distinct frames of the edited video.
+- Frame consistency, consecutive — FateZero (Qi et al., ICCV 2023, "Tem-Con"): the mean cosine similarity
+  of neighbouring frames i and i+1, which punishes frame-to-frame jumps and ignores slow drift.
+- Text alignment — Tune-A-Video's "Textual Faithfulness" / LOVEU-TGVE's "CLIP Score Text Alignment": the
+  mean over frames of 100 × cosine(frame, edited prompt). Unlike CLIPScore (Hessel et al., 2021) there is
+  no clamping at 0 and no 2.5 weight, matching how the video-editing papers report it.
+- Flicker — VidSynth's own model-free check: the mean absolute change between consecutive edited frames
+  divided by the same for the source frames, so 1.0 means "as steady as the source" and larger values
+  mean the edit added temporal noise.
+
+The formulas are pure numpy functions (float64); :class:`ClipScorer` turns frames and prompts into the
+embeddings they take.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import CLIPModel, CLIPTokenizer
+from transformers.utils import cached_file
+
+from vidsynth.errors import VidSynthError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
+# OpenAI's CLIP normalisation, used when a checkpoint ships no preprocessor_config.json.
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _unit_rows(emb: np.ndarray, name: str) -> np.ndarray:
+    """Rows of ``emb`` (N, D) scaled to unit length, in float64; a zero row has no direction."""
+    emb = np.asarray(emb, dtype=np.float64)
+    norms = np.linalg.norm(emb, axis=-1, keepdims=True)  # (N, 1)
+    if np.any(norms == 0):
+        raise VidSynthError(f"{name} contains an all-zero embedding, whose cosine is undefined. Check the model.")
+    return emb / norms
+
+
+def _frame_embeddings(image_emb: np.ndarray) -> np.ndarray:
+    """Validate per-frame embeddings (F, D) with F >= 2 and return them unit-normalised."""
+    image_emb = np.asarray(image_emb)
+    if image_emb.ndim != 2:
+        raise VidSynthError(
+            f"Frame embeddings must have shape (frames, dim), got {image_emb.shape}. Pass one row per frame."
+        )
+    if image_emb.shape[0] < 2:
+        raise VidSynthError(
+            f"Frame consistency needs at least 2 frames, got {image_emb.shape[0]}. Evaluate a clip of 2 or more frames."
+        )
+    return _unit_rows(image_emb, "The frame embeddings")
+
+
+def frame_consistency_all_pairs(image_emb: np.ndarray) -> float:
+    """Mean cosine similarity over all ordered pairs i != j of frame embeddings, × 100 (Tune-A-Video).
+
+    ``image_emb``: (F, D), F >= 2. Ordered and unordered pairs give the same mean (cosine is symmetric).
+    """
+    unit = _frame_embeddings(image_emb)  # (F, D)
+    num_frames = unit.shape[0]
+    cos = unit @ unit.T  # (F, F), diagonal = 1
+    off_diagonal_sum = cos.sum() - np.trace(cos)
+    return float(100.0 * off_diagonal_sum / (num_frames * (num_frames - 1)))
+
+
+def frame_consistency_consecutive(image_emb: np.ndarray) -> float:
+    """Mean cosine similarity of frames i and i+1, × 100 (FateZero's Tem-Con). ``image_emb``: (F, D), F >= 2."""
+    unit = _frame_embeddings(image_emb)  # (F, D)
+    cos = np.sum(unit[:-1] * unit[1:], axis=-1)  # (F-1,)
+    return float(100.0 * cos.mean())
+
+
+def text_alignment(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
+    """Mean over frames of 100 × cosine(frame, prompt) (Tune-A-Video / LOVEU-TGVE CLIP score).
+
+    ``image_emb``: (F, D); ``text_emb``: (D,) or (1, D).
+    """
+    image_emb = np.asarray(image_emb)
+    text_emb = np.asarray(text_emb).reshape(-1)  # (D,)
+    if image_emb.ndim != 2 or image_emb.shape[0] < 1 or image_emb.shape[1] != text_emb.shape[0]:
+        raise VidSynthError(
+            f"Frame embeddings {image_emb.shape} and text embedding {text_emb.shape} do not match. "
+            "Embed frames and prompt with the same CLIP model."
+        )
+    frames = _unit_rows(image_emb, "The frame embeddings")  # (F, D)
+    text = _unit_rows(text_emb[None], "The text embedding")[0]  # (D,)
+    return float(100.0 * (frames @ text).mean())
+
+
+def _as_unit_float(frames: np.ndarray) -> np.ndarray:
+    """Frames as float64 in [0, 1]: uint8 is divided by 255, floats are taken to be in [0, 1] already."""
+    frames = np.asarray(frames)
+    if frames.dtype == np.uint8:
+        return frames.astype(np.float64) / 255.0
+    return frames.astype(np.float64)
+
+
+def _mean_consecutive_change(frames: np.ndarray) -> float:
+    """Mean absolute difference between frames t and t+1 over all pixels and channels; frames (F, H, W, 3)."""
+    return float(np.abs(np.diff(frames, axis=0)).mean())
+
+
+def flicker(edited: np.ndarray, source: np.ndarray) -> float:
+    """Temporal change of the edit relative to the source: 1.0 = as steady as the source, 0 = frozen.
+
+    ``edited`` and ``source``: (F, H, W, 3), uint8 or float in [0, 1], same shape, F >= 2. No model is
+    involved, so this catches flicker that CLIP's pooled embeddings smooth over.
+    """
+    edited, source = np.asarray(edited), np.asarray(source)
+    if edited.shape != source.shape or edited.ndim != 4 or edited.shape[-1] != 3:
+        raise VidSynthError(
+            f"Flicker needs edited and source frames of the same shape (frames, height, width, 3), got {edited.shape} "
+            f"and {source.shape}. Read the source at the edited clip's frame indices and size."
+        )
+    if edited.shape[0] < 2:
+        raise VidSynthError(
+            f"Flicker needs at least 2 frames, got {edited.shape[0]}. Evaluate a clip of 2 or more frames."
+        )
+    source_change = _mean_consecutive_change(_as_unit_float(source))
+    if source_change == 0:
+        raise VidSynthError(
+            "The source frames are all identical, so flicker (edited change / source change) is undefined. "
+            "Evaluate an edit of a source clip with motion."
+        )
+    return _mean_consecutive_change(_as_unit_float(edited)) / source_change
+
+
+def _projected(output: torch.Tensor | object) -> torch.Tensor:
+    """The projected embedding from ``get_*_features``: transformers 5 returns an output object whose
+    ``pooler_output`` holds it, older versions return the tensor itself."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+def _side(value: int | dict | None) -> tuple[int, int] | None:
+    """(height, width) from a preprocessor size entry: an int (older configs, as in the OpenAI checkpoints),
+    {"shortest_edge": n} or {"height": h, "width": w}; None when absent."""
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, dict) and "height" in value and "width" in value:
+        return int(value["height"]), int(value["width"])
+    if isinstance(value, dict) and "shortest_edge" in value:
+        return int(value["shortest_edge"]), int(value["shortest_edge"])
+    return None
+
+
+class ClipScorer:
+    """CLIP image and text embeddings with CLIP's own preprocessing, done in torch.
+
+    Frames are resized so the shortest side is the checkpoint's size (bicubic, antialiased), centre
+    cropped, scaled to [0, 1] and normalised with the checkpoint's mean/std — the steps of
+    ``CLIPImageProcessor`` without needing torchvision or PIL.
+    """
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_CLIP_MODEL,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        batch_size: int = 16,
+    ):
+        self.name = str(model)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        try:
+            self.model = CLIPModel.from_pretrained(self.name, dtype=dtype).to(self.device).eval()
+            self.tokenizer = CLIPTokenizer.from_pretrained(self.name)
+        except OSError as err:
+            # For a missing path transformers complains about repo-id syntax; say what actually went wrong.
+            reason = (
+                str(err).splitlines()[0]
+                if Path(self.name).is_dir()
+                else "it is not a local folder, nor a Hugging Face model loadable now (offline or not cached)."
+            )
+            raise VidSynthError(
+                f"Cannot load the CLIP model {self.name!r}: {reason} Pass --clip-model with a local path to a CLIP "
+                f"checkpoint folder, or download {self.name} into the Hugging Face cache while online."
+            ) from err
+        self._load_preprocessing()
+
+    def _load_preprocessing(self) -> None:
+        """Read size, crop and normalisation from preprocessor_config.json, falling back to the vision
+        config's image size and OpenAI's mean/std when the checkpoint has none."""
+        config_file = cached_file(self.name, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
+        config = json.loads(Path(config_file).read_text()) if config_file else {}
+        image_size = self.model.config.vision_config.image_size
+        self.crop_size = _side(config.get("crop_size")) or (image_size, image_size)
+        self.resize_to = (_side(config.get("size")) or self.crop_size)[0]
+        self.mean = torch.tensor(config.get("image_mean", OPENAI_CLIP_MEAN), dtype=torch.float32)  # (3,)
+        self.std = torch.tensor(config.get("image_std", OPENAI_CLIP_STD), dtype=torch.float32)  # (3,)
+        logger.debug("CLIP preprocessing: shortest side %d, crop %s", self.resize_to, self.crop_size)
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames (B, H, W, 3) -> normalised pixel values (B, 3, crop_h, crop_w), float32."""
+        pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
+        height, width = pixels.shape[-2:]
+        # Shortest side to resize_to, the other scaled alike (truncated, as CLIPImageProcessor does).
+        if height <= width:
+            new_size = (self.resize_to, int(self.resize_to * width / height))
+        else:
+            new_size = (int(self.resize_to * height / width), self.resize_to)
+        pixels = F.interpolate(pixels, size=new_size, mode="bicubic", antialias=True, align_corners=False)
+        pixels = pixels.clamp(0.0, 1.0)  # bicubic overshoots; the PIL path stays within uint8
+        crop_h, crop_w = self.crop_size
+        top, left = (new_size[0] - crop_h) // 2, (new_size[1] - crop_w) // 2
+        pixels = pixels[..., top : top + crop_h, left : left + crop_w]  # (B, 3, crop_h, crop_w)
+        return (pixels - self.mean[:, None, None]) / self.std[:, None, None]
+
+    @torch.no_grad()
+    def image_embeddings(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 frames (F, H, W, 3) -> projected CLIP image embeddings (F, D), float32, in batches."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise VidSynthError(
+                f"Expected uint8 frames (frames, height, width, 3), got {frames.dtype} {frames.shape}. "
+                "Decode the video to RGB uint8 frames."
+            )
+        chunks = []
+        for start in range(0, len(frames), self.batch_size):
+            pixels = self.preprocess(frames[start : start + self.batch_size])  # (B, 3, h, w)
+            pixels = pixels.to(device=self.device, dtype=self.dtype)
+            chunks.append(_projected(self.model.get_image_features(pixel_values=pixels)).float().cpu())  # (B, D)
+        return torch.cat(chunks).numpy()
+
+    @torch.no_grad()
+    def text_embedding(self, prompt: str) -> np.ndarray:
+        """Prompt -> projected CLIP text embedding (D,), float32 (padded/truncated to CLIP's 77 tokens)."""
+        tokens = self.tokenizer(
+            [prompt],
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).to(self.device)
+        return _projected(self.model.get_text_features(**tokens)).float().cpu().numpy()[0]
