@@ -1,0 +1,251 @@
+"""Reading clips with decord, the way Tune-A-Video does, plus the checks that run before any model loads.
+
+Frame indices follow the original: ``range(sample_start_idx, num_frames, sample_frame_rate)``, of
+which the first ``n_sample_frames`` are used; decord resizes (stretches) every frame to W x H and
+pixels are scaled to [-1, 1]. :func:`check_clip_request` validates a request from the file's header
+and first frame only, so a typo costs a second rather than a model load.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+
+import decord
+import numpy as np
+import torch
+from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+from PIL import Image
+
+from vidsynth.errors import VidSynthError
+
+logger = logging.getLogger(__name__)
+
+# The VAE downsamples by 8, so the latent grid needs sizes divisible by 8.
+SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a clip holds, as read from its header and first frame."""
+
+    path: str  # absolute
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing tensors element-wise has no single truth value
+class Clip:
+    """Frames sampled from a video for tuning or inversion, with where they came from."""
+
+    pixels: torch.Tensor  # (F, 3, H, W) float32 in [-1, 1]
+    path: str  # absolute
+    source_fps: float
+    frame_indices: tuple[int, ...]
+    width: int
+    height: int
+    sample_frame_rate: int
+
+    @property
+    def stride(self) -> int:
+        """Source frames between two sampled frames."""
+        return self.sample_frame_rate
+
+    @property
+    def fps(self) -> float:
+        """The frame rate that plays the sampled frames at the source's speed."""
+        return self.source_fps / self.stride
+
+    @property
+    def start(self) -> float:
+        """Seconds into the source at which the first sampled frame is shown."""
+        return self.frame_indices[0] / self.source_fps
+
+    @property
+    def duration(self) -> float:
+        """Seconds the sampled frames last at :attr:`fps` (the span of source sound that belongs to them)."""
+        return len(self.frame_indices) / self.fps
+
+    def metadata(self) -> dict:
+        """JSON-able description, the ``source`` part of an output's sidecar (plus size and rate)."""
+        return {
+            "path": self.path,
+            "source_fps": self.source_fps,
+            "frame_indices": list(self.frame_indices),
+            "width": self.width,
+            "height": self.height,
+            "start": self.start,
+            "duration": self.duration,
+            "fps": self.fps,
+        }
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise VidSynthError(
+            f"Video file not found: {path}. Check the path; it should point at a video file (e.g. .mp4)."
+        )
+    if not path.is_file():
+        raise VidSynthError(f"{path} is not a file. Point the path at a video file (e.g. .mp4), not a folder.")
+    return path
+
+
+def _open_reader(path: Path, width: int = -1, height: int = -1) -> decord.VideoReader:
+    """Open with decord; an unreadable file becomes a VidSynthError with the re-encode fix."""
+    try:
+        return decord.VideoReader(str(path), width=width, height=height)
+    except (decord.DECORDError, RuntimeError, AssertionError) as err:
+        raise _unreadable(path, err) from err
+
+
+def _unreadable(path: Path, err: Exception) -> VidSynthError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return VidSynthError(
+        f"Cannot read {path} as a video (corrupt, truncated or not a video: {reason}). "
+        f"If it plays elsewhere, re-encode it: ffmpeg -i {path.name} -c:v libx264 -pix_fmt yuv420p fixed.mp4"
+    )
+
+
+def _as_numpy(batch) -> np.ndarray:
+    """decord returns its own NDArray, or a torch tensor when someone set the torch bridge globally."""
+    return batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+
+
+def _decode(path: Path, indices: list[int], width: int = -1, height: int = -1) -> np.ndarray:
+    """Decode frames as uint8 (F, H, W, 3), resized (stretched) by decord when a size is given."""
+    try:
+        return _as_numpy(_open_reader(path, width, height).get_batch(indices))
+    except decord.DECORDError as err:
+        if width == -1 or "must exactly match" not in str(err):
+            raise _unreadable(path, err) from err
+    # decord 0.6 mis-strides a few output widths (8, 16, 24, 48 and 72 among the multiples of 8): its
+    # scaler pads each row and the copy into the batch fails. Decode at the native size and resize with
+    # PIL's bicubic filter instead, the closest match to decord's own scaler.
+    logger.debug("decord cannot resize to width %d; resizing with PIL", width)
+    native = _decode(path, indices)  # (F, h, w, 3)
+    return np.stack([np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC)) for frame in native])
+
+
+def _has_audio(path: Path) -> bool:
+    """Audio presence from ffmpeg's header listing (moviepy's parser); nothing is decoded."""
+    try:
+        return bool(ffmpeg_parse_infos(str(path))["audio_found"])
+    except (OSError, KeyError, IndexError, ValueError) as err:
+        logger.warning("Could not check %s for an audio track (%s); assuming none.", path, err)
+        return False
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, rate, size (decord: header plus the first frame) and whether there is sound."""
+    path = _existing_file(path)
+    reader = _open_reader(path)
+    try:
+        first = _as_numpy(reader.next())  # (H, W, 3)
+    except (decord.DECORDError, RuntimeError, StopIteration) as err:
+        raise _unreadable(path, err) from err
+    fps = float(reader.get_avg_fps())
+    if not fps > 0:
+        raise _unreadable(path, ValueError(f"frame rate {fps}"))
+    height, width = first.shape[:2]
+    return VideoInfo(str(path), len(reader), fps, int(width), int(height), _has_audio(path))
+
+
+def _nearest_multiples(value: int) -> str:
+    """The valid sizes either side of ``value`` (just the smallest one for values below it)."""
+    lower = (value // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    return f"{lower} or {lower + SIZE_MULTIPLE}" if lower >= SIZE_MULTIPLE else str(SIZE_MULTIPLE)
+
+
+def _check_request(n_sample_frames, width, height, sample_start_idx, sample_frame_rate) -> None:
+    """Checks on the numbers alone, before the file is opened."""
+    for name, value, low in (
+        ("n_sample_frames", n_sample_frames, 1),
+        ("sample_frame_rate", sample_frame_rate, 1),
+        ("sample_start_idx", sample_start_idx, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+            raise VidSynthError(f"{name} must be an integer >= {low}, got {value!r}. Set it to {low} or more.")
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise VidSynthError(f"{name} must be an integer multiple of {SIZE_MULTIPLE}, got {value!r}. Use e.g. 512.")
+        if value <= 0 or value % SIZE_MULTIPLE:
+            raise VidSynthError(
+                f"{name} must be a positive multiple of {SIZE_MULTIPLE} (the VAE works on 8x8 blocks), got {value}. "
+                f"Use {_nearest_multiples(int(value))}."
+            )
+
+
+def sample_indices(
+    num_frames: int, n_sample_frames: int, sample_start_idx: int = 0, sample_frame_rate: int = 1
+) -> list[int]:
+    """The frame indices Tune-A-Video samples (may be fewer than asked when the clip is short)."""
+    return list(range(sample_start_idx, num_frames, sample_frame_rate))[:n_sample_frames]
+
+
+def _too_short(info: VideoInfo, n: int, start: int, stride: int, available: int) -> VidSynthError:
+    fixes = [f"lower n_sample_frames to {available}" if available else None]
+    if n > 1 and (max_stride := (info.num_frames - 1 - start) // (n - 1)) >= 1:
+        fixes.append(f"lower sample_frame_rate to {max_stride}")
+    if (max_start := info.num_frames - 1 - (n - 1) * stride) >= 0:
+        fixes.append(f"start earlier (sample_start_idx <= {max_start})")
+    fix = ", or ".join(f for f in fixes if f) or "use a longer clip"
+    return VidSynthError(
+        f"{info.path} has {info.num_frames} frames; starting at frame {start} with sample_frame_rate {stride} "
+        f"gives {available} frames, but n_sample_frames={n} were asked. Fix: {fix}."
+    )
+
+
+def check_clip_request(
+    path: str | os.PathLike,
+    n_sample_frames: int,
+    width: int,
+    height: int,
+    sample_start_idx: int = 0,
+    sample_frame_rate: int = 1,
+) -> VideoInfo:
+    """Validate a sampling request without decoding the clip; returns the clip's info."""
+    _check_request(n_sample_frames, width, height, sample_start_idx, sample_frame_rate)
+    info = probe_video(path)
+    available = len(range(sample_start_idx, info.num_frames, sample_frame_rate))
+    if available < n_sample_frames:
+        raise _too_short(info, n_sample_frames, sample_start_idx, sample_frame_rate, available)
+    return info
+
+
+def read_clip(
+    path: str | os.PathLike,
+    n_sample_frames: int,
+    width: int,
+    height: int,
+    sample_start_idx: int = 0,
+    sample_frame_rate: int = 1,
+) -> Clip:
+    """Sample frames like Tune-A-Video's dataset: stretched to W x H, pixels in [-1, 1]."""
+    info = check_clip_request(path, n_sample_frames, width, height, sample_start_idx, sample_frame_rate)
+    indices = sample_indices(info.num_frames, n_sample_frames, sample_start_idx, sample_frame_rate)
+    frames = _decode(Path(info.path), indices, width, height)  # (F, H, W, 3) uint8
+    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (F, 3, H, W)
+    return Clip(pixels, info.path, info.fps, tuple(indices), width, height, sample_frame_rate)
+
+
+def read_frames(
+    path: str | os.PathLike, frame_indices, width: int | None = None, height: int | None = None
+) -> np.ndarray:
+    """Decode the given frames as uint8 (F, H, W, 3), stretched to W x H when given (native size otherwise)."""
+    if (width is None) != (height is None):
+        raise ValueError("Give both width and height, or neither.")
+    path = _existing_file(path)
+    num_frames = len(_open_reader(path))
+    indices = [int(i) for i in frame_indices]
+    if bad := [i for i in indices if not 0 <= i < num_frames]:
+        raise VidSynthError(
+            f"{path} has {num_frames} frames, but frames {bad[:5]} were asked. Use 0..{num_frames - 1}."
+        )
+    if not indices:
+        raise ValueError("No frame indices given.")
+    return _decode(path, indices, -1 if width is None else width, -1 if height is None else height)
