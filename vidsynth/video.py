@@ -81,6 +81,7 @@ class Clip:
             "start": self.start,
             "duration": self.duration,
             "fps": self.fps,
+            "sample_frame_rate": self.sample_frame_rate,
         }
 
 

@@ -1,0 +1,246 @@
+"""``inference.py`` end to end: tune 2 steps with train.py, edit with two prompts, check every file it writes."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+from PIL import Image
+
+import inference
+from vidsynth.cli import run_main
+from vidsynth.config import load_config
+from vidsynth.config.inference import InferenceConfig
+from vidsynth.errors import VidSynthError
+from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.scene import SAMPLE_RATE, render_scene
+from vidsynth.video import probe_video
+
+REPO = Path(__file__).resolve().parents[1]
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+PROMPTS = ["a red ball over the sea", "a blue ball, cartoon style"]
+SIZE, FRAMES, START, STRIDE, SOURCE_FPS = 32, 4, 1, 2, 8.0
+SIDECAR_KEYS = {
+    "video",
+    "prompt",
+    "negative_prompt",
+    "method",
+    "seed",
+    "steps",
+    "guidance",
+    "strength",
+    "model",
+    "fps",
+    "frames",
+    "width",
+    "height",
+    "source",
+}
+
+
+def _python(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=env)
+
+
+def _streams(path: Path) -> dict[str, str]:
+    """The codec line of each stream kind from ``ffmpeg -i`` (imageio-ffmpeg has no ffprobe)."""
+    info = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return dict(re.findall(r"Stream #\S+: (Video|Audio): (.*)", info))
+
+
+def _audio_seconds(path: Path) -> float:
+    """Length of the decoded audio stream (mono samples at the scene's rate)."""
+    command = [FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    raw = subprocess.run([*command, "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    return len(raw) / 2 / SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """12 frames at 8 fps with a 440 Hz tone: frames 1, 3, 5, 7 are edited (4 fps, 0.125 s to 1.125 s)."""
+    return render_scene(tmp_path_factory.mktemp("clip") / "clip.mp4", 12, 64, 64, SOURCE_FPS, audio_channels=1)
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tiny_sd, clip, tmp_path_factory) -> Path:
+    """A 2-step tuning run of train.py on the clip (no validation, no checkpoint)."""
+    root = tmp_path_factory.mktemp("tune")
+    config = root / "clip.yaml"
+    config.write_text(
+        f"pretrained_model_path: {tiny_sd}\noutput_dir: {root / 'run'}\n"
+        f"train_data:\n  video_path: {clip}\n  prompt: a ball is flying\n  n_sample_frames: {FRAMES}\n"
+        f"  width: {SIZE}\n  height: {SIZE}\n  sample_start_idx: {START}\n  sample_frame_rate: {STRIDE}\n"
+        "validation_data:\n  prompts: []\nmax_train_steps: 2\ngradient_checkpointing: false\n"
+    )
+    result = _python("train.py", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def edited(tuned_run, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("edits") / "out"
+    args = ["--run", str(tuned_run), "--prompt", PROMPTS[0], "--prompt", PROMPTS[1]]
+    result = _python("inference.py", *args, "--steps", "2", "--inversion-steps", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Fail the test if a pipeline gets built: bad inputs must be refused before that."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    for loader in ("from_base", "from_pretrained", "from_tuneavideo"):
+        monkeypatch.setattr(TuneAVideoPipeline, loader, refuse)
+
+
+def _exit_code(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: inference.main(argv))
+    return exit_info.value.code
+
+
+def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip):
+    out, result = edited
+    names = ["a-red-ball-over-the-sea", "a-blue-ball-cartoon-style"]
+    expected = sorted([*(f"{n}.mp4" for n in names), *(f"{n}.json" for n in names), "grid.gif", "config.yaml"])
+    assert sorted(os.listdir(out)) == expected
+    assert str(out) in result.stdout.strip().splitlines()[-1]  # the one-line summary says where
+    assert not [p for p in out.parent.iterdir() if p.name != "out"]  # no temporary folder left
+
+    fps = SOURCE_FPS / STRIDE
+    for name, prompt in zip(names, PROMPTS, strict=True):
+        video = out / f"{name}.mp4"
+        info = probe_video(video)
+        assert (info.num_frames, info.fps, info.width, info.height) == (FRAMES, fps, SIZE, SIZE)
+        assert "aac" in _streams(video)["Audio"]
+        assert abs(_audio_seconds(video) - FRAMES / fps) <= 1 / fps  # within one frame of the video
+
+        sidecar = json.loads((out / f"{name}.json").read_text())
+        assert set(sidecar) == SIDECAR_KEYS
+        assert (sidecar["video"], sidecar["prompt"], sidecar["method"]) == (f"{name}.mp4", prompt, "tuneavideo")
+        assert (sidecar["seed"], sidecar["steps"], sidecar["guidance"], sidecar["strength"]) == (33, 2, 12.5, None)
+        assert (sidecar["fps"], sidecar["frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
+        assert "tuned_unet.safetensors" in sidecar["model"]
+        assert sidecar["source"] == {
+            "path": str(clip.absolute()),
+            "fps": SOURCE_FPS,
+            "frame_indices": [1, 3, 5, 7],
+            "start": START / SOURCE_FPS,
+            "duration": FRAMES * STRIDE / SOURCE_FPS,
+        }
+
+    with Image.open(out / "grid.gif") as gif:
+        assert gif.info["loop"] == 0
+        assert gif.width == 3 * SIZE  # source + two prompts side by side
+        assert gif.height > SIZE  # captions above the frames
+        assert 1 <= gif.n_frames <= FRAMES
+
+    saved = load_config(InferenceConfig, [out / "config.yaml"])
+    assert saved.prompts == PROMPTS
+    assert (saved.frames, saved.width, saved.sample_start_idx, saved.sample_frame_rate) == (FRAMES, SIZE, START, STRIDE)
+
+
+def test_a_second_run_with_new_prompts_skips_the_inversion(edited, tuned_run, tmp_path, monkeypatch):
+    assert len(list((tuned_run / ".cache").glob("inversion-*.pt"))) == 1
+
+    def no_inversion(*args, **kwargs):
+        raise AssertionError("the inversion ran again")
+
+    monkeypatch.setattr(TuneAVideoPipeline, "invert", no_inversion)
+    out = tmp_path / "again"
+    args = ["--run", str(tuned_run), "--prompt", "a green ball", "--steps", "1", "--inversion-steps", "2"]
+    inference.main([*args, "--format", "gif", "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["config.yaml", "grid.gif"]
+
+
+def test_a_clip_without_audio_edits_zero_shot(tiny_sd, tmp_path):
+    silent = render_scene(tmp_path / "silent.mp4", 6, 64, 64, SOURCE_FPS, audio_channels=0)
+    out = tmp_path / "out"
+    args = ["--base", str(tiny_sd), "--video", str(silent), "--prompt", "a ball", "--frames", "3", "--steps", "1"]
+    inference.main([*args, "--no-inversion", "--out", str(out), f"width={SIZE}", f"height={SIZE}"])
+    assert sorted(os.listdir(out)) == ["a-ball.json", "a-ball.mp4", "config.yaml", "grid.gif"]
+    assert set(_streams(out / "a-ball.mp4")) == {"Video"}
+    info = probe_video(out / "a-ball.mp4")
+    assert (info.num_frames, info.fps) == (3, SOURCE_FPS / 2)  # the default stride is the tuning default, 2
+    assert json.loads((out / "a-ball.json").read_text())["model"] == str(tiny_sd)
+
+
+def test_a_missing_run_folder_exits_with_a_clear_error(tmp_path, caplog, no_model_loads):
+    out = tmp_path / "out"
+    assert _exit_code(["--run", str(tmp_path / "no-such-run"), "--prompt", "a ball", "--out", str(out)]) == 2
+    assert "no-such-run does not exist" in caplog.text and "train.py" in caplog.text
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "no prompt given"),
+        (["--prompt", "a ball", "--frames", "7"], "makes 6 frames, but 7 were asked. Lower --frames to 6"),
+        (["--prompt", "a ball", "--format", "mp4,avi"], "must be one of mp4, gif"),
+    ],
+)
+def test_bad_inputs_exit_2_before_any_model_loads_and_write_nothing(
+    tuned_run, tmp_path, caplog, no_model_loads, extra, message
+):
+    before = sorted(tuned_run.rglob("*"))
+    out = tmp_path / "out"
+    assert _exit_code(["--run", str(tuned_run), "--out", str(out), *extra]) == 2
+    assert message in caplog.text
+    assert not out.exists() and sorted(tuned_run.rglob("*")) == before
+
+
+def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "PROFILES_DIR", tmp_path)
+    (tmp_path / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
+    edit = tmp_path / "mine" / "edit.yaml"
+    edit.parent.mkdir()
+    edit.write_text("steps: 20\nseed: 7\nprompts: [from the file]\n")
+    args = inference.parse_args(["--profile", "small", "--config", str(edit), "seed=8", "--frames", "4"])
+    config = inference.resolve_config(args)
+    assert (config.device, config.dtype, config.vae_slicing) == ("cpu", "bf16", False)  # the profile
+    assert (config.steps, config.prompts) == (20, ["from the file"])  # the file over the profile
+    assert (config.seed, config.frames) == (8, 4)  # entries over the file, flags over everything
+    with pytest.raises(VidSynthError, match="no profile 'jetson'.*Known profiles: \\['small'\\]"):
+        inference.resolve_config(inference.parse_args(["--profile", "jetson", "--prompt", "x"]))
+
+
+def test_inverted_latents_are_keyed_by_what_they_depend_on(tuned_run):
+    config = InferenceConfig(run=str(tuned_run), prompts=["x"])
+    source, tuned = inference.resolve_model(config)
+    request = inference.resolve_clip(config, tuned)
+    cpu = inference.resolve_device("cpu")
+    path = inference.inversion_cache_path(config, source, request, cpu)
+    assert path.parent == (tuned_run / ".cache").absolute() and path.name.startswith("inversion-")
+    changed = [
+        inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), inversion_steps=3), source, request, cpu),
+        inference.inversion_cache_path(config, source, inference.ClipRequest(request.path, 3, 32, 32, 1, 2), cpu),
+        inference.inversion_cache_path(config, source, inference.ClipRequest(request.path, 4, 64, 32, 1, 2), cpu),
+        inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), dtype="bf16"), source, request, cpu),
+    ]
+    assert len({path, *changed}) == 5
+    assert inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), steps=7), source, request, cpu) == path
+
+
+def test_an_original_tune_a_video_output_folder_names_its_clip(tmp_path, clip):
+    """Its output_dir is the pipeline folder itself, with the training config.yaml next to it."""
+    folder = tmp_path / "man-skiing"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet3DConditionModel"}))
+    (folder / "config.yaml").write_text(
+        f"train_data:\n  video_path: {clip}\n  n_sample_frames: {FRAMES}\n  width: {SIZE}\n  height: {SIZE}\n"
+        f"  sample_start_idx: {START}\n  sample_frame_rate: {STRIDE}\n"
+    )
+    config = InferenceConfig(run=str(folder), prompts=["x"])
+    source, tuned = inference.resolve_model(config)
+    assert source == inference.ModelSource("tuneavideo", str(folder))
+    assert inference.resolve_clip(config, tuned) == inference.ClipRequest(str(clip), FRAMES, SIZE, SIZE, START, STRIDE)

@@ -1,0 +1,78 @@
+"""DDIM inversion equals the original Tune-A-Video's formula, written out here step by step."""
+
+import pytest
+import torch
+from diffusers import PNDMScheduler
+
+from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.pipelines.inversion import inversion_scheduler
+
+PROMPT = "a man is skiing"
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_sd):
+    """Tiny pipeline whose temporal attention is not the identity, so frames interact."""
+    pipe = TuneAVideoPipeline.from_base(tiny_sd)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in pipe.unet.named_parameters():
+            if "attn_temp.to_out" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def sd14_alphas_cumprod() -> torch.Tensor:
+    """ᾱ of SD-1.4's "scaled_linear" schedule, computed here rather than read from the scheduler."""
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
+    return torch.cumprod(1 - betas, dim=0)
+
+
+@torch.no_grad()
+def written_out_inversion(pipe: TuneAVideoPipeline, latents: torch.Tensor, prompt: str, steps: int) -> list:
+    """The issue's formula: ascending t_1 < ... < t_N, ε without guidance, x0 then x at t."""
+    tokens = pipe.tokenizer(prompt, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+    text = pipe.text_encoder(tokens.input_ids)[0]  # (1, 77, D)
+    alphas = sd14_alphas_cumprod()
+    stride = 1000 // steps
+    timesteps = [i * stride + 1 for i in range(steps)]  # "leading" spacing, steps_offset 1, ascending
+    x, out = latents, [latents]
+    for t in timesteps:
+        eps = pipe.unet(x, t, encoder_hidden_states=text).sample.double()
+        t_cur = t - stride
+        alpha_cur = alphas[t_cur] if t_cur >= 0 else alphas[0]
+        alpha_next = alphas[t]
+        x0 = (x.double() - (1 - alpha_cur).sqrt() * eps) / alpha_cur.sqrt()
+        x = (alpha_next.sqrt() * x0 + (1 - alpha_next).sqrt() * eps).float()
+        out.append(x)
+    return out
+
+
+def test_inversion_equals_the_written_out_formula(pipe):
+    latents = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    got = pipe.invert(latents, prompt=PROMPT, num_inference_steps=4, return_all=True)
+    expected = written_out_inversion(pipe, latents, PROMPT, 4)
+    assert len(got) == len(expected) == 5
+    for step, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert torch.allclose(g, e, atol=1e-5, rtol=0), f"step {step}: max diff {(g - e).abs().max()}"
+    assert torch.equal(pipe.invert(latents, prompt=PROMPT, num_inference_steps=4), got[-1])
+    assert (got[-1] - latents).abs().mean() > 0.1  # it moved: the comparison above is not between near-equals
+
+
+def test_timesteps_are_the_originals_whatever_the_scheduler(pipe):
+    """50 steps visit 1, 21, ..., 981; an SD folder's PNDM config still inverts with DDIM."""
+    ddim = inversion_scheduler(pipe.scheduler.config, 50)
+    assert ddim.timesteps.flip(0).tolist() == list(range(1, 1000, 20))
+    pndm = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=True)
+    assert inversion_scheduler(pndm.config, 50).timesteps.tolist() == ddim.timesteps.tolist()
+
+    latents = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(2))
+    with_ddim = pipe.invert(latents, num_inference_steps=3)
+    sampler = pipe.scheduler
+    pipe.scheduler = pndm
+    try:
+        with_pndm = pipe.invert(latents, num_inference_steps=3)
+    finally:
+        pipe.scheduler = sampler
+    assert torch.equal(with_ddim, with_pndm)
