@@ -3,6 +3,8 @@
     python inference.py --run outputs/man-skiing --prompt "spider man is skiing on the beach, cartoon style"
     python inference.py --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."   # zero-shot
     python inference.py --pipeline path/to/tuneavideo-pipeline --video clip.mp4 --prompt "..."
+    python inference.py --method img2img --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."
+    python inference.py --compare --run outputs/man-skiing --prompt "..."   # source | img2img | tuned
 
 ``--run`` is the output folder of ``train.py`` (the trained parameters plus the base model and clip
 they name) or a folder saved by the original Tune-A-Video; ``--pipeline`` a full pipeline folder.
@@ -11,6 +13,11 @@ Every option is a key of :class:`vidsynth.config.inference.InferenceConfig`; ``-
 explicit flags last. Everything is checked before a model loads; the results appear in the output
 folder only once all of them are written. The DDIM-inverted clip is cached on disk, so a second
 run with new prompts skips the inversion.
+
+``--method img2img`` runs the per-frame Stable Diffusion img2img baseline (``vidsynth.baseline``) on
+the same clip with the same settings and writes the same files; ``--compare`` runs both methods and
+adds one side-by-side GIF and MP4 per prompt (each method's own files go to ``img2img/`` and
+``tuneavideo/`` in the output folder).
 """
 
 import argparse
@@ -23,6 +30,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +40,14 @@ import torch
 from omegaconf import OmegaConf
 
 from postprocess.add_audio import add_audio
+from vidsynth.baseline import check_strength, load_img2img_pipeline, render_img2img
 from vidsynth.cli import run_main
 from vidsynth.config import load_config, save_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.editing import render_edits, source_video
 from vidsynth.errors import VidSynthError
-from vidsynth.media import write_gif_grid, write_json, write_video
+from vidsynth.media import write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.video import Clip, check_clip_request, probe_video, read_clip
@@ -55,7 +65,7 @@ class ModelSource:
 
     kind: str
     path: str  # the trained file, the pipeline folder, or the base model
-    base: str | None = None  # the base model of a trained file
+    base: str | None = None  # the base model a tuning run started from (its trained file or saved pipeline)
 
     @property
     def name(self) -> str:
@@ -84,6 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--base", help="SD-1.x folder or hub id: zero-shot editing (with --video)")
     model.add_argument("--video", help="the clip to edit (default: the run's clip)")
     edit = parser.add_argument_group("edit")
+    edit.add_argument("--method", help="tuneavideo (default) | img2img: per-frame SD img2img (needs a base)")
+    edit.add_argument("--compare", action="store_const", const=True, help="run both methods; add side-by-side grids")
     edit.add_argument("--prompt", action="append", dest="prompts", help="an edit prompt; repeat for several")
     edit.add_argument("--negative-prompt", dest="negative_prompt")
     edit.add_argument("--steps", type=int, help="DDIM sampling steps (default 50)")
@@ -92,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     edit.add_argument("--frames", type=int, help="frames to edit (default: the run's)")
     edit.add_argument("--inversion-steps", type=int, dest="inversion_steps", help="DDIM inversion steps (default 50)")
     edit.add_argument("--no-inversion", action="store_const", const=False, dest="inversion", help="start from noise")
+    edit.add_argument("--strength", type=float, help="img2img: how far each frame is noised, in (0, 1] (default 0.5)")
+    edit.add_argument("--batch-size", type=int, dest="batch_size", help="img2img: frames per batch (default 4)")
     output = parser.add_argument_group("output and hardware")
     output.add_argument("--out", help="output folder (must be new or empty)")
     output.add_argument("--format", dest="formats", help="comma-separated: mp4,gif (default both)")
@@ -191,7 +205,8 @@ def resolve_model(config: InferenceConfig) -> tuple[ModelSource, dict]:
         if trained.is_file():
             metadata = read_trained_metadata(trained)
             if (run / "pipeline" / "model_index.json").is_file() and not config.base:
-                return ModelSource("pipeline", str(run / "pipeline")), _clip_from_metadata(metadata)
+                pipeline = ModelSource("pipeline", str(run / "pipeline"), metadata["base_model"])
+                return pipeline, _clip_from_metadata(metadata)
             base = _check_base(config.base or metadata["base_model"])
             return ModelSource("trained", str(trained), base), _clip_from_metadata(metadata)
         if TuneAVideoPipeline.is_tuneavideo_folder(run):
@@ -210,6 +225,18 @@ def resolve_model(config: InferenceConfig) -> tuple[ModelSource, dict]:
     if config.base:
         return ModelSource("base", _check_base(config.base)), {}
     raise VidSynthError("no model given. Pass --run (a train.py result), --pipeline FOLDER, or --base with --video")
+
+
+def resolve_img2img_base(config: InferenceConfig, source: ModelSource) -> str:
+    """The plain SD-1.x model the per-frame baseline runs: ``--base``, else the one the tuning run started from."""
+    check_strength(config.strength, config.steps)
+    base = config.base or source.base
+    if base is None:
+        raise VidSynthError(
+            f"the img2img baseline needs a plain SD-1.x model, and {source.path} is a full video pipeline. "
+            "Pass --base with the SD-1.x folder it was made from"
+        )
+    return _check_base(base)
 
 
 def resolve_clip(config: InferenceConfig, tuned: dict) -> ClipRequest:
@@ -334,17 +361,17 @@ def _slugs(prompts: list[str]) -> list[str]:
     return names
 
 
-def sidecar(config: InferenceConfig, prompt: str, name: str, clip: Clip, model: str) -> dict:
+def sidecar(config: InferenceConfig, prompt: str, name: str, clip: Clip, model: str, method: str) -> dict:
     """The JSON written next to each MP4 (the team's shared sidecar format)."""
     return {
         "video": f"{name}.mp4",
         "prompt": prompt,
         "negative_prompt": config.negative_prompt,
-        "method": "tuneavideo",
+        "method": method,
         "seed": config.seed,
         "steps": config.steps,
         "guidance": float(config.guidance),
-        "strength": None,
+        "strength": float(config.strength) if method == "img2img" else None,
         "model": model,
         "fps": clip.fps,
         "frames": len(clip.frame_indices),
@@ -360,24 +387,15 @@ def sidecar(config: InferenceConfig, prompt: str, name: str, clip: Clip, model: 
     }
 
 
-def write_results(out: Path, config: InferenceConfig, clip: Clip, videos: list[np.ndarray], model: str) -> list[str]:
-    """Write everything into a hidden folder next to ``out`` and rename it to ``out`` when complete."""
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder next to ``out``, renamed to ``out`` when the block completes and removed when it fails."""
     created_parent = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
-        names = _slugs(config.prompts)
-        if "mp4" in config.formats:
-            for prompt, video, name in zip(config.prompts, videos, names, strict=True):
-                mp4 = write_video(tmp / f"{name}.mp4", video, clip.fps)
-                if config.audio:
-                    add_audio(mp4, clip.path, mp4, start=clip.start, duration=clip.duration)
-                write_json(tmp / f"{name}.json", sidecar(config, prompt, name, clip, model))
-        if "gif" in config.formats:
-            columns = [(f"source: {Path(clip.path).name}", source_video(clip.pixels))]
-            write_gif_grid(tmp / "grid.gif", columns + list(zip(config.prompts, videos, strict=True)), clip.fps)
-        save_config(config, tmp / "config.yaml")
+        yield tmp
         if out.exists():
             out.rmdir()  # checked empty before any model loaded
         os.replace(tmp, out)
@@ -386,7 +404,93 @@ def write_results(out: Path, config: InferenceConfig, clip: Clip, videos: list[n
         if created_parent and not any(out.parent.iterdir()):
             out.parent.rmdir()
         raise
+
+
+def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
+    return f"source: {Path(clip.path).name}", source_video(clip.pixels)
+
+
+def write_edits(
+    folder: Path, config: InferenceConfig, clip: Clip, videos: list[np.ndarray], model: str, method: str
+) -> None:
+    """One method's files in ``folder``: per prompt an MP4 (with sound) and its sidecar, and the GIF grid."""
+    folder.mkdir(exist_ok=True)
+    if "mp4" in config.formats:
+        for prompt, video, name in zip(config.prompts, videos, _slugs(config.prompts), strict=True):
+            mp4 = write_video(folder / f"{name}.mp4", video, clip.fps)
+            if config.audio:
+                add_audio(mp4, clip.path, mp4, start=clip.start, duration=clip.duration)
+            write_json(folder / f"{name}.json", sidecar(config, prompt, name, clip, model, method))
+    if "gif" in config.formats:
+        columns = [_source_column(clip), *zip(config.prompts, videos, strict=True)]
+        write_gif_grid(folder / "grid.gif", columns, clip.fps)
+
+
+def write_comparison(
+    folder: Path, config: InferenceConfig, clip: Clip, img2img: list[np.ndarray], tuned: list[np.ndarray]
+) -> None:
+    """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | img2img | Tune-A-Video."""
+    for prompt, name, baseline, edit in zip(config.prompts, _slugs(config.prompts), img2img, tuned, strict=True):
+        columns = [
+            _source_column(clip),
+            (f"img2img (strength {config.strength:g}): {prompt}", baseline),
+            (f"Tune-A-Video: {prompt}", edit),
+        ]
+        if "gif" in config.formats:
+            write_gif_grid(folder / f"compare-{name}.gif", columns, clip.fps)
+        if "mp4" in config.formats:
+            mp4 = write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps)
+            if config.audio:
+                add_audio(mp4, clip.path, mp4, start=clip.start, duration=clip.duration)
+
+
+def write_results(out: Path, config: InferenceConfig, clip: Clip, videos: list[np.ndarray], model: str) -> list[str]:
+    """Write the results of ``config.method`` so that ``out`` appears only once all of them are complete."""
+    with staged_folder(out) as tmp:
+        write_edits(tmp, config, clip, videos, model, config.method)
+        save_config(config, tmp / "config.yaml")
     return sorted(p.name for p in out.iterdir())
+
+
+# ---------------------------------------------------------------- the two methods
+
+
+def edit_tuneavideo(config: InferenceConfig, source: ModelSource, request: ClipRequest, clip: Clip) -> list[np.ndarray]:
+    """The main method: video pipeline, DDIM inversion (cached) and sampling; one (3, F, H, W) video per prompt."""
+    device = torch.device(config.device)
+    pipe = load_pipeline(source, TORCH_DTYPES[config.dtype]).to(device)
+    if not config.vae_slicing:
+        pipe.vae.disable_slicing()
+    video_latents = pipe.encode_video(clip.pixels)  # (1, 4, F, h, w)
+    return render_edits(
+        pipe,
+        video_latents,
+        config.prompts,
+        num_inference_steps=config.steps,
+        guidance_scale=config.guidance,
+        negative_prompt=config.negative_prompt,
+        inversion_steps=config.inversion_steps if config.inversion else None,
+        seed=config.seed,
+        inversion_cache=inversion_cache_path(config, source, request, device) if config.inversion else None,
+    )
+
+
+def edit_img2img(config: InferenceConfig, base: str, clip: Clip) -> list[np.ndarray]:
+    """The baseline: SD img2img on every frame at the same steps, guidance and seed; one video per prompt."""
+    pipe = load_img2img_pipeline(base, config.device, TORCH_DTYPES[config.dtype])
+    if not config.vae_slicing:
+        pipe.vae.disable_slicing()
+    return render_img2img(
+        pipe,
+        clip.pixels,
+        config.prompts,
+        strength=config.strength,
+        num_inference_steps=config.steps,
+        guidance_scale=config.guidance,
+        negative_prompt=config.negative_prompt,
+        seed=config.seed,
+        batch_size=config.batch_size,
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -395,6 +499,7 @@ def write_results(out: Path, config: InferenceConfig, clip: Clip, videos: list[n
 def main(argv: list[str] | None = None) -> None:
     config = resolve_config(parse_args(argv))
     source, tuned_clip = resolve_model(config)
+    base = resolve_img2img_base(config, source) if config.method == "img2img" or config.compare else None
     request = resolve_clip(config, tuned_clip)
     out = resolve_out(config)
     device = resolve_device(config.device)
@@ -410,24 +515,24 @@ def main(argv: list[str] | None = None) -> None:
         device=str(device),
     )
 
-    pipe = load_pipeline(source, TORCH_DTYPES[config.dtype]).to(device)
-    if not config.vae_slicing:
-        pipe.vae.disable_slicing()
     clip = read_clip(request.path, request.frames, request.width, request.height, request.start, request.stride)
-    video_latents = pipe.encode_video(clip.pixels)  # (1, 4, F, h, w)
-    videos = render_edits(
-        pipe,
-        video_latents,
-        config.prompts,
-        num_inference_steps=config.steps,
-        guidance_scale=config.guidance,
-        negative_prompt=config.negative_prompt,
-        inversion_steps=config.inversion_steps if config.inversion else None,
-        seed=config.seed,
-        inversion_cache=inversion_cache_path(config, source, request, device) if config.inversion else None,
-    )
-    files = write_results(out, config, clip, videos, source.name)
-    print(f"{len(videos)} edit(s) of {clip.path} in {out}: {', '.join(files)}")
+    if not config.compare:
+        if config.method == "img2img":
+            videos, model = edit_img2img(config, base, clip), base
+        else:
+            videos, model = edit_tuneavideo(config, source, request, clip), source.name
+        files = write_results(out, config, clip, videos, model)
+        print(f"{len(videos)} {config.method} edit(s) of {clip.path} in {out}: {', '.join(files)}")
+        return
+    baseline = edit_img2img(config, base, clip)
+    tuned = edit_tuneavideo(config, source, request, clip)
+    with staged_folder(out) as tmp:
+        write_edits(tmp / "img2img", config, clip, baseline, base, "img2img")
+        write_edits(tmp / "tuneavideo", config, clip, tuned, source.name, "tuneavideo")
+        write_comparison(tmp, config, clip, baseline, tuned)
+        save_config(config, tmp / "config.yaml")
+    files = sorted(p.name + "/" * p.is_dir() for p in out.iterdir())
+    print(f"img2img vs. tuneavideo, {len(tuned)} prompt(s) of {clip.path} in {out}: {', '.join(files)}")
 
 
 if __name__ == "__main__":

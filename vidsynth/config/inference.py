@@ -14,6 +14,7 @@ from vidsynth.errors import VidSynthError
 
 DTYPES = ("fp32", "fp16", "bf16")
 FORMATS = ("mp4", "gif")
+METHODS = ("tuneavideo", "img2img")
 
 
 @dataclass
@@ -30,6 +31,8 @@ class InferenceConfig:
     sample_start_idx: int | None = None  # first frame index used
     sample_frame_rate: int | None = None  # stride between used frames
     # --- the edit ---
+    method: str = "tuneavideo"  # tuneavideo (the video UNet) | img2img (per-frame SD img2img baseline, needs base)
+    compare: bool = False  # render both methods and a source | img2img | tuned grid per prompt
     prompts: list[str] = field(default_factory=list)  # one edited video per prompt
     negative_prompt: str | None = None  # what to steer away from (the unconditional text of guidance)
     steps: int = 50  # DDIM sampling steps
@@ -37,6 +40,8 @@ class InferenceConfig:
     seed: int = 33  # seeds the starting noise (used without inversion)
     inversion: bool = True  # start from the DDIM-inverted clip (false: from noise)
     inversion_steps: int = 50  # DDIM inversion steps
+    strength: float = 0.5  # img2img: how far each frame is noised, in (0, 1]; runs int(steps x strength) steps
+    batch_size: int = 4  # img2img: frames per batch
     # --- hardware ---
     device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     dtype: str = "fp32"  # fp32 | fp16 | bf16: dtype of the models
@@ -49,6 +54,7 @@ class InferenceConfig:
 
     def __post_init__(self):
         check_choice("dtype", self.dtype, DTYPES)
+        check_choice("method", self.method, METHODS)
         for fmt in self.formats:
             check_choice("formats", fmt, FORMATS)
         if not self.formats:
@@ -56,6 +62,8 @@ class InferenceConfig:
         for key in ("steps", "inversion_steps"):
             if getattr(self, key) < 1:
                 raise VidSynthError(f"config key '{key}' must be at least 1, got {getattr(self, key)}. Use e.g. 50")
+        if self.batch_size < 1:
+            raise VidSynthError(f"config key 'batch_size' must be at least 1, got {self.batch_size}. Use e.g. 4")
         for key in ("frames", "width", "height", "sample_frame_rate"):
             value = getattr(self, key)
             if value is not None and value < 1:
