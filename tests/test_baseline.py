@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,22 @@ def test_output_shape_range_and_scheduler(img2img, clip):
     assert video.dtype == np.float32
     assert 0.0 <= video.min() and video.max() <= 1.0
     assert video.std() > 0.01  # an image, not a constant
-    assert type(img2img.scheduler).__name__ == "DDIMScheduler"
+
+
+def test_img2img_samples_with_ddim_whatever_the_model_folder_names(tiny_sd, tmp_path):
+    """SD folders name PNDM; the baseline must sample with DDIM like the main method."""
+    folder = shutil.copytree(tiny_sd, tmp_path / "pndm-sd")
+    for path, key in (
+        (folder / "model_index.json", "scheduler"),
+        (folder / "scheduler" / "scheduler_config.json", None),
+    ):
+        data = json.loads(path.read_text())
+        if key:
+            data[key] = ["diffusers", "PNDMScheduler"]
+        else:
+            data["_class_name"] = "PNDMScheduler"
+        path.write_text(json.dumps(data))
+    assert type(load_img2img_pipeline(folder).scheduler).__name__ == "DDIMScheduler"
 
 
 def test_same_seed_identical_and_batch_size_independent(img2img, clip):
