@@ -61,16 +61,10 @@ def test_output_shape_range_and_scheduler(img2img, clip):
 def test_img2img_samples_with_ddim_whatever_the_model_folder_names(tiny_sd, tmp_path):
     """SD folders name PNDM; the baseline must sample with DDIM like the main method."""
     folder = shutil.copytree(tiny_sd, tmp_path / "pndm-sd")
-    for path, key in (
-        (folder / "model_index.json", "scheduler"),
-        (folder / "scheduler" / "scheduler_config.json", None),
-    ):
-        data = json.loads(path.read_text())
-        if key:
-            data[key] = ["diffusers", "PNDMScheduler"]
-        else:
-            data["_class_name"] = "PNDMScheduler"
-        path.write_text(json.dumps(data))
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "scheduler": ["diffusers", "PNDMScheduler"]}))
+    config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({**config, "_class_name": "PNDMScheduler"}))
     assert type(load_img2img_pipeline(folder).scheduler).__name__ == "DDIMScheduler"
 
 
