@@ -16,14 +16,10 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import DDIMScheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import sd14  # noqa: E402
-from vidsynth.pipelines import TuneAVideoPipeline  # noqa: E402
-from vidsynth.testing import build_clip_tokenizer  # noqa: E402
-from vidsynth.testing.tiny_sd import SD14_SCHEDULER  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -53,13 +49,7 @@ def main() -> None:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     device = torch.device(args.device)
 
-    pipe = TuneAVideoPipeline(
-        vae=sd14.vae(),
-        text_encoder=sd14.text_encoder(),
-        tokenizer=build_clip_tokenizer(),
-        unet=sd14.video_unet(),
-        scheduler=DDIMScheduler(**SD14_SCHEDULER),
-    ).to(device)
+    pipe = sd14.pipeline().to(device)
     if dtype != torch.float32:
         pipe.to(dtype=dtype)
     pipe.set_progress_bar_config(disable=True)

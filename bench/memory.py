@@ -63,22 +63,12 @@ def rss_gb() -> float:
 
 
 def run_case(settings: dict, steps: int, dtype: torch.dtype) -> dict:
-    from diffusers import DDIMScheduler
 
     from vidsynth.editing import render_edits
-    from vidsynth.pipelines import TuneAVideoPipeline
-    from vidsynth.testing import build_clip_tokenizer
-    from vidsynth.testing.tiny_sd import SD14_SCHEDULER
 
     overhead_gb = rss_gb()  # Python, torch, diffusers: what a 16-bit run does not halve
     torch.set_default_dtype(dtype)  # parameters are created in the measured dtype
-    pipe = TuneAVideoPipeline(
-        vae=sd14.vae(),
-        text_encoder=sd14.text_encoder(),
-        tokenizer=build_clip_tokenizer(),
-        unet=sd14.video_unet(),
-        scheduler=DDIMScheduler(**SD14_SCHEDULER),
-    )
+    pipe = sd14.pipeline()
     torch.set_default_dtype(torch.float32)
     pipe.set_progress_bar_config(disable=True)
     models_gb = rss_gb()

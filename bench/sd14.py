@@ -54,6 +54,23 @@ def video_unet(seed: int = 0, **inflation) -> VideoUNet:
     return VideoUNet(**inflation, **SD14_UNET)
 
 
+def pipeline(seed: int = 0):
+    """The editing pipeline with every SD-1.4 component at full size (random weights)."""
+    from diffusers import DDIMScheduler
+
+    from vidsynth.pipelines import TuneAVideoPipeline
+    from vidsynth.testing import build_clip_tokenizer
+    from vidsynth.testing.tiny_sd import SD14_SCHEDULER
+
+    return TuneAVideoPipeline(
+        vae=vae(seed),
+        text_encoder=text_encoder(seed),
+        tokenizer=build_clip_tokenizer(),
+        unet=video_unet(seed),
+        scheduler=DDIMScheduler(**SD14_SCHEDULER),
+    )
+
+
 def vae(seed: int = 0) -> AutoencoderKL:
     torch.manual_seed(seed)
     return AutoencoderKL(**SD14_VAE)

@@ -20,3 +20,20 @@ def tiny_sd(tmp_path_factory):
     from vidsynth.testing import build_tiny_sd  # imported here: torch and diffusers are slow to import
 
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd", seed=0)
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_sd):
+    """Tiny video pipeline whose temporal attention is not the identity, so frames interact."""
+    import torch
+
+    from vidsynth.pipelines import TuneAVideoPipeline
+
+    pipe = TuneAVideoPipeline.from_base(tiny_sd)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in pipe.unet.named_parameters():
+            if "attn_temp.to_out" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -1,6 +1,5 @@
 """DDIM inversion equals the original Tune-A-Video's formula, written out here step by step."""
 
-import pytest
 import torch
 from diffusers import PNDMScheduler
 
@@ -8,19 +7,6 @@ from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.inversion import inversion_scheduler
 
 PROMPT = "a man is skiing"
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_sd):
-    """Tiny pipeline whose temporal attention is not the identity, so frames interact."""
-    pipe = TuneAVideoPipeline.from_base(tiny_sd)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in pipe.unet.named_parameters():
-            if "attn_temp.to_out" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def sd14_alphas_cumprod() -> torch.Tensor:

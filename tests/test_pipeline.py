@@ -16,19 +16,6 @@ PROMPT = "a man is skiing"
 FRAMES, SIZE = 3, 32  # 32 px -> 4x4 latents
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_sd):
-    """Tiny pipeline whose temporal attention is not the identity (so a dropped temporal weight shows)."""
-    pipe = TuneAVideoPipeline.from_base(tiny_sd)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in pipe.unet.named_parameters():
-            if "attn_temp.to_out" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def sample(pipe: TuneAVideoPipeline, seed: int, **kwargs) -> np.ndarray:
     generator = torch.Generator().manual_seed(seed)
     return pipe(PROMPT, FRAMES, SIZE, SIZE, num_inference_steps=2, generator=generator, **kwargs).videos
