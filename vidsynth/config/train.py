@@ -7,8 +7,20 @@ weight decay 1e-2, eps 1e-8, constant schedule, grad-norm clip 1.0, batch 1, 500
 
 from dataclasses import dataclass, field
 
+from diffusers.optimization import SchedulerType
+
 from vidsynth.config.loader import check_choice
+from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES
+
+# piecewise_constant needs step rules that no key here sets, so it is not offered.
+LR_SCHEDULERS = tuple(kind.value for kind in SchedulerType if kind is not SchedulerType.PIECEWISE_CONSTANT)
+
+
+def _check_at_least(key: str, value: int | float | None, low: int | float) -> None:
+    """For ``__post_init__``: a count or rate below ``low`` would silently do nothing or loop forever."""
+    if value is not None and value < low:
+        raise VidSynthError(f"config key '{key}' must be at least {low}; got {value}. Set {key}={low} or more")
 
 
 @dataclass
@@ -17,64 +29,88 @@ class TrainDataConfig:
     prompt: str = "???"  # what the clip shows, e.g. "a man is skiing"
     n_sample_frames: int = 24  # frames used for tuning
     width: int = 512  # frames are resized to width x height (multiples of 8; of 64 for full SD)
-    height: int = 512
+    height: int = 512  # see width; any aspect ratio
     sample_start_idx: int = 0  # first frame index used
     sample_frame_rate: int = 2  # stride between used frames
 
 
 @dataclass
 class ValidationDataConfig:
-    prompts: list[str] = field(default_factory=list)  # edits rendered every validation_steps
-    video_length: int = 24
-    width: int = 512
-    height: int = 512
-    num_inference_steps: int = 50
-    guidance_scale: float = 12.5
+    prompts: list[str] = field(default_factory=list)  # edits rendered every validation_steps (none: no validation)
+    video_length: int = 24  # frames of each edit (= train_data.n_sample_frames when use_inv_latent)
+    width: int = 512  # size of each edit (= the training size when use_inv_latent)
+    height: int = 512  # see width
+    num_inference_steps: int = 50  # DDIM sampling steps
+    guidance_scale: float = 12.5  # classifier-free guidance scale (1 or less: no guidance)
     use_inv_latent: bool = True  # start sampling from the DDIM-inverted clip (else from noise)
-    num_inv_steps: int = 50
-    negative_prompt: str | None = None
+    num_inv_steps: int = 50  # DDIM inversion steps
+    negative_prompt: str | None = None  # what to steer away from (classifier-free guidance only)
+
+    def __post_init__(self):
+        for key in ("video_length", "width", "height", "num_inference_steps", "num_inv_steps"):
+            _check_at_least(f"validation_data.{key}", getattr(self, key), 1)
 
 
 @dataclass
 class TrainConfig:
     pretrained_model_path: str = "./checkpoints/stable-diffusion-v1-4"  # SD-1.x folder or hub id
-    output_dir: str = "./outputs/clip"
-    train_data: TrainDataConfig = field(default_factory=TrainDataConfig)
-    validation_data: ValidationDataConfig = field(default_factory=ValidationDataConfig)
-    validation_steps: int = 100
-    trainable_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TRAINABLE_MODULES))
-    train_batch_size: int = 1
-    max_train_steps: int = 500
-    learning_rate: float = 3e-5
+    output_dir: str = "./outputs/clip"  # where config.yaml, samples/, checkpoints/ and the result go
+    train_data: TrainDataConfig = field(default_factory=TrainDataConfig)  # the clip and its prompt
+    validation_data: ValidationDataConfig = field(default_factory=ValidationDataConfig)  # edits rendered while tuning
+    validation_steps: int = 100  # render the validation prompts every this many steps (and at the end)
+    trainable_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TRAINABLE_MODULES))  # module suffixes
+    train_batch_size: int = 1  # copies of the clip per step, each with its own timestep and noise
+    max_train_steps: int = 500  # optimizer steps
+    learning_rate: float = 3e-5  # AdamW learning rate
     scale_lr: bool = False  # multiply lr by accumulation steps x batch size x processes
     lr_scheduler: str = "constant"  # any name diffusers' get_scheduler knows
-    lr_warmup_steps: int = 0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_weight_decay: float = 1e-2
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1
-    gradient_checkpointing: bool = True
-    checkpointing_steps: int = 500
-    resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest"
-    mixed_precision: str = "no"  # no | fp16 | bf16
-    use_8bit_adam: bool = False  # needs bitsandbytes and a GPU
+    lr_warmup_steps: int = 0  # steps of linear warm-up (for schedules that have one)
+    adam_beta1: float = 0.9  # AdamW beta1
+    adam_beta2: float = 0.999  # AdamW beta2
+    adam_weight_decay: float = 1e-2  # AdamW (decoupled) weight decay
+    adam_epsilon: float = 1e-8  # AdamW epsilon
+    max_grad_norm: float = 1.0  # clip the gradient norm of the trained parameters to this
+    gradient_accumulation_steps: int = 1  # micro-steps whose gradients add up to one optimizer step
+    gradient_checkpointing: bool = True  # recompute activations in backward: less memory, ~30% slower
+    checkpointing_steps: int = 500  # save a resumable checkpoint every this many steps
+    resume_from_checkpoint: str | None = None  # "latest" (in output_dir/checkpoints) or a checkpoint-N folder
+    mixed_precision: str = "no"  # no | fp16 | bf16 (autocast by accelerate; fp16 on CPU runs as bf16)
+    use_8bit_adam: bool = False  # bitsandbytes' 8-bit AdamW (needs bitsandbytes and a GPU)
     enable_xformers_memory_efficient_attention: bool = False  # accepted and ignored: SDPA is always used
-    seed: int | None = 33
+    seed: int | None = 33  # seeds the temporal-layer init and every step's noise (none: a random seed, logged)
     # --- VidSynth additions ---
-    checkpoints_total_limit: int | None = 2  # keep only the newest checkpoints
+    checkpoints_total_limit: int | None = 2  # keep only the newest checkpoints (none: keep all)
     frame_norm: str = "joint"  # ResNet GroupNorm statistics: joint (over the clip, as the original) | per_frame
     temporal_out_bias_init: str = "zero"  # zero (exact inflation) | pytorch (the original's init)
     latent_sampling: str = "sample"  # sample a fresh VAE posterior latent each step (original) | mean
-    frozen_dtype: str = "fp32"  # fp32 | bf16: dtype of the frozen weights; trainables and Adam stay fp32
-    report_to: str | None = None  # tensorboard to log the loss
-    save_full_pipeline: bool = False  # also write a complete diffusers pipeline folder
-    overwrite: bool = False  # replace a finished result in output_dir
+    frozen_dtype: str = "fp32"  # fp32 | bf16: storage of the frozen weights (compute: mixed_precision); tuned stay fp32
+    report_to: str | None = None  # tensorboard: log loss and lr to output_dir/logs
+    save_full_pipeline: bool = False  # also write a complete diffusers pipeline folder (output_dir/pipeline)
+    overwrite: bool = False  # replace a finished result in output_dir (else a new run there is refused)
 
     def __post_init__(self):
+        if self.mixed_precision == "False":  # YAML 1.1 reads a bare `no` as false, which arrives here as "False"
+            self.mixed_precision = "no"
         check_choice("mixed_precision", self.mixed_precision, ("no", "fp16", "bf16"))
         check_choice("frame_norm", self.frame_norm, ("joint", "per_frame"))
         check_choice("temporal_out_bias_init", self.temporal_out_bias_init, ("zero", "pytorch"))
         check_choice("latent_sampling", self.latent_sampling, ("sample", "mean"))
         check_choice("frozen_dtype", self.frozen_dtype, ("fp32", "bf16"))
+        check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
+        if self.report_to is not None:
+            check_choice("report_to", self.report_to, ("tensorboard",))
+        for key in (
+            "validation_steps",
+            "train_batch_size",
+            "max_train_steps",
+            "gradient_accumulation_steps",
+            "checkpointing_steps",
+            "checkpoints_total_limit",
+        ):
+            _check_at_least(key, getattr(self, key), 1)
+        for key in ("lr_warmup_steps", "max_grad_norm", "adam_weight_decay"):
+            _check_at_least(key, getattr(self, key), 0)
+        if self.seed is not None:
+            _check_at_least("seed", self.seed, 0)
+        if not self.learning_rate > 0:
+            raise VidSynthError(f"config key 'learning_rate' must be positive; got {self.learning_rate}. Use e.g. 3e-5")

@@ -1,0 +1,289 @@
+"""Seconds per step and peak memory of a tuning step on the full-size SD-1.4 architecture (random weights).
+
+    python bench/train_step.py --frames 8 --size 128 [--warmup 1 --steps 1] [--configs reference,trainer-bf16w]
+
+Compares this trainer's step (clip latents cached before training; selectable frozen-weight
+storage, bf16 autocast, gradient checkpointing) with a "reference-style" step as the original
+Tune-A-Video runs on a CPU: float32 everywhere, the VAE encoding the clip in every step, gradient
+checkpointing, attention with the full score matrix (its xformers is GPU-only). Both train the same
+modules (attn1.to_q, attn2.to_q, attn_temp; 74M of 909M parameters) with AdamW, on a random
+(1, 77, 768) text context: the text encoder is not part of a step. The trainer's configurations
+encode the clip once and free the VAE, as ``train.py`` does (it reloads it only to validate).
+
+Each configuration runs in its own subprocess, so memory is per configuration: the peak resident
+set size during the steps (reset after set-up, which builds the float32 model in every case). All
+configurations draw the same first step (latents, noise, timestep), so the first loss and the
+first gradient can be compared with those of the float32 trainer: that is the quality cost of the
+cheaper settings. Nothing is downloaded. About a minute per configuration on 2 CPU cores at the
+defaults; ``--warmup``/``--steps`` trade time for steadier figures.
+"""
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler
+from einops import rearrange
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
+from vidsynth.models.unet import VideoUNet  # noqa: E402
+from vidsynth.training.encode import encode_clip  # noqa: E402
+from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
+from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
+
+# CompVis/stable-diffusion-v1-4 unet/config.json and vae/config.json (the keys that shape the model).
+SD14_UNET = {
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "attention_head_dim": 8,
+    "cross_attention_dim": 768,
+    "norm_num_groups": 32,
+}
+SD14_VAE = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "block_out_channels": (128, 256, 512, 512),
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+    "scaling_factor": 0.18215,
+}
+SD14_NOISE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
+GRADIENT_PROBE = "mid_block."  # the tuned parameters whose first-step gradient is compared across configurations
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration of the step."""
+
+    vae_per_step: bool  # encode the clip in every step (the original) instead of once before training
+    frozen_dtype: str  # fp32 | bf16: storage of the frozen weights (train.py's frozen_dtype)
+    autocast_bf16: bool  # bf16 autocast (train.py's mixed_precision: bf16)
+    checkpointing: bool  # gradient checkpointing
+    sdpa: bool  # PyTorch's SDPA; False: the original's explicit softmax(QK^T)V (its xformers is GPU-only)
+
+
+CONFIGS = {
+    "reference": Setting(vae_per_step=True, frozen_dtype="fp32", autocast_bf16=False, checkpointing=True, sdpa=False),
+    "trainer-fp32-ckpt": Setting(False, "fp32", autocast_bf16=False, checkpointing=True, sdpa=True),
+    "trainer-fp32": Setting(False, "fp32", autocast_bf16=False, checkpointing=False, sdpa=True),
+    "trainer-bf16w-ckpt": Setting(False, "bf16", autocast_bf16=False, checkpointing=True, sdpa=True),
+    "trainer-bf16w": Setting(False, "bf16", autocast_bf16=False, checkpointing=False, sdpa=True),
+    "trainer-bf16-autocast": Setting(False, "bf16", autocast_bf16=True, checkpointing=False, sdpa=True),
+    "trainer-bf16-autocast-ckpt": Setting(False, "bf16", autocast_bf16=True, checkpointing=True, sdpa=True),
+}
+# The defaults keep the run to a few minutes on 2 cores; bf16 autocast is slow on CPUs without bf16 instructions.
+DEFAULT_CONFIGS = ("reference", "trainer-fp32", "trainer-bf16w", "trainer-bf16w-ckpt")
+GRADIENT_BASE = ("trainer-fp32", "trainer-fp32-ckpt")  # float32 trainers: the quality yardstick
+
+
+def explicit_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **_):
+    """Attention as the original computes it without xformers: the full score matrix, then softmax."""
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale  # (b, heads, queries, keys)
+    if attn_mask is not None:
+        scores = scores + attn_mask
+    return torch.matmul(scores.softmax(dim=-1), value)
+
+
+def _release_freed_memory() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: freed memory may stay counted, the figures are then upper bounds
+        pass
+
+
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset VmHWM to the current RSS
+
+
+def _rss_gib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 2**20
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure(name: str, frames: int, size: int, warmup: int, steps: int, probe_path: Path) -> dict:
+    """Build the models for ``name``, run warmup + measured steps; seconds per step and peak RSS."""
+    setting = CONFIGS[name]
+    if not setting.sdpa:
+        F.scaled_dot_product_attention = explicit_attention  # in this worker process only
+    torch.manual_seed(0)
+    unet = VideoUNet.from_config(SD14_UNET)  # random weights, PyTorch's default init
+    vae = AutoencoderKL.from_config(SD14_VAE)
+    vae.requires_grad_(False).eval()
+    noise_scheduler = DDPMScheduler(**SD14_NOISE)
+    inputs = torch.Generator().manual_seed(2)
+    pixels = torch.rand(frames, 3, size, size, generator=inputs) * 2 - 1  # (F, 3, H, W) in [-1, 1]
+    context = torch.randn(1, 77, SD14_UNET["cross_attention_dim"], generator=inputs)  # (1, 77, 768)
+
+    params = prepare_unet(unet, DEFAULT_TRAINABLE_MODULES, setting.frozen_dtype, setting.checkpointing)
+    optimizer = torch.optim.AdamW(params, lr=3e-5, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    if setting.vae_per_step:
+
+        def loss_fn(generator: torch.Generator) -> torch.Tensor:
+            with torch.no_grad():
+                posterior = vae.encode(pixels).latent_dist  # every step, all frames at once
+                x0 = rearrange(posterior.sample(generator), "(b f) c h w -> b c f h w", f=frames) * 0.18215
+            noise = torch.randn(x0.shape, generator=generator)
+            timesteps = torch.randint(0, 1000, (1,), generator=generator)
+            prediction = unet(noise_scheduler.add_noise(x0, noise, timesteps), timesteps, context).sample
+            return F.mse_loss(prediction.float(), noise.float())
+
+    else:
+        latents = encode_clip(vae, pixels)  # once, before the first step; train.py then frees the VAE
+        del vae
+
+        def loss_fn(generator: torch.Generator) -> torch.Tensor:
+            return diffusion_loss(unet, noise_scheduler, latents, context, generator)
+
+    _release_freed_memory()
+    setup_rss = _rss_gib("VmRSS")
+    _reset_peak_rss()
+    wall, cpu, losses, first_grad_norm = [], [], [], None
+    for step in range(warmup + steps):
+        if step == warmup and warmup:
+            _reset_peak_rss()  # the measured steps' peak: Adam's state exists, the gradient probe is gone
+        start, start_cpu = time.perf_counter(), time.process_time()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.autocast_bf16):
+            loss = loss_fn(step_generator(33, step))
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if step == 0:
+            first_grad_norm = float(grad_norm)
+            names = {id(p): n for n, p in unet.named_parameters()}
+            probe = [p.grad.flatten() for p in params if names[id(p)].startswith(GRADIENT_PROBE)]
+            torch.save(torch.cat(probe), probe_path)
+            del probe
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        losses.append(loss.item())
+    return {
+        "config": name,
+        **asdict(setting),
+        "seconds_per_step": sum(wall[warmup:]) / steps,
+        "cpu_seconds_per_step": sum(cpu[warmup:]) / steps,
+        "step_times": wall,
+        "peak_rss_gib": _rss_gib("VmHWM"),
+        "setup_rss_gib": setup_rss,
+        "first_loss": losses[0],
+        "first_grad_norm": first_grad_norm,
+        "threads": torch.get_num_threads(),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def run_worker(name: str, args: argparse.Namespace, probe_path: Path) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        "--probe",
+        str(probe_path),
+        *("--frames", str(args.frames), "--size", str(args.size)),
+        *("--warmup", str(args.warmup), "--steps", str(args.steps), "--threads", str(args.threads)),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(F.cosine_similarity(a.double(), b.double(), dim=0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128, help="frame width and height in pixels (multiple of 64)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first (oneDNN picks kernels)")
+    parser.add_argument("--steps", type=int, default=1, help="measured steps")
+    parser.add_argument(
+        "--configs", default=",".join(DEFAULT_CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads per worker (0: torch's default); 1 gives CPU seconds "
+        "that other jobs on the machine hardly disturb",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(measure(args.worker, args.frames, args.size, args.warmup, args.steps, Path(args.probe))))
+        return
+
+    names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown or "reference" not in names:
+        raise SystemExit(f"--configs must include reference and name only {', '.join(CONFIGS)}; got {args.configs}")
+    results, probes = {}, {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            probe_path = Path(scratch) / f"{name}.pt"
+            results[name] = run_worker(name, args, probe_path)
+            probes[name] = torch.load(probe_path)
+            r = results[name]
+            print(f"  {name}: {r['seconds_per_step']:.2f} s/step, peak {r['peak_rss_gib']:.2f} GiB", file=sys.stderr)
+
+    ref = results["reference"]
+    base = next((name for name in GRADIENT_BASE if name in results), None)
+    print(
+        f"\nTuning step, SD-1.4 UNet (909M params, 74M tuned), {args.frames} frames {args.size}x{args.size}, "
+        f"{ref['threads']} threads; {args.warmup} warm-up + {args.steps} measured steps per config"
+    )
+    header = (
+        f"{'config':<26} {'s/step':>7} {'cpu s':>7} {'set-up GiB':>10} {'peak GiB':>9} {'time x':>7} {'cpu x':>6} "
+        f"{'mem x':>6} {'loss':>8} {'grad cos':>9} {'load':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        similarity = f"{cosine(probes[name], probes[base]):.5f}" if base and not r["vae_per_step"] else "-"
+        print(
+            f"{name:<26} {r['seconds_per_step']:>7.2f} {r['cpu_seconds_per_step']:>7.1f} {r['setup_rss_gib']:>10.2f} "
+            f"{r['peak_rss_gib']:>9.2f} {r['seconds_per_step'] / ref['seconds_per_step']:>7.2f} "
+            f"{r['cpu_seconds_per_step'] / ref['cpu_seconds_per_step']:>6.2f} "
+            f"{r['peak_rss_gib'] / ref['peak_rss_gib']:>6.2f} {r['first_loss']:>8.5f} {similarity:>9} "
+            f"{r['load_average']:>5.1f}"
+        )
+    print(
+        "s/step: wall clock; cpu s: CPU seconds of all threads (steadier when other jobs share the cores; load: "
+        "the 1-minute load average at the end). set-up GiB: resident before the first step; peak GiB: the measured "
+        "steps' peak resident set size. time x / cpu x / mem x: ratios to the reference-style step (targets: time "
+        f"<= 0.5, memory <= 0.6). grad cos: cosine of the first step's mid-block gradient with {base}'s (same draws)."
+    )
+
+
+if __name__ == "__main__":
+    main()

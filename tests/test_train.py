@@ -1,0 +1,446 @@
+"""One-shot tuning (train.py) on the tiny checkpoint and a rendered clip: what trains, resuming, bad inputs."""
+
+import copy
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from accelerate.state import AcceleratorState, GradientState
+from diffusers import DDPMScheduler
+from safetensors.torch import load_file
+
+import train
+from vidsynth import VideoUNet
+from vidsynth.cli import run_main
+from vidsynth.config import TrainConfig, load_config
+from vidsynth.models.trainable import (
+    DEFAULT_TRAINABLE_MODULES,
+    load_trained,
+    read_trained_metadata,
+    trainable_parameter_names,
+)
+from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.scene import render_scene
+from vidsynth.training.encode import ClipLatents
+from vidsynth.training.frozen_weights import store_frozen_weights
+from vidsynth.training.precision import FROZEN_DTYPES
+from vidsynth.training.step import diffusion_loss, step_generator
+from vidsynth.training.unet_setup import prepare_unet
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP_FRAMES = 12  # rendered clip; tuning takes 4 of them at stride 2
+FAST = {  # small and quick: 4 frames of 32x32, no validation unless a test asks
+    "train_data": {"prompt": "a ball flies over the grass", "n_sample_frames": 4, "width": 32, "height": 32},
+    "validation_data": {"prompts": [], "video_length": 4, "width": 32, "height": 32},
+    "max_train_steps": 3,
+    "checkpointing_steps": 100,
+    "learning_rate": 1e-3,  # large, so that a few steps move every trained parameter visibly
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model gains nothing from threads, and threads fighting other processes for 2 cores are slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return render_scene(tmp_path_factory.mktemp("clip") / "clip.mp4", num_frames=CLIP_FRAMES, width=48, height=48)
+
+
+def write_config(path: Path, tiny_sd: Path, clip: Path, output_dir: Path, **changes) -> Path:
+    config = {
+        "pretrained_model_path": str(tiny_sd),
+        "output_dir": str(output_dir),
+        **{key: dict(value) if isinstance(value, dict) else value for key, value in FAST.items()},
+    }
+    config["train_data"]["video_path"] = str(clip)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_train(argv: list[str]) -> Path:
+    """``train.main`` in this process; accelerate's process-wide state is reset after each run."""
+    try:
+        return train.main(argv)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+class Killed(Exception):
+    """Stands in for a kill: raised from inside a training step."""
+
+
+def record_losses(monkeypatch, kill_at_call: int | None = None) -> list[float]:
+    """Wrap train.py's loss so a test sees every loss, and can stop the run inside a given step."""
+    losses = []
+
+    def wrapped(*args, **kwargs):
+        if kill_at_call is not None and len(losses) + 1 == kill_at_call:
+            raise Killed
+        loss = diffusion_loss(*args, **kwargs)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(train, "diffusion_loss", wrapped)
+    return losses
+
+
+def fresh_base(tiny_sd: Path) -> dict[str, torch.Tensor]:
+    return VideoUNet.from_pretrained_2d(tiny_sd).state_dict()
+
+
+def test_three_steps_change_the_selected_parameters_only(tmp_path, tiny_sd, clip, monkeypatch):
+    out = tmp_path / "run"
+    config = write_config(
+        tmp_path / "c.yaml",
+        tiny_sd,
+        clip,
+        out,
+        validation_data={"prompts": ["a red ball"], "num_inference_steps": 2, "num_inv_steps": 2},
+        validation_steps=3,
+    )
+    losses = record_losses(monkeypatch)
+    tuned, write_result = {}, train.write_result
+
+    def keep_unet(unet, *args, **kwargs):  # the whole tuned UNet, as it is when the result is written
+        tuned.update({k: v.detach().clone() for k, v in unet.state_dict().items()})
+        return write_result(unet, *args, **kwargs)
+
+    monkeypatch.setattr(train, "write_result", keep_unet)
+    result = run_train(["--config", str(config)])
+
+    assert result == out / "tuned_unet.safetensors" and result.is_file()
+    assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses))) and min(losses) > 0
+    base = fresh_base(tiny_sd)
+    trained = set(trainable_parameter_names(VideoUNet.from_pretrained_2d(tiny_sd), DEFAULT_TRAINABLE_MODULES))
+    assert trained and set(tuned) == set(base)
+    for name, value in tuned.items():
+        if name in trained:
+            assert not torch.equal(value, base[name]), f"{name} did not change"
+        else:
+            assert torch.equal(value, base[name]), f"frozen {name} changed"
+    # The result file holds exactly the tuned tensors and says where they come from.
+    file_tensors = load_file(result)
+    assert all(torch.equal(file_tensors[name], tuned[name]) for name in file_tensors)
+    metadata = read_trained_metadata(result)
+    assert metadata["base_model"] == str(tiny_sd) and metadata["prompt"] == FAST["train_data"]["prompt"]
+    assert metadata["clip"]["frame_indices"] == [0, 2, 4, 6] and metadata["n_sample_frames"] == 4
+    assert (metadata["clip"]["width"], metadata["clip"]["height"], metadata["clip"]["fps"]) == (32, 32, 4.0)
+    # The resolved config, and the validation edits of the last step.
+    saved = load_config(TrainConfig, [out / "config.yaml"])
+    assert saved.max_train_steps == 3 and saved.seed == 33 and saved.learning_rate == 1e-3
+    assert (out / "samples" / "sample-3" / "grid.gif").is_file()
+    assert not list(out.glob(".*")), "temporary files left behind"
+
+
+def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip, monkeypatch):
+    changes = {
+        "max_train_steps": 4,
+        "checkpointing_steps": 2,
+        "checkpoints_total_limit": 1,
+        "gradient_accumulation_steps": 2,  # accumulation and a warm-up schedule must resume too
+        "lr_scheduler": "cosine",
+        "lr_warmup_steps": 1,
+    }
+    uninterrupted = write_config(tmp_path / "a.yaml", tiny_sd, clip, tmp_path / "a", **changes)
+    interrupted = write_config(tmp_path / "b.yaml", tiny_sd, clip, tmp_path / "b", **changes)
+    run_train(["--config", str(uninterrupted)])
+
+    record_losses(monkeypatch, kill_at_call=6)  # step 3 (micro-steps 5, 6): after checkpoint-2
+    with pytest.raises(Killed):
+        run_train(["--config", str(interrupted)])
+    assert not (tmp_path / "b" / "tuned_unet.safetensors").exists()
+    assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["checkpoint-2"]
+    at_step_2 = load_file(tmp_path / "b" / "checkpoints" / "checkpoint-2" / "trained_params.safetensors")
+
+    resumed_losses = record_losses(monkeypatch)
+    run_train(["--config", str(interrupted), "resume_from_checkpoint=latest"])
+    assert len(resumed_losses) == 4  # steps 3 and 4, two micro-steps each: steps 1-2 were not redone
+
+    expected = load_file(tmp_path / "a" / "tuned_unet.safetensors")
+    got = load_file(tmp_path / "b" / "tuned_unet.safetensors")
+    assert set(got) == set(expected)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
+    assert any(not torch.equal(at_step_2[name], expected[name]) for name in expected)
+    assert [p.name for p in (tmp_path / "a" / "checkpoints").iterdir()] == ["checkpoint-4"]  # total limit 1
+
+
+def run_cli(argv: list[str], caplog) -> tuple[int, str]:
+    """What ``python train.py ...`` does, in this process: exit code and the logged error."""
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as exit_info:
+        try:
+            run_main(lambda: train.main(argv))
+        finally:
+            AcceleratorState._reset_state(reset_partial_state=True)
+    return exit_info.value.code, caplog.text
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "message"),
+    [
+        ("missing", ["train_data.video_path={missing}"], "not found.*nope.mp4"),
+        ("corrupt", ["train_data.video_path={corrupt}"], "Cannot read .*bad.mp4"),
+        ("short", ["train_data.n_sample_frames=8"], "has 12 frames.*gives 6 frames.*n_sample_frames=8"),
+        ("size-8", ["train_data.width=36"], "width must be a positive multiple of 8.*36"),
+        ("size-model", ["train_data.height=40"], "train_data.height must be a multiple of 16.*40"),
+        (
+            "unknown-key",
+            ["train_data.n_sampl_frames=4"],
+            "unknown config key.*Did you mean 'train_data.n_sample_frames'",
+        ),
+        ("wrong-type", ["max_train_steps=many"], "'max_train_steps'.*many"),
+        ("8bit-adam", ["use_8bit_adam=true"], "bitsandbytes"),
+        ("trainable", ["trainable_modules=[attn_tmp]"], "'attn_tmp' matches no module"),
+        ("model", ["pretrained_model_path={missing_model}"], "pretrained_model_path .*does not exist"),
+    ],
+)
+def test_bad_input_fails_before_loading_and_leaves_nothing(tmp_path, tiny_sd, clip, caplog, case, overrides, message):
+    corrupt = tmp_path / "bad.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    paths = {"missing": tmp_path / "nope.mp4", "corrupt": corrupt, "missing_model": tmp_path / "no-model"}
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, out)
+    code, log = run_cli(["--config", str(config), *[o.format(**paths) for o in overrides]], caplog)
+    assert code == 2
+    assert re.search(message, log), log
+    assert not out.exists()
+
+
+def test_command_line_exit_code_and_message(tmp_path, tiny_sd, clip):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, out, train_data={"video_path": str(tmp_path / "x.mp4")})
+    command = [sys.executable, "train.py", "--config", str(config)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Video file not found" in proc.stderr and "x.mp4" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_finished_result_is_not_overwritten_without_overwrite(tmp_path, tiny_sd, clip, caplog):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, out, max_train_steps=1)
+    result = run_train(["--config", str(config)])
+    before = result.read_bytes()
+    code, log = run_cli(["--config", str(config), "seed=5"], caplog)
+    assert code == 2 and "already holds a finished result" in log and "overwrite=true" in log
+    assert result.read_bytes() == before
+    run_train(["--config", str(config), "seed=5", "overwrite=true", "save_full_pipeline=true", "report_to=tensorboard"])
+    assert result.read_bytes() != before and read_trained_metadata(result)["seed"] == 5
+    # The full pipeline folder holds the base model with the tuned parameters; the loss went to TensorBoard.
+    pipe = TuneAVideoPipeline.from_pretrained(out / "pipeline")
+    state = pipe.unet.state_dict()
+    assert all(torch.equal(state[name], value) for name, value in load_file(result).items())
+    assert list((out / "logs").rglob("events.out.tfevents*"))
+
+
+ORIGINAL_YAML = """\
+pretrained_model_path: "{model}"
+output_dir: "{output}"
+
+train_data:
+  video_path: "{clip}"
+  prompt: "a man is skiing"
+  n_sample_frames: 24
+  width: 512
+  height: 512
+  sample_start_idx: 0
+  sample_frame_rate: 2
+
+validation_data:
+  prompts:
+    - "mickey mouse is skiing on the snow"
+    - "spider man is skiing on the beach, cartoon style"
+  video_length: 24
+  width: 512
+  height: 512
+  num_inference_steps: 50
+  guidance_scale: 12.5
+  use_inv_latent: True
+  num_inv_steps: 50
+
+learning_rate: 3e-5
+train_batch_size: 1
+max_train_steps: 500
+checkpointing_steps: 1000
+validation_steps: 100
+trainable_modules:
+  - "attn1.to_q"
+  - "attn2.to_q"
+  - "attn_temp"
+
+seed: 33
+mixed_precision: fp16
+use_8bit_adam: False
+gradient_checkpointing: True
+enable_xformers_memory_efficient_attention: True
+"""
+
+
+def test_original_tune_a_video_config_runs(tmp_path, tiny_sd, clip, caplog):
+    config = tmp_path / "man-skiing.yaml"
+    config.write_text(ORIGINAL_YAML.format(model=tiny_sd, output=tmp_path / "out", clip=clip))
+    small = [
+        "train_data.n_sample_frames=4",
+        "train_data.width=32",
+        "train_data.height=32",
+        "max_train_steps=2",
+        "validation_data.num_inference_steps=2",
+        "validation_data.num_inv_steps=2",
+    ]
+    with caplog.at_level(logging.WARNING):
+        result = run_train(["--config", str(config), *small])
+    assert result.is_file() and (tmp_path / "out" / "samples" / "sample-2" / "grid.gif").is_file()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("xformers" in w for w in warnings) == 1
+    assert any("fp16" in w and "bf16" in w for w in warnings)  # no fp16 autocast on the CPU
+    assert any("video_length is 24" in w for w in warnings)  # edits have the clip's 4 frames
+    saved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
+    assert saved["mixed_precision"] == "bf16" and saved["learning_rate"] == 3e-5
+
+
+@pytest.mark.parametrize(("frozen_dtype", "autocast"), [("fp32", False), ("bf16", False), ("bf16", True)])
+def test_gradient_checkpointing_leaves_every_tuned_parameter_a_gradient(tiny_sd, frozen_dtype, autocast):
+    unet = VideoUNet.from_pretrained_2d(tiny_sd)
+    with torch.no_grad():  # a non-zero temporal output, else attn_temp's q/k/v gradients are exactly zero
+        for name, param in unet.named_parameters():
+            if name.endswith("attn_temp.to_out.0.weight"):
+                param.normal_(std=0.1)
+    params = prepare_unet(unet, DEFAULT_TRAINABLE_MODULES, frozen_dtype, gradient_checkpointing=True)
+    assert any(getattr(m, "gradient_checkpointing", False) for m in unet.modules())
+    latents = ClipLatents(torch.randn(1, 4, 3, 4, 4), torch.full((1, 4, 3, 4, 4), 0.1), 0.18215)
+    scheduler = DDPMScheduler.from_config(DDPMScheduler.load_config(tiny_sd, subfolder="scheduler"))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = diffusion_loss(unet, scheduler, latents, torch.randn(1, 77, 32), step_generator(0, 0))
+    loss.backward()
+    names = {id(p): n for n, p in unet.named_parameters()}
+    assert {names[id(p)] for p in params} == set(trainable_parameter_names(unet, DEFAULT_TRAINABLE_MODULES))
+    for param in params:
+        assert param.dtype == torch.float32 and param.grad is not None, names[id(param)]
+        assert param.grad.abs().sum() > 0, names[id(param)]
+    assert all(p.grad is None for p in unet.parameters() if not p.requires_grad)
+    stored = {
+        p.dtype for m in unet.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d) for p in m.parameters()
+    }
+    assert stored == ({torch.float32, torch.bfloat16} if frozen_dtype == "bf16" else {torch.float32})
+    assert unet.conv_in.weight.dtype == FROZEN_DTYPES[frozen_dtype]
+
+
+def test_step_draws_come_from_the_seed_and_the_step_only(tiny_sd):
+    unet = VideoUNet.from_pretrained_2d(tiny_sd).eval()
+    scheduler = DDPMScheduler.from_config(DDPMScheduler.load_config(tiny_sd, subfolder="scheduler"))
+    mean = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    latents = ClipLatents(mean, torch.full_like(mean, 0.5), 0.18215)
+    context = torch.randn(1, 77, 32, generator=torch.Generator().manual_seed(2))
+
+    def loss(step, batch_size=1, sample_posterior=True, clip=latents):
+        with torch.no_grad():
+            return diffusion_loss(
+                unet, scheduler, clip, context, step_generator(33, step), batch_size, sample_posterior
+            )
+
+    torch.manual_seed(123)  # the global RNG plays no part
+    first = loss(5)
+    torch.manual_seed(456)
+    assert torch.equal(loss(5), first) and not torch.equal(loss(6), first)
+    assert loss(5, batch_size=2).ndim == 0
+    # latent_sampling "mean" ignores the posterior's spread; "sample" does not.
+    wide = ClipLatents(mean, torch.full_like(mean, 2.0), 0.18215)
+    assert torch.equal(loss(5, sample_posterior=False), loss(5, sample_posterior=False, clip=wide))
+    assert not torch.equal(loss(5), loss(5, clip=wide))
+
+
+def test_frozen_bf16_layers_compute_in_float32_and_save_only_bf16_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 8, 3, padding=1),
+        torch.nn.GroupNorm(2, 8),
+        torch.nn.Conv2d(8, 8, 3, padding=1, stride=2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, 5),
+    )
+    for index in (0, 2, 4):
+        model[index].requires_grad_(False)
+    rounded = copy.deepcopy(model)  # plain float32 layers holding the bf16-rounded weights
+    for index in (0, 2, 4):
+        for param in rounded[index].parameters():
+            param.data = param.data.bfloat16().float()
+    assert store_frozen_weights(model, torch.bfloat16) == 3
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = model(x)
+    y.square().sum().backward()
+    y_ref = rounded(x_ref)
+    y_ref.square().sum().backward()
+    assert y.dtype == torch.float32 and torch.equal(y, y_ref)
+    assert torch.equal(x.grad, x_ref.grad) and torch.equal(model[1].weight.grad, rounded[1].weight.grad)
+    weights = [model[i].weight for i in (0, 2, 4)]
+    assert not any(t.dtype == torch.float32 and t.shape == w.shape for t in saved for w in weights)
+    assert model[4].weight.dtype == torch.bfloat16 and model[1].weight.dtype == torch.float32
+
+
+def test_accelerate_launch_runs_without_a_config_file(tmp_path, tiny_sd, clip):
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, tmp_path / "out", max_train_steps=1)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "train.py", "--config", str(config)]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}  # no accelerate config there
+    proc = subprocess.run(
+        [*launch, "mixed_precision=bf16", "frozen_dtype=bf16"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = tmp_path / "out" / "tuned_unet.safetensors"
+    unet = VideoUNet.from_pretrained_2d(tiny_sd)
+    assert load_trained(unet, result)["steps"] == 1
+
+
+def test_shipped_configs_document_every_key_and_match_the_original_samples():
+    clip_yaml = REPO / "configs" / "clip.yaml"
+    documented = yaml.safe_load(clip_yaml.read_text())
+    schema = load_config(TrainConfig, [clip_yaml])
+    assert set(documented) == set(vars(schema))  # every key of the schema appears in the documented config
+    for section in ("train_data", "validation_data"):
+        assert set(documented[section]) == set(vars(getattr(schema, section)))
+    for line in clip_yaml.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith(("#", "- ")):
+            assert " # " in line, f"undocumented key: {line}"
+
+    samples = {
+        "car-turn": ("a jeep car is moving on the road", 2, "a sports car is moving on the road"),
+        "man-surfing": ("a man is surfing", 1, "Iron Man is surfing in the desert"),
+    }
+    for name, (prompt, stride, last_edit) in samples.items():
+        cfg = load_config(TrainConfig, [REPO / "configs" / f"{name}.yaml"])
+        data = cfg.train_data
+        assert (data.prompt, data.sample_frame_rate, data.n_sample_frames, data.width, data.height) == (
+            prompt,
+            stride,
+            24,
+            512,
+            512,
+        )
+        assert data.video_path == f"../shared/media/{name}.mp4" and cfg.validation_data.prompts[-1] == last_edit
+        assert (cfg.learning_rate, cfg.max_train_steps, cfg.seed, cfg.mixed_precision) == (3e-5, 500, 33, "fp16")

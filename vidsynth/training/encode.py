@@ -1,0 +1,48 @@
+"""The clip and the prompt are encoded once, before the first step.
+
+The original runs the VAE encoder and the text encoder in every step although their inputs never
+change; here both run once. What changes from step to step in the original is only the VAE
+posterior *sample*, so the posterior's mean and standard deviation are kept and every step draws a
+fresh sample from them (or uses the mean, ``latent_sampling: mean``) at the cost of one ``randn``.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from diffusers import AutoencoderKL
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
+class ClipLatents:
+    """The VAE posterior of every frame of the clip, ready to draw training latents from."""
+
+    mean: torch.Tensor  # (1, 4, F, h, w) posterior mean, unscaled
+    std: torch.Tensor  # (1, 4, F, h, w) posterior standard deviation, unscaled
+    scaling_factor: float  # the VAE's latent scale (0.18215 for SD-1.x)
+
+    def draw(self, batch_size: int, generator: torch.Generator | None, sample_posterior: bool) -> torch.Tensor:
+        """Training latents (batch_size, 4, F, h, w), already multiplied by the scaling factor.
+
+        ``sample_posterior``: mean + std·ε with ε from ``generator`` (CPU), as the original's
+        ``latent_dist.sample()``; otherwise the mean itself, and ``generator`` is not used.
+        """
+        shape = (batch_size, *self.mean.shape[1:])
+        if not sample_posterior:
+            return self.mean.expand(shape) * self.scaling_factor
+        eps = torch.randn(shape, generator=generator).to(self.mean.device)  # (b, 4, F, h, w)
+        return (self.mean + self.std * eps) * self.scaling_factor
+
+
+@torch.no_grad()
+def encode_clip(vae: AutoencoderKL, pixels: torch.Tensor) -> ClipLatents:
+    """Encode clip frames (F, 3, H, W) in [-1, 1] to the posterior of each frame, one frame at a time.
+
+    The frames go through the VAE one by one (its slicing), which bounds the encoder's activation
+    memory to one frame; the posterior is kept in float32 whatever the VAE's dtype.
+    """
+    param = next(vae.parameters())
+    vae.enable_slicing()
+    posterior = vae.encode(pixels.to(param.device, param.dtype)).latent_dist  # over (F, 4, h, w)
+    mean = posterior.mean.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
+    std = posterior.std.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
+    return ClipLatents(mean.contiguous(), std.contiguous(), float(vae.config.scaling_factor))

@@ -1,0 +1,43 @@
+"""The optimizer over the trained parameters only: AdamW, or bitsandbytes' 8-bit AdamW.
+
+Only parameters that require a gradient are handed to the optimizer, so Adam keeps moments for
+the few tuned modules and none for the frozen rest of the UNet.
+"""
+
+import importlib
+from collections.abc import Iterable
+
+import torch
+
+from vidsynth.config.train import TrainConfig
+from vidsynth.errors import VidSynthError
+
+
+def check_8bit_adam() -> None:
+    """Fail before any model loads when 8-bit Adam is asked for but bitsandbytes is missing."""
+    try:
+        importlib.import_module("bitsandbytes")
+    except ImportError as err:
+        raise VidSynthError(
+            f"use_8bit_adam: true needs the bitsandbytes package, which cannot be imported ({err}). "
+            "Install it (pip install bitsandbytes; it needs a CUDA GPU) or set use_8bit_adam=false"
+        ) from err
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, learning_rate: float):
+    """AdamW with the config's betas, weight decay and epsilon (8-bit when ``use_8bit_adam``)."""
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise VidSynthError("no parameter is selected for training. Check trainable_modules")
+    if cfg.use_8bit_adam:
+        check_8bit_adam()
+        optimizer_class = importlib.import_module("bitsandbytes").optim.AdamW8bit
+    else:
+        optimizer_class = torch.optim.AdamW
+    return optimizer_class(
+        params,
+        lr=learning_rate,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        weight_decay=cfg.adam_weight_decay,
+        eps=cfg.adam_epsilon,
+    )

@@ -1,0 +1,106 @@
+"""Everything about a tuning request that can be checked before a model loads.
+
+Loading SD-1.x takes a while and tuning takes longer; a mistyped path, a clip that is too short or
+a size the model cannot take must fail in a second, with the fix, and leave nothing behind. These
+checks read only JSON configs, the clip's header and first frame, and build the UNet on the meta
+device (no weights) to check the trainable module names.
+"""
+
+import re
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+
+from vidsynth.config.train import TrainConfig
+from vidsynth.errors import VidSynthError
+from vidsynth.models.trainable import trainable_parameter_names
+from vidsynth.models.unet import VideoUNet
+from vidsynth.video import VideoInfo, check_clip_request
+
+MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def _load_part_config(model: str, part: type, subfolder: str) -> dict:
+    try:
+        return dict(part.load_config(model, subfolder=subfolder))
+    except (OSError, ValueError) as err:
+        raise VidSynthError(
+            f"cannot read the {subfolder} config of pretrained_model_path {model!r} ({str(err).splitlines()[0]}). "
+            "Download the model (download_models.sh) or point pretrained_model_path at a local SD-1.x folder"
+        ) from err
+
+
+def check_model(model: str) -> tuple[dict, int]:
+    """The base model's UNet config, and the multiple every frame size must be of.
+
+    A local folder must have the five SD-1.x parts; anything else must look like a hub id. The
+    size multiple is the VAE's downsampling times the UNet's (8 x 8 = 64 for SD-1.x).
+    """
+    path = Path(model)
+    if path.exists():
+        missing = [part for part in MODEL_PARTS if not (path / part).is_dir()]
+        if missing:
+            raise VidSynthError(
+                f"pretrained_model_path {path} is not an SD-1.x model folder: it has no {', '.join(missing)} "
+                "subfolder. Point it at a diffusers folder such as ./checkpoints/stable-diffusion-v1-4"
+            )
+    elif not _HUB_ID.fullmatch(model) or model.startswith("."):
+        raise VidSynthError(
+            f"pretrained_model_path {model} does not exist. Download the model (download_models.sh) "
+            "or point pretrained_model_path at a local SD-1.x folder"
+        )
+    unet_config = _load_part_config(model, UNet2DConditionModel, "unet")
+    vae_config = _load_part_config(model, AutoencoderKL, "vae")
+    multiple = 2 ** (len(vae_config["block_out_channels"]) - 1) * 2 ** (len(unet_config["block_out_channels"]) - 1)
+    return unet_config, multiple
+
+
+def check_size(what: str, width: int, height: int, multiple: int) -> None:
+    """Frame sizes must survive the VAE's and the UNet's downsampling without remainder."""
+    for name, value in (("width", width), ("height", height)):
+        if value % multiple:
+            lower, upper = value // multiple * multiple, (value // multiple + 1) * multiple
+            fix = f"{lower} or {upper}" if lower else f"{upper}"
+            raise VidSynthError(
+                f"{what}.{name} must be a multiple of {multiple} for this model (its VAE and UNet downsample "
+                f"by {multiple} in all), got {value}. Use {fix}"
+            )
+
+
+def check_trainable_modules(unet_config: dict, cfg: TrainConfig) -> int:
+    """Build the video UNet without weights and resolve ``trainable_modules``; returns the parameter count."""
+    with torch.device("meta"):
+        unet = VideoUNet.from_config(
+            unet_config, frame_norm=cfg.frame_norm, temporal_out_bias_init=cfg.temporal_out_bias_init
+        )
+    names = set(trainable_parameter_names(unet, cfg.trainable_modules))
+    return sum(param.numel() for name, param in unet.named_parameters() if name in names)
+
+
+def validation_notes(cfg: TrainConfig) -> list[str]:
+    """Validation edits the tuning clip itself, so they have its frames and size; say which keys that overrides."""
+    val, data = cfg.validation_data, cfg.train_data
+    if not val.prompts:
+        return []
+    return [
+        f"validation_data.{key} is {got} but the edits have the clip's {want} (train_data.{source}); using {want}"
+        for key, got, want, source in (
+            ("video_length", val.video_length, data.n_sample_frames, "n_sample_frames"),
+            ("width", val.width, data.width, "width"),
+            ("height", val.height, data.height, "height"),
+        )
+        if got != want
+    ]
+
+
+def check_request(cfg: TrainConfig) -> tuple[VideoInfo, int]:
+    """All checks that need no model weights; returns the clip's info and the trainable parameter count."""
+    unet_config, multiple = check_model(cfg.pretrained_model_path)
+    data = cfg.train_data
+    info = check_clip_request(
+        data.video_path, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
+    )
+    check_size("train_data", data.width, data.height, multiple)
+    return info, check_trainable_modules(unet_config, cfg)

@@ -1,0 +1,82 @@
+"""The output folder of one tuning run, and the rules that protect what is already in it.
+
+Layout: ``config.yaml`` (the resolved config), ``samples/`` (validation edits), ``checkpoints/``
+(resumable states), ``logs/`` (TensorBoard), ``tuned_unet.safetensors`` (the result) and, on
+request, ``pipeline/``. A finished result is never replaced unless ``overwrite: true``, and a fresh
+run refuses to mix its checkpoints with those of an earlier run; both are checked before any model
+loads, and nothing is created until every check has passed.
+"""
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidsynth.errors import VidSynthError
+from vidsynth.training.checkpoints import list_checkpoints
+
+logger = logging.getLogger(__name__)
+
+RESULT_FILE = "tuned_unet.safetensors"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths inside a run's output folder."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def result(self) -> Path:
+        return self.root / RESULT_FILE
+
+    @property
+    def pipeline(self) -> Path:
+        return self.root / "pipeline"
+
+    def check_start(self, resuming: bool, overwrite: bool) -> None:
+        """Refuse to start where a run would replace a finished result or mix with old checkpoints."""
+        if self.root.exists() and not self.root.is_dir():
+            raise VidSynthError(f"output_dir {self.root} is a file. Point output_dir at a folder")
+        if self.result.exists() and not overwrite:
+            raise VidSynthError(
+                f"output_dir {self.root} already holds a finished result ({RESULT_FILE}). "
+                "Choose another output_dir, or set overwrite=true to replace it"
+            )
+        found = list_checkpoints(self.checkpoints)
+        if found and not resuming and not overwrite:
+            raise VidSynthError(
+                f"output_dir {self.root} holds checkpoints of an earlier run (latest: {found[-1].name}). "
+                "Continue it with resume_from_checkpoint=latest, or set overwrite=true to start over"
+            )
+
+    def prepare(self, fresh: bool) -> None:
+        """Create the folder; a fresh run (allowed by :meth:`check_start`) clears an earlier run's states."""
+        if fresh:
+            for old in (self.checkpoints, self.samples, self.logs):
+                if old.exists():
+                    logger.info("Removing %s of an earlier run (overwrite: true)", old)
+                    shutil.rmtree(old)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        for partial in [*self.root.glob(".*.partial*"), *self.checkpoints.glob(".checkpoint-*.partial")]:
+            logger.info("Removing %s, left by a run killed while writing it", partial)
+            if partial.is_dir():
+                shutil.rmtree(partial)
+            else:
+                partial.unlink()
