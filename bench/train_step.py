@@ -37,37 +37,13 @@ from einops import rearrange
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sd14 import SD14_UNET, SD14_VAE  # noqa: E402
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
 from vidsynth.models.unet import VideoUNet  # noqa: E402
 from vidsynth.training.encode import encode_clip  # noqa: E402
 from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
 from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
 
-# CompVis/stable-diffusion-v1-4 unet/config.json and vae/config.json (the keys that shape the model).
-SD14_UNET = {
-    "sample_size": 64,
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 2,
-    "block_out_channels": (320, 640, 1280, 1280),
-    "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    "attention_head_dim": 8,
-    "cross_attention_dim": 768,
-    "norm_num_groups": 32,
-}
-SD14_VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "block_out_channels": (128, 256, 512, 512),
-    "layers_per_block": 2,
-    "latent_channels": 4,
-    "norm_num_groups": 32,
-    "sample_size": 512,
-    "scaling_factor": 0.18215,
-}
 SD14_NOISE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 GRADIENT_PROBE = "mid_block."  # the tuned parameters whose first-step gradient is compared across configurations
 
