@@ -11,11 +11,16 @@ modules (attn1.to_q, attn2.to_q, attn_temp; 74M of 909M parameters) with AdamW, 
 encode the clip once and free the VAE, as ``train.py`` does (it reloads it only to validate).
 
 Each configuration runs in its own subprocess, so memory is per configuration: the peak resident
-set size during the steps (reset after set-up, which builds the float32 model in every case). All
+set size during the measured steps (reset after set-up, which builds the float32 model in every
+case, and again after the warm-up, so Adam's state is included and one-off buffers are not). All
 configurations draw the same first step (latents, noise, timestep), so the first loss and the
 first gradient can be compared with those of the float32 trainer: that is the quality cost of the
-cheaper settings. Nothing is downloaded. About a minute per configuration on 2 CPU cores at the
-defaults; ``--warmup``/``--steps`` trade time for steadier figures.
+cheaper settings. Nothing is downloaded.
+
+Defaults: 4 configurations, 1 warm-up + 1 measured step each, about 5 minutes on 2 idle CPU cores
+(set-up ~20 s per configuration). ``--warmup``/``--steps`` trade time for steadier figures; on a
+machine shared with other jobs, ``--threads 1`` gives CPU seconds that the other jobs hardly disturb
+(two threads that wait for each other lose whole time slices to them).
 """
 
 import argparse
@@ -257,7 +262,8 @@ def main() -> None:
         "s/step: wall clock; cpu s: CPU seconds of all threads (steadier when other jobs share the cores; load: "
         "the 1-minute load average at the end). set-up GiB: resident before the first step; peak GiB: the measured "
         "steps' peak resident set size. time x / cpu x / mem x: ratios to the reference-style step (targets: time "
-        f"<= 0.5, memory <= 0.6). grad cos: cosine of the first step's mid-block gradient with {base}'s (same draws)."
+        "<= 0.5, memory <= 0.6)."
+        + (f" grad cos: cosine of the first step's mid-block gradient with {base}'s (same draws)." if base else "")
     )
 
 

@@ -12,18 +12,36 @@ The cast copy must not be kept for the backward pass (that would bring back the 
 so the layers use an autograd function that saves the *stored* bf16 weight and casts it again when
 the input gradient is needed. Frozen weights get no gradient; norm layers keep float32 (they are
 tiny). Parameter names and the state dict are unchanged: the layers are swapped by class only.
+
+The cast copies go into one reusable buffer per thread, device and dtype (as large as the largest
+weight): a fresh allocation of tens of MB costs page faults that take longer than the cast itself.
 """
+
+import threading
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+_scratch = threading.local()  # (device, dtype) -> 1-D buffer for the cast copy of one weight at a time
+
+
+def _cast(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight`` in ``dtype``, copied into the reusable buffer: valid until the next call in this thread."""
+    if weight.dtype == dtype:
+        return weight
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    key = (weight.device, dtype)
+    if key not in buffers or buffers[key].numel() < weight.numel():
+        buffers[key] = torch.empty(weight.numel(), dtype=dtype, device=weight.device)
+    return buffers[key][: weight.numel()].view(weight.shape).copy_(weight)
 
 
 def _operands(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
     """The op's inputs: as they are under autocast (it casts), else float32."""
     if torch.is_autocast_enabled(x.device.type):
         return x, weight, bias
-    return x.float(), weight.float(), None if bias is None else bias.float()
+    return x.float(), _cast(weight, torch.float32), None if bias is None else bias.float()
 
 
 class _FrozenLinearFunction(torch.autograd.Function):
@@ -38,7 +56,7 @@ class _FrozenLinearFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        grad_input = grad_output.matmul(weight.to(grad_output.dtype))  # (..., in)
+        grad_input = grad_output.matmul(_cast(weight, grad_output.dtype))  # (..., in)
         return grad_input.to(ctx.input_dtype), None, None
 
 
@@ -57,7 +75,7 @@ class _FrozenConv2dFunction(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conv
         grad_input = torch.nn.grad.conv2d_input(
-            ctx.input_shape, weight.to(grad_output.dtype), grad_output, stride, padding, dilation, groups
+            ctx.input_shape, _cast(weight, grad_output.dtype), grad_output, stride, padding, dilation, groups
         )  # (b, c_in, h, w)
         return grad_input.to(ctx.input_dtype), None, None, None, None, None, None
 
