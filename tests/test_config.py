@@ -57,3 +57,10 @@ def test_saved_config_reloads_to_the_same_config(tmp_path):
     cfg = load_config(TrainConfig, [], [*REQUIRED, "validation_data.prompts=[a,b]", "frozen_dtype=bf16"])
     save_config(cfg, tmp_path / "config.yaml")
     assert load_config(TrainConfig, [tmp_path / "config.yaml"]) == cfg
+
+
+def test_yaml_no_stays_the_word_for_text_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("mixed_precision: no\ngradient_checkpointing: no\nreport_to: null\n")
+    cfg = load_config(TrainConfig, [path], REQUIRED)
+    assert cfg.mixed_precision == "no" and cfg.gradient_checkpointing is False

@@ -39,6 +39,25 @@ def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
             _check_keys(value, known[key], source, prefix=f"{full}.")
 
 
+def _restore_yaml_words(data: Any, schema: type) -> Any:
+    """YAML 1.1 reads a bare ``no``/``yes`` as a boolean; for text-valued keys, give the word back.
+
+    (``mixed_precision: no`` in the original configs would otherwise arrive as the string "False".)
+    """
+    if not isinstance(data, dict):
+        return data
+    types = _field_types(schema)
+    fixed = {}
+    for key, value in data.items():
+        kind = types.get(key)
+        if isinstance(value, bool) and kind in (str, str | None):
+            value = "yes" if value else "no"
+        elif is_dataclass(kind):
+            value = _restore_yaml_words(value, kind)
+        fixed[key] = value
+    return fixed
+
+
 def parse_overrides(overrides: list[str]) -> DictConfig:
     """``["a.b=1", "c=x"]`` -> config; every entry must be ``key=value``."""
     for item in overrides:
@@ -63,8 +82,9 @@ def load_config(schema: type[T], yaml_paths: list[str | Path] = (), overrides: l
             raise VidSynthError(f"config file {path} is not valid YAML: {err}") from err
         if not isinstance(layer, DictConfig):
             raise VidSynthError(f"config file {path} must hold a mapping of keys to values")
-        _check_keys(OmegaConf.to_container(layer), schema, str(path))
-        layers.append(layer)
+        data = OmegaConf.to_container(layer)
+        _check_keys(data, schema, str(path))
+        layers.append(OmegaConf.create(_restore_yaml_words(data, schema)))
     if overrides:
         layer = parse_overrides(list(overrides))
         _check_keys(OmegaConf.to_container(layer), schema, "the command line")

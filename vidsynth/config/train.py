@@ -89,8 +89,6 @@ class TrainConfig:
     overwrite: bool = False  # replace a finished result in output_dir (else a new run there is refused)
 
     def __post_init__(self):
-        if self.mixed_precision == "False":  # YAML 1.1 reads a bare `no` as false, which arrives here as "False"
-            self.mixed_precision = "no"
         check_choice("mixed_precision", self.mixed_precision, ("no", "fp16", "bf16"))
         check_choice("frame_norm", self.frame_norm, ("joint", "per_frame"))
         check_choice("temporal_out_bias_init", self.temporal_out_bias_init, ("zero", "pytorch"))
