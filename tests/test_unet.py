@@ -137,6 +137,23 @@ def test_state_dict_is_the_2d_keys_plus_seven_temporal_keys_per_block(tiny_sd, u
     assert any(p.any() for n, p in pytorch_init.named_parameters() if n.endswith("attn_temp.to_out.0.bias"))
 
 
+def test_inflation_in_place_keeps_the_loaded_tensors_and_matches_a_fresh_build(tiny_sd):
+    loaded = UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet")
+    storage = {key: value.data_ptr() for key, value in loaded.state_dict().items()}
+    unet = VideoUNet.inflate(loaded, frame_norm="per_frame")
+    assert unet is loaded and isinstance(unet, VideoUNet)
+    state = unet.state_dict()
+    assert {key: state[key].data_ptr() for key in storage} == storage  # no copy of the pretrained weights
+    fresh = VideoUNet.from_config(unet.config)  # the same model built from its config
+    assert fresh.config.frame_norm == "per_frame"
+    assert set(fresh.state_dict()) == set(state)
+    assert {n: type(m) for n, m in fresh.named_modules()} == {n: type(m) for n, m in unet.named_modules()}
+    fresh.load_state_dict(state)
+    sample, t, context = inputs()
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(sample, t, context).sample, unet.eval()(sample, t, context).sample)
+
+
 def gradients(unet, checkpointing: bool) -> dict[str, torch.Tensor | None]:
     select_trainable(unet, DEFAULT_TRAINABLE_MODULES)
     unet.train()

@@ -3,7 +3,7 @@
 Tune-A-Video's ResNet blocks see 5-D ``(b, c, f, h, w)`` tensors, so their GroupNorm statistics
 span channels-in-group × frames × h × w. With frames folded into the batch a plain GroupNorm would
 use per-frame statistics instead: a different model. This drop-in subclass keeps the parameter
-names (``weight``, ``bias``) and gets the number of frames set on it before every forward.
+names (``weight``, ``bias``) and values, and gets the number of frames set on it before every forward.
 """
 
 import torch
@@ -21,8 +21,12 @@ class FrameGroupNorm(nn.GroupNorm):
         self.num_frames = 1  # set by VideoUNet.forward before every call
 
     @classmethod
-    def like(cls, norm: nn.GroupNorm, joint: bool) -> "FrameGroupNorm":
-        return cls(norm.num_groups, norm.num_channels, eps=norm.eps, affine=norm.affine, joint=joint)
+    def convert(cls, norm: nn.GroupNorm, joint: bool) -> "FrameGroupNorm":
+        """Turn ``norm`` into a frame-aware GroupNorm in place, keeping its (pretrained) parameters."""
+        norm.__class__ = cls
+        norm.joint = joint
+        norm.num_frames = 1
+        return norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.joint or self.num_frames == 1:

@@ -22,6 +22,7 @@ import logging
 from pathlib import Path
 
 import torch
+from accelerate import init_empty_weights
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.resnet import ResnetBlock2D
@@ -57,15 +58,23 @@ class VideoUNet(UNet2DConditionModel):
     """
 
     def __init__(self, frame_norm: str = "joint", temporal_out_bias_init: str = "zero", **unet_config):
-        if frame_norm not in FRAME_NORMS:
-            raise VidSynthError(f"frame_norm must be one of {FRAME_NORMS}, got {frame_norm!r}")
-        if temporal_out_bias_init not in TEMPORAL_OUT_BIAS_INITS:
-            raise VidSynthError(
-                f"temporal_out_bias_init must be one of {TEMPORAL_OUT_BIAS_INITS}, got {temporal_out_bias_init!r}"
-            )
+        _check_options(frame_norm, temporal_out_bias_init)
         super().__init__(**unet_config)
-        self.register_to_config(frame_norm=frame_norm, temporal_out_bias_init=temporal_out_bias_init)
-        self._inflate(joint=frame_norm == "joint", zero_out_bias=temporal_out_bias_init == "zero")
+        self._inflate(frame_norm, temporal_out_bias_init)
+
+    @classmethod
+    def inflate(
+        cls, unet_2d: UNet2DConditionModel, frame_norm: str = "joint", temporal_out_bias_init: str = "zero"
+    ) -> "VideoUNet":
+        """Turn a loaded 2-D UNet into a video UNet in place: its weights are kept, not copied.
+
+        Building a second model and copying the weights into it would hold both at once (about
+        7 GB for SD-1.4 in float32); in place, loading peaks at the model's own size.
+        """
+        _check_options(frame_norm, temporal_out_bias_init)
+        unet_2d.__class__ = cls
+        unet_2d._inflate(frame_norm, temporal_out_bias_init)
+        return unet_2d
 
     @staticmethod
     def _get_init_keys(input_class: type) -> set[str]:
@@ -75,15 +84,17 @@ class VideoUNet(UNet2DConditionModel):
             keys |= set(inspect.signature(UNet2DConditionModel.__init__).parameters)
         return keys
 
-    def _inflate(self, joint: bool, zero_out_bias: bool) -> None:
+    def _inflate(self, frame_norm: str, temporal_out_bias_init: str) -> None:
+        self.register_to_config(frame_norm=frame_norm, temporal_out_bias_init=temporal_out_bias_init)
+        joint, zero_out_bias = frame_norm == "joint", temporal_out_bias_init == "zero"
         for module in list(self.modules()):
             if isinstance(module, BasicTransformerBlock):
                 VideoTransformerBlock.inflate(module, zero_out_bias=zero_out_bias)
             elif isinstance(module, ResnetBlock2D):
-                module.norm1 = FrameGroupNorm.like(module.norm1, joint)
-                module.norm2 = FrameGroupNorm.like(module.norm2, joint)
+                FrameGroupNorm.convert(module.norm1, joint)
+                FrameGroupNorm.convert(module.norm2, joint)
         if self.conv_norm_out is not None:
-            self.conv_norm_out = FrameGroupNorm.like(self.conv_norm_out, joint)
+            FrameGroupNorm.convert(self.conv_norm_out, joint)
         self.set_attn_processor(video_attn_processors(list(self.attn_processors)))
 
     def temporal_keys(self) -> set[str]:
@@ -140,13 +151,12 @@ class VideoUNet(UNet2DConditionModel):
     ) -> "VideoUNet":
         """Inflate the 2-D UNet of an SD-1.x model (local folder or hub id, safetensors or .bin).
 
-        Loading goes through diffusers (``.bin`` files are read with ``weights_only=True``); the
-        2-D weights must cover every key of the video UNet but the temporal ones.
+        Loading goes through diffusers (``.bin`` files are read with ``weights_only=True``), which
+        checks the weights against the 2-D config; the loaded model is then inflated in place.
         """
         source = str(pretrained_model_name_or_path)
         unet_2d = UNet2DConditionModel.from_pretrained(source, subfolder=subfolder, variant=variant)
-        model = cls.from_config(unet_2d.config, frame_norm=frame_norm, temporal_out_bias_init=temporal_out_bias_init)
-        _load_exactly(model, unet_2d.state_dict(), missing_allowed=model.temporal_keys(), source=source)
+        model = cls.inflate(unet_2d, frame_norm=frame_norm, temporal_out_bias_init=temporal_out_bias_init)
         model.config["_name_or_path"] = source
         return model.to(torch_dtype) if torch_dtype is not None else model
 
@@ -176,13 +186,14 @@ class VideoUNet(UNet2DConditionModel):
             config[key] = [name.replace("3D", "2D") for name in config[key]]
         config["mid_block_type"] = config.get("mid_block_type", "UNetMidBlock2DCrossAttn").replace("3D", "2D")
         config["_class_name"] = "UNet2DConditionModel"
-        model = cls.from_config(config, frame_norm=frame_norm, temporal_out_bias_init="pytorch")
+        with init_empty_weights():  # no random weights to hold next to the loaded ones
+            model = cls.from_config(config, frame_norm=frame_norm, temporal_out_bias_init="pytorch")
         weights = folder / "diffusion_pytorch_model.safetensors"
         if weights.exists():
             state_dict = load_file(weights)
         else:
             state_dict = torch.load(folder / "diffusion_pytorch_model.bin", map_location="cpu", weights_only=True)
-        _load_exactly(model, state_dict, missing_allowed=set(), source=str(folder))
+        _load_exactly(model, state_dict, source=str(folder))
         return model
 
 
@@ -191,13 +202,18 @@ def _describe(problems: dict[str, list]) -> str:
     return "; ".join(parts)
 
 
-def _load_exactly(model: torch.nn.Module, state_dict: dict, missing_allowed: set[str], source: str) -> None:
-    """``load_state_dict`` that fails loudly unless the key sets match exactly."""
-    result = model.load_state_dict(state_dict, strict=False)
-    problems = {}
-    if set(result.missing_keys) != missing_allowed:
-        problems["missing_keys"] = sorted(set(result.missing_keys) - missing_allowed)
-    if result.unexpected_keys:
-        problems["unexpected_keys"] = result.unexpected_keys
+def _check_options(frame_norm: str, temporal_out_bias_init: str) -> None:
+    if frame_norm not in FRAME_NORMS:
+        raise VidSynthError(f"frame_norm must be one of {FRAME_NORMS}, got {frame_norm!r}")
+    if temporal_out_bias_init not in TEMPORAL_OUT_BIAS_INITS:
+        raise VidSynthError(
+            f"temporal_out_bias_init must be one of {TEMPORAL_OUT_BIAS_INITS}, got {temporal_out_bias_init!r}"
+        )
+
+
+def _load_exactly(model: torch.nn.Module, state_dict: dict, source: str) -> None:
+    """Put ``state_dict``'s tensors into ``model`` (built on the meta device); fail unless the keys match exactly."""
+    result = model.load_state_dict(state_dict, strict=False, assign=True)
+    problems = {kind: keys for kind, keys in result._asdict().items() if keys}
     if problems:
         raise VidSynthError(f"weights in {source} do not fit an SD-1.x video UNet ({_describe(problems)})")

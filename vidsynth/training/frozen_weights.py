@@ -103,7 +103,9 @@ def store_frozen_weights(model: nn.Module, dtype: torch.dtype) -> int:
     """Store the weights of every frozen Linear and (zero-padded) Conv2d layer in ``dtype``; returns how many layers.
 
     Call after the trainable parameters are selected. Layers with a trainable parameter, norms and
-    anything else are left as they are.
+    anything else keep their dtype. diffusers memory-maps safetensors weights; converting reads every
+    page of the file, and the mapping (counted in the resident set) lives while any tensor still
+    points into it, so the parameters left in their dtype are copied into memory of their own.
     """
     count = 0
     for module in model.modules():
@@ -117,4 +119,7 @@ def store_frozen_weights(model: nn.Module, dtype: torch.dtype) -> int:
             continue
         module.to(dtype)
         count += 1
+    for param in model.parameters():
+        if param.dtype != dtype:
+            param.data = param.data.clone()  # off a memory-mapped checkpoint, so its read pages are released
     return count
