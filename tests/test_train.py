@@ -150,8 +150,17 @@ def test_three_steps_change_the_selected_parameters_only(tmp_path, tiny_sd, clip
     assert not list(out.glob(".*")), "temporary files left behind"
 
 
-def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip, monkeypatch):
+def tensors_in(tree) -> list[torch.Tensor]:
+    """Every tensor in nested dicts (bitsandbytes nests its quantisation state one level down)."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    return [t for value in tree.values() for t in tensors_in(value)] if isinstance(tree, dict) else []
+
+
+@pytest.mark.parametrize("use_8bit_adam", [False, True], ids=["adamw", "adamw-8bit"])
+def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip, monkeypatch, use_8bit_adam):
     changes = {
+        "use_8bit_adam": use_8bit_adam,
         "max_train_steps": 4,
         "checkpointing_steps": 2,
         "checkpoints_total_limit": 1,
@@ -169,6 +178,9 @@ def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip,
     assert not (tmp_path / "b" / "tuned_unet.safetensors").exists()
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["checkpoint-2"]
     at_step_2 = load_file(tmp_path / "b" / "checkpoints" / "checkpoint-2" / "trained_params.safetensors")
+    optimizer_state = torch.load(tmp_path / "b" / "checkpoints" / "checkpoint-2" / "optimizer.bin", weights_only=False)
+    moment_dtypes = {tensor.dtype for tensor in tensors_in(optimizer_state["state"])}
+    assert (torch.uint8 in moment_dtypes) == use_8bit_adam  # 8-bit AdamW keeps its moments in one byte each
 
     resumed_losses = record_losses(monkeypatch)
     run_train(["--config", str(interrupted), "resume_from_checkpoint=latest"])
@@ -207,7 +219,6 @@ def run_cli(argv: list[str], caplog) -> tuple[int, str]:
             "unknown config key.*Did you mean 'train_data.n_sample_frames'",
         ),
         ("wrong-type", ["max_train_steps=many"], "'max_train_steps'.*many"),
-        ("8bit-adam", ["use_8bit_adam=true"], "bitsandbytes"),
         ("trainable", ["trainable_modules=[attn_tmp]"], "'attn_tmp' matches no module"),
         ("model", ["pretrained_model_path={missing_model}"], "pretrained_model_path .*does not exist"),
     ],
@@ -221,6 +232,16 @@ def test_bad_input_fails_before_loading_and_leaves_nothing(tmp_path, tiny_sd, cl
     code, log = run_cli(["--config", str(config), *[o.format(**paths) for o in overrides]], caplog)
     assert code == 2
     assert re.search(message, log), log
+    assert not out.exists()
+
+
+def test_8bit_adam_without_bitsandbytes_fails_before_loading(tmp_path, tiny_sd, clip, caplog, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as if not installed: importing it fails
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, out)
+    code, log = run_cli(["--config", str(config), "use_8bit_adam=true"], caplog)
+    assert code == 2
+    assert "use_8bit_adam: true needs the bitsandbytes package" in log and "use_8bit_adam=false" in log
     assert not out.exists()
 
 

@@ -75,7 +75,7 @@ class TrainConfig:
     checkpointing_steps: int = 500  # save a resumable checkpoint every this many steps
     resume_from_checkpoint: str | None = None  # "latest" (in output_dir/checkpoints) or a checkpoint-N folder
     mixed_precision: str = "no"  # no | fp16 | bf16 (autocast by accelerate; fp16 on CPU runs as bf16)
-    use_8bit_adam: bool = False  # bitsandbytes' 8-bit AdamW (needs bitsandbytes and a GPU)
+    use_8bit_adam: bool = False  # bitsandbytes' 8-bit AdamW (CPU or CUDA): Adam's state in 1/4 of the memory
     enable_xformers_memory_efficient_attention: bool = False  # accepted and ignored: SDPA is always used
     seed: int | None = 33  # seeds the temporal-layer init and every step's noise (none: a random seed, logged)
     # --- VidSynth additions ---

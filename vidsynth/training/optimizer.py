@@ -1,7 +1,9 @@
 """The optimizer over the trained parameters only: AdamW, or bitsandbytes' 8-bit AdamW.
 
 Only parameters that require a gradient are handed to the optimizer, so Adam keeps moments for
-the few tuned modules and none for the frozen rest of the UNet.
+the few tuned modules and none for the frozen rest of the UNet. The 8-bit AdamW keeps both moments
+block-wise quantised to one byte each instead of four (bitsandbytes runs it on CPUs as well as on
+CUDA), which saves 6 bytes per tuned parameter: about 0.4 GiB for SD-1.4's 74M tuned parameters.
 """
 
 import importlib
@@ -20,7 +22,7 @@ def check_8bit_adam() -> None:
     except ImportError as err:
         raise VidSynthError(
             f"use_8bit_adam: true needs the bitsandbytes package, which cannot be imported ({err}). "
-            "Install it (pip install bitsandbytes; it needs a CUDA GPU) or set use_8bit_adam=false"
+            "Install it (pip install -r requirements.txt) or set use_8bit_adam=false"
         ) from err
 
 
