@@ -2,22 +2,24 @@
 
     python bench/train_step.py --frames 8 --size 128 [--warmup 1 --steps 1] [--configs reference,trainer-bf16w]
 
-Compares this trainer's step (clip latents cached before training; selectable frozen-weight
-storage, bf16 autocast, gradient checkpointing) with a "reference-style" step as the original
-Tune-A-Video runs on a CPU: float32 everywhere, the VAE encoding the clip in every step, gradient
+Compares this trainer's step (clip latents and prompt embedding cached before training; selectable
+frozen-weight storage, bf16 autocast, gradient checkpointing, 8-bit AdamW) with a "reference-style"
+step as the original Tune-A-Video runs on a CPU: float32 everywhere, nothing cached (the VAE encodes
+the clip and the text encoder the prompt in every step, both held in memory), gradient
 checkpointing, attention with the full score matrix (its xformers is GPU-only). Both train the same
-modules (attn1.to_q, attn2.to_q, attn_temp; 74M of 909M parameters) with AdamW, on a random
-(1, 77, 768) text context: the text encoder is not part of a step. The trainer's configurations
-encode the clip once and free the VAE, as ``train.py`` does (it reloads it only to validate).
+modules (attn1.to_q, attn2.to_q, attn_temp; 74M of 909M parameters) with AdamW. The trainer's
+configurations encode the clip and the prompt once and free the VAE and the text encoder, as
+``train.py`` does (it reloads them only to validate); their text context is a random (1, 77, 768).
 
 Each configuration runs in its own subprocess, so memory is per configuration: the peak resident
 set size during the measured steps (reset after set-up, which builds the float32 model in every
 case, and again after the warm-up, so Adam's state is included and one-off buffers are not). All
-configurations draw the same first step (latents, noise, timestep), so the first loss and the
-first gradient can be compared with those of the float32 trainer: that is the quality cost of the
-cheaper settings. Nothing is downloaded.
+configurations draw the same steps (latents, noise, timestep), so the first loss, the first gradient
+and the parameter change after two steps can be compared with those of the float32 trainer: that is
+the quality cost of the cheaper settings (a copy of the compared parameters, 39 MB, is held through
+the second step in every configuration). Nothing is downloaded.
 
-Defaults: 4 configurations, 1 warm-up + 1 measured step each, about 5 minutes on 2 idle CPU cores
+Defaults: 5 configurations, 1 warm-up + 1 measured step each, about 6 minutes on 2 idle CPU cores
 (set-up ~20 s per configuration). ``--warmup``/``--steps`` trade time for steadier figures; on a
 machine shared with other jobs, ``--threads 1`` gives CPU seconds that the other jobs hardly disturb
 (two threads that wait for each other lose whole time slices to them).
@@ -42,39 +44,44 @@ from einops import rearrange
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sd14 import SD14_UNET, SD14_VAE  # noqa: E402
+from bench.sd14 import SD14_UNET, SD14_VAE, text_encoder  # noqa: E402
+from vidsynth.config import TrainConfig  # noqa: E402
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
 from vidsynth.models.unet import VideoUNet  # noqa: E402
 from vidsynth.training.encode import encode_clip  # noqa: E402
+from vidsynth.training.optimizer import build_optimizer  # noqa: E402
 from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
 from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
 
 SD14_NOISE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
-GRADIENT_PROBE = "mid_block."  # the tuned parameters whose first-step gradient is compared across configurations
+GRADIENT_PROBE = "mid_block."  # the tuned parameters whose first gradient and update are compared across configs
 
 
 @dataclass(frozen=True)
 class Setting:
     """One configuration of the step."""
 
-    vae_per_step: bool  # encode the clip in every step (the original) instead of once before training
+    encode_per_step: bool  # VAE-encode the clip and text-encode the prompt every step (the original), not once
     frozen_dtype: str  # fp32 | bf16: storage of the frozen weights (train.py's frozen_dtype)
     autocast_bf16: bool  # bf16 autocast (train.py's mixed_precision: bf16)
     checkpointing: bool  # gradient checkpointing
     sdpa: bool  # PyTorch's SDPA; False: the original's explicit softmax(QK^T)V (its xformers is GPU-only)
+    adam_8bit: bool = False  # bitsandbytes' 8-bit AdamW (train.py's use_8bit_adam)
 
 
 CONFIGS = {
-    "reference": Setting(vae_per_step=True, frozen_dtype="fp32", autocast_bf16=False, checkpointing=True, sdpa=False),
+    "reference": Setting(True, "fp32", autocast_bf16=False, checkpointing=True, sdpa=False),
     "trainer-fp32-ckpt": Setting(False, "fp32", autocast_bf16=False, checkpointing=True, sdpa=True),
     "trainer-fp32": Setting(False, "fp32", autocast_bf16=False, checkpointing=False, sdpa=True),
     "trainer-bf16w-ckpt": Setting(False, "bf16", autocast_bf16=False, checkpointing=True, sdpa=True),
     "trainer-bf16w": Setting(False, "bf16", autocast_bf16=False, checkpointing=False, sdpa=True),
     "trainer-bf16-autocast": Setting(False, "bf16", autocast_bf16=True, checkpointing=False, sdpa=True),
     "trainer-bf16-autocast-ckpt": Setting(False, "bf16", autocast_bf16=True, checkpointing=True, sdpa=True),
+    "trainer-bf16w-8bit": Setting(False, "bf16", autocast_bf16=False, checkpointing=False, sdpa=True, adam_8bit=True),
+    "trainer-bf16w-ckpt-8bit": Setting(False, "bf16", False, checkpointing=True, sdpa=True, adam_8bit=True),
 }
 # The defaults keep the run to a few minutes on 2 cores; bf16 autocast is slow on CPUs without bf16 instructions.
-DEFAULT_CONFIGS = ("reference", "trainer-fp32", "trainer-bf16w", "trainer-bf16w-ckpt")
+DEFAULT_CONFIGS = ("reference", "trainer-fp32", "trainer-bf16w", "trainer-bf16w-ckpt", "trainer-bf16w-ckpt-8bit")
 GRADIENT_BASE = ("trainer-fp32", "trainer-fp32-ckpt")  # float32 trainers: the quality yardstick
 
 
@@ -121,13 +128,16 @@ def measure(name: str, frames: int, size: int, warmup: int, steps: int, probe_pa
     context = torch.randn(1, 77, SD14_UNET["cross_attention_dim"], generator=inputs)  # (1, 77, 768)
 
     params = prepare_unet(unet, DEFAULT_TRAINABLE_MODULES, setting.frozen_dtype, setting.checkpointing)
-    optimizer = torch.optim.AdamW(params, lr=3e-5, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
-    if setting.vae_per_step:
+    optimizer = build_optimizer(params, TrainConfig(use_8bit_adam=setting.adam_8bit), learning_rate=3e-5)
+    if setting.encode_per_step:
+        prompt_encoder = text_encoder().requires_grad_(False).eval()
+        prompt_ids = torch.randint(0, prompt_encoder.config.vocab_size, (1, 77), generator=inputs)  # a tokenized prompt
 
         def loss_fn(generator: torch.Generator) -> torch.Tensor:
             with torch.no_grad():
                 posterior = vae.encode(pixels).latent_dist  # every step, all frames at once
                 x0 = rearrange(posterior.sample(generator), "(b f) c h w -> b c f h w", f=frames) * 0.18215
+                context = prompt_encoder(prompt_ids)[0]  # (1, 77, 768), every step
             noise = torch.randn(x0.shape, generator=generator)
             timesteps = torch.randint(0, 1000, (1,), generator=generator)
             prediction = unet(noise_scheduler.add_noise(x0, noise, timesteps), timesteps, context).sample
@@ -146,7 +156,7 @@ def measure(name: str, frames: int, size: int, warmup: int, steps: int, probe_pa
     wall, cpu, losses, first_grad_norm = [], [], [], None
     for step in range(warmup + steps):
         if step == warmup and warmup:
-            _reset_peak_rss()  # the measured steps' peak: Adam's state exists, the gradient probe is gone
+            _reset_peak_rss()  # the measured steps' peak: Adam's state exists, one-off set-up buffers are gone
         start, start_cpu = time.perf_counter(), time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.autocast_bf16):
             loss = loss_fn(step_generator(33, step))
@@ -154,11 +164,14 @@ def measure(name: str, frames: int, size: int, warmup: int, steps: int, probe_pa
         grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
         if step == 0:
             first_grad_norm = float(grad_norm)
-            names = {id(p): n for n, p in unet.named_parameters()}
-            probe = [p.grad.flatten() for p in params if names[id(p)].startswith(GRADIENT_PROBE)]
-            torch.save(torch.cat(probe), probe_path)
-            del probe
+            probed = [p for n, p in unet.named_parameters() if p.requires_grad and n.startswith(GRADIENT_PROBE)]
+            probe = {"grad": torch.cat([p.grad.flatten() for p in probed])}
+            before = [p.detach().clone() for p in probed]
         optimizer.step()
+        if step == min(1, warmup + steps - 1):  # after the second step: 8-bit Adam's first update is exact
+            probe["update"] = torch.cat([(p.detach() - b).flatten() for p, b in zip(probed, before, strict=True)])
+            torch.save(probe, probe_path)
+            del probe, probed, before
         optimizer.zero_grad(set_to_none=True)
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
@@ -245,17 +258,22 @@ def main() -> None:
     )
     header = (
         f"{'config':<26} {'s/step':>7} {'cpu s':>7} {'set-up GiB':>10} {'peak GiB':>9} {'time x':>7} {'cpu x':>6} "
-        f"{'mem x':>6} {'loss':>8} {'grad cos':>9} {'load':>5}"
+        f"{'mem x':>6} {'loss':>8} {'grad cos':>9} {'update cos':>10} {'load':>5}"
     )
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        similarity = f"{cosine(probes[name], probes[base]):.5f}" if base and not r["vae_per_step"] else "-"
+        compared = base and not r["encode_per_step"]
+        similarity = {
+            kind: f"{cosine(probes[name][kind], probes[base][kind]):.5f}" if compared else "-"
+            for kind in ("grad", "update")
+        }
         print(
             f"{name:<26} {r['seconds_per_step']:>7.2f} {r['cpu_seconds_per_step']:>7.1f} {r['setup_rss_gib']:>10.2f} "
             f"{r['peak_rss_gib']:>9.2f} {r['seconds_per_step'] / ref['seconds_per_step']:>7.2f} "
             f"{r['cpu_seconds_per_step'] / ref['cpu_seconds_per_step']:>6.2f} "
-            f"{r['peak_rss_gib'] / ref['peak_rss_gib']:>6.2f} {r['first_loss']:>8.5f} {similarity:>9} "
+            f"{r['peak_rss_gib'] / ref['peak_rss_gib']:>6.2f} {r['first_loss']:>8.5f} {similarity['grad']:>9} "
+            f"{similarity['update']:>10} "
             f"{r['load_average']:>5.1f}"
         )
     print(
@@ -263,7 +281,12 @@ def main() -> None:
         "the 1-minute load average at the end). set-up GiB: resident before the first step; peak GiB: the measured "
         "steps' peak resident set size. time x / cpu x / mem x: ratios to the reference-style step (targets: time "
         "<= 0.5, memory <= 0.6)."
-        + (f" grad cos: cosine of the first step's mid-block gradient with {base}'s (same draws)." if base else "")
+        + (
+            f" grad cos / update cos: cosine of the first step's mid-block gradient / of the mid-block parameters' "
+            f"change over two steps with {base}'s (same draws)."
+            if base
+            else ""
+        )
     )
 
 
