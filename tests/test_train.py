@@ -19,6 +19,7 @@ import train
 from vidsynth import VideoUNet
 from vidsynth.cli import run_main
 from vidsynth.config import TrainConfig, load_config
+from vidsynth.models.frozen_weights import FrozenConv2d, FrozenLinear, store_frozen_weights
 from vidsynth.models.trainable import (
     DEFAULT_TRAINABLE_MODULES,
     load_trained,
@@ -28,10 +29,10 @@ from vidsynth.models.trainable import (
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.scene import render_scene
 from vidsynth.training.encode import ClipLatents
-from vidsynth.training.frozen_weights import store_frozen_weights
 from vidsynth.training.precision import FROZEN_DTYPES
 from vidsynth.training.step import diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
+from vidsynth.training.validation import load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 12  # rendered clip; tuning takes 4 of them at stride 2
@@ -418,6 +419,36 @@ def test_frozen_bf16_layers_compute_in_float32_and_save_only_bf16_weights():
     weights = [model[i].weight for i in (0, 2, 4)]
     assert not any(t.dtype == torch.float32 and t.shape == w.shape for t in saved for w in weights)
     assert model[4].weight.dtype == torch.bfloat16 and model[1].weight.dtype == torch.float32
+
+
+def float32_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The same model with plain float32 layers holding the bf16-rounded weights of its bf16-stored ones."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, (FrozenLinear, FrozenConv2d)):
+            module.__class__ = torch.nn.Linear if isinstance(module, FrozenLinear) else torch.nn.Conv2d
+            module.float()
+    return model
+
+
+def test_validation_with_bf16_frozen_weights_inverts_in_float32(tiny_sd):
+    unet = VideoUNet.from_pretrained_2d(tiny_sd).eval()
+    prepare_unet(unet, DEFAULT_TRAINABLE_MODULES, frozen_dtype="bf16", gradient_checkpointing=False)
+    pipe = load_pipeline(str(tiny_sd), unet, torch.device("cpu"), frozen_dtype="bf16")
+    reference = TuneAVideoPipeline(
+        vae=float32_copy(pipe.vae),
+        text_encoder=float32_copy(pipe.text_encoder),
+        tokenizer=pipe.tokenizer,
+        unet=float32_copy(pipe.unet),
+        scheduler=pipe.scheduler,
+    )
+    assert pipe.unet.conv_in.weight.dtype == torch.bfloat16 and pipe.vae.encoder.conv_in.weight.dtype == torch.bfloat16
+    pixels = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (F, 3, H, W)
+    latents = pipe.encode_video(pixels)
+    inverted = pipe.invert(latents, prompt="a ball", num_inference_steps=3)
+    expected = reference.invert(reference.encode_video(pixels), prompt="a ball", num_inference_steps=3)
+    assert latents.dtype == inverted.dtype == torch.float32  # not rounded to the weights' storage dtype
+    torch.testing.assert_close(inverted, expected, rtol=0, atol=1e-5)
 
 
 def test_accelerate_launch_runs_without_a_config_file(tmp_path, tiny_sd, clip):

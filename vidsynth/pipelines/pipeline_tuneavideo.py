@@ -32,6 +32,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth.errors import VidSynthError
+from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.models.trainable import load_trained, read_trained_metadata
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines.inversion import ddim_invert, inversion_scheduler
@@ -158,7 +159,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         if untruncated.shape[-1] > max_length:
             logger.warning("A prompt is longer than %d tokens; the text encoder sees only its start", max_length)
         embeddings = self.text_encoder(tokens.input_ids.to(device))[0]  # (b, 77, D)
-        return embeddings.to(self.unet.dtype)
+        return embeddings.to(compute_dtype(self.unet))
 
     def encode_video(
         self,
@@ -181,7 +182,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         batch, _, frames, height, width = pixels.shape
         self._check_size(height, width)
         flat = pixels.permute(0, 2, 1, 3, 4).reshape(batch * frames, 3, height, width)  # (b f, 3, H, W)
-        flat = flat.to(self._execution_device, self.vae.dtype)
+        flat = flat.to(self._execution_device, compute_dtype(self.vae))
         with torch.no_grad():
             posterior = self.vae.encode(flat).latent_dist
         latents = posterior.sample(generator) if sample_posterior else posterior.mean  # (b f, 4, h, w)
@@ -192,7 +193,8 @@ class TuneAVideoPipeline(DiffusionPipeline):
         """Latents (b, 4, F, h, w) -> frames (b, 3, F, H, W) float32 in [0, 1], one frame at a time."""
         batch, channels, frames, height, width = latents.shape
         flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)  # (b f, 4, h, w)
-        decoded = self.vae.decode(flat.to(self.vae.dtype) / self.vae.config.scaling_factor).sample  # (b f, 3, H, W)
+        flat = flat.to(compute_dtype(self.vae)) / self.vae.config.scaling_factor
+        decoded = self.vae.decode(flat).sample  # (b f, 3, H, W)
         video = decoded.reshape(batch, frames, *decoded.shape[1:]).permute(0, 2, 1, 3, 4)  # (b, 3, F, H, W)
         return (video / 2 + 0.5).clamp(0, 1).float()
 
@@ -216,7 +218,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         if not isinstance(prompt, str):
             raise VidSynthError(f"the inversion prompt must be a string, got {type(prompt).__name__}. Pass e.g. ''")
         device = self._execution_device
-        latents = video_latents.to(device, self.unet.dtype)
+        latents = video_latents.to(device, compute_dtype(self.unet))
         text = self.encode_prompt([prompt] * latents.shape[0], device)  # (b, 77, D)
         scheduler = inversion_scheduler(self.scheduler.config, num_inference_steps)
 
@@ -389,7 +391,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
 
         # 5. Prepare latent variables
         latents = self.prepare_latents(
-            batch_size, video_length, height, width, self.unet.dtype, device, generator, latents
+            batch_size, video_length, height, width, compute_dtype(self.unet), device, generator, latents
         )  # (b, 4, F, h, w)
 
         # 6. Prepare extra step kwargs

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import AutoencoderKL
 
+from vidsynth.models.frozen_weights import compute_dtype
+
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
 class ClipLatents:
@@ -42,7 +44,7 @@ def encode_clip(vae: AutoencoderKL, pixels: torch.Tensor) -> ClipLatents:
     """
     param = next(vae.parameters())
     vae.enable_slicing()
-    posterior = vae.encode(pixels.to(param.device, param.dtype)).latent_dist  # over (F, 4, h, w)
+    posterior = vae.encode(pixels.to(param.device, compute_dtype(vae))).latent_dist  # over (F, 4, h, w)
     mean = posterior.mean.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     std = posterior.std.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     return ClipLatents(mean.contiguous(), std.contiguous(), float(vae.config.scaling_factor))

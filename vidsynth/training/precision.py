@@ -2,7 +2,7 @@
 
 Two independent levers: ``mixed_precision`` (autocast by accelerate) sets the dtype of the
 arithmetic, ``frozen_dtype`` the dtype the *frozen* weights are stored in (see
-``frozen_weights.py``). Trained parameters, their gradients and Adam's moments always stay float32
+``vidsynth/models/frozen_weights.py``). Trained parameters, their gradients and Adam's moments always stay float32
 so that small updates are not rounded away.
 """
 

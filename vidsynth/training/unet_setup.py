@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import torch
 
+from vidsynth.models.frozen_weights import store_frozen_weights
 from vidsynth.models.trainable import select_trainable
 from vidsynth.models.unet import VideoUNet
-from vidsynth.training.frozen_weights import store_frozen_weights
 from vidsynth.training.precision import FROZEN_DTYPES
 
 

@@ -21,10 +21,10 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from vidsynth.config.train import ValidationDataConfig
 from vidsynth.editing import render_edits, source_video
 from vidsynth.media import write_gif_grid
+from vidsynth.models.frozen_weights import store_frozen_weights
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.training.encode import ClipLatents
-from vidsynth.training.frozen_weights import store_frozen_weights
 from vidsynth.training.precision import FROZEN_DTYPES
 from vidsynth.video import Clip
 

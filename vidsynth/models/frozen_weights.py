@@ -95,6 +95,23 @@ class FrozenConv2d(nn.Conv2d):
         return _FrozenConv2dFunction.apply(x, self.weight, self.bias, *conv)
 
 
+def compute_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype ``model`` computes in, for the tensors a pipeline feeds it.
+
+    diffusers' ``model.dtype`` is its first floating-point parameter's: once the frozen layers are
+    stored in bf16 that is the storage dtype, and inputs cast to it (latents between DDIM steps,
+    text embeddings) would be rounded to bf16 although every layer computes in float32. So the
+    layers that only store their weights in another dtype are skipped.
+    """
+    for module in model.modules():
+        if isinstance(module, (FrozenLinear, FrozenConv2d)):
+            continue
+        for param in module.parameters(recurse=False):
+            if param.is_floating_point():
+                return param.dtype
+    return torch.float32
+
+
 def _is_frozen(module: nn.Module) -> bool:
     return not any(param.requires_grad for param in module.parameters(recurse=False))
 
