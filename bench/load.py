@@ -40,7 +40,7 @@ def measure(case: str, folder: str, dtype: str) -> dict:
 
     from vidsynth import VideoUNet
 
-    start = peak_rss_gib()
+    before = peak_rss_gib()  # imports only
     if case == CASES[0]:
         model = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=TORCH_DTYPES[dtype])
     else:
@@ -50,7 +50,7 @@ def measure(case: str, folder: str, dtype: str) -> dict:
         for param in model.parameters():
             param.sum()  # safetensors are memory-mapped: weights become resident when first read
     size = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30
-    return {"case": case, "model_gib": size, "load_peak_gib": loaded, "peak_gib": peak_rss_gib(), "start_gib": start}
+    return {"case": case, "model_gib": size, "before_gib": before, "load_peak_gib": loaded, "peak_gib": peak_rss_gib()}
 
 
 def main() -> None:
@@ -74,12 +74,15 @@ def main() -> None:
                 raise SystemExit(f"{case} failed:\n{proc.stderr[-3000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(f"\nLoading the SD-1.4 UNet ({args.dtype}), {torch.get_num_threads()} threads")
-    print(f"{'case':<42} {'model GiB':>9} {'load peak':>9} {'peak':>6} {'peak / 2-D peak':>16}")
+    print(f"{'case':<42} {'model GiB':>9} {'before':>6} {'load peak':>9} {'peak':>6} {'peak / 2-D peak':>16}")
     for r in results:
         ratio = r["peak_gib"] / results[0]["peak_gib"]
-        print(f"{r['case']:<42} {r['model_gib']:>9.2f} {r['load_peak_gib']:>9.2f} {r['peak_gib']:>6.2f} {ratio:>16.2f}")
+        print(
+            f"{r['case']:<42} {r['model_gib']:>9.2f} {r['before_gib']:>6.2f} {r['load_peak_gib']:>9.2f} "
+            f"{r['peak_gib']:>6.2f} {ratio:>16.2f}"
+        )
     print(
-        "GiB of the process's peak resident set size, imports included (about 0.4 before loading). load peak: "
+        "GiB of the process's peak resident set size, imports included. before: the imports alone; load peak: "
         "when loading returns (memory-mapped weights not yet read); peak: after reading every weight once, "
         "as the first forward pass does."
     )

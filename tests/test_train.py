@@ -405,7 +405,9 @@ def test_frozen_bf16_layers_compute_in_float32_and_save_only_bf16_weights():
     for index in (0, 2, 4):
         for param in rounded[index].parameters():
             param.data = param.data.bfloat16().float()
+    norm_storage = model[1].weight.data_ptr()
     assert store_frozen_weights(model, torch.bfloat16) == 3
+    assert model[1].weight.data_ptr() != norm_storage  # float32 ones copied off a possibly memory-mapped file
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_(True)
     saved = []
