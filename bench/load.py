@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import sd14  # noqa: E402
-from vidsynth.training.precision import FROZEN_DTYPES as TORCH_DTYPES  # noqa: E402
+from vidsynth.dtypes import TORCH_DTYPES  # noqa: E402
 
 CASES = ("2-D UNet2DConditionModel.from_pretrained", "VideoUNet.from_pretrained_2d")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vidsynth.config import TrainConfig, load_config, save_config
+from vidsynth.config import InferenceConfig, TrainConfig, load_config, save_config
 from vidsynth.errors import VidSynthError
 
 REQUIRED = ["train_data.video_path=clip.mp4", "train_data.prompt=a ball"]
@@ -64,3 +64,24 @@ def test_yaml_no_stays_the_word_for_text_keys(tmp_path):
     path.write_text("mixed_precision: no\ngradient_checkpointing: no\nreport_to: null\n")
     cfg = load_config(TrainConfig, [path], REQUIRED)
     assert cfg.mixed_precision == "no" and cfg.gradient_checkpointing is False
+
+
+@pytest.mark.parametrize("value", ["no", "fp16"])
+def test_text_keys_take_the_same_words_on_the_command_line_as_in_yaml(value):
+    cfg = load_config(TrainConfig, [], [*REQUIRED, f"mixed_precision={value}", "gradient_checkpointing=no"])
+    assert cfg.mixed_precision == value and cfg.gradient_checkpointing is False
+
+
+def test_the_original_s_names_are_accepted_for_editing_keys(tmp_path):
+    path = tmp_path / "edit.yaml"
+    path.write_text("video_length: 8\nsample_frame_rate: 1\nnum_inv_steps: 20\nsample_start_idx: 3\n")
+    cfg = load_config(InferenceConfig, [path], ["guidance=7.5", "steps=25"])
+    assert (cfg.num_frames, cfg.stride, cfg.inversion_steps, cfg.start_frame) == (8, 1, 20, 3)
+    assert (cfg.guidance_scale, cfg.num_inference_steps) == (7.5, 25)
+    with pytest.raises(VidSynthError, match="'n_sample_frames' and 'num_frames'.*name the same setting"):
+        load_config(InferenceConfig, [], ["n_sample_frames=8", "num_frames=4"])
+
+
+def test_negative_guidance_is_refused_with_the_fix():
+    with pytest.raises(VidSynthError, match="'guidance_scale' must not be negative, got -3.0. Use e.g. 12.5"):
+        load_config(InferenceConfig, [], ["guidance_scale=-3"])

@@ -5,6 +5,8 @@ from the top-level package named in ``model_index.json``. It is resolved lazily 
 command-line tools that need no model (frames, evaluate's argument checks) start fast.
 """
 
+import vidsynth.quiet  # noqa: F401  (first: the libraries' start-up chatter off before they load)
+
 __all__ = ["VideoUNet"]
 
 

@@ -1,4 +1,12 @@
-"""Shared start-up for the command-line entry points: logging and the user-error exit."""
+"""Shared start-up for the command-line entry points: quiet logging and clean exits.
+
+Every line a command prints should be one the user can act on. So: our own loggers say what long
+work is doing (INFO), the libraries only speak up for real problems, log lines are written through
+tqdm so they never break a progress bar, a :class:`VidSynthError` is one line and exit 2, and Ctrl-C
+is one line (what was kept) and exit 130 instead of a traceback.
+"""
+
+from vidsynth.quiet import quiet_libraries
 
 import logging
 import sys
@@ -9,18 +17,44 @@ from vidsynth.errors import VidSynthError
 logger = logging.getLogger("vidsynth")
 
 
+class Interrupted(VidSynthError):
+    """Ctrl-C, with what was kept (e.g. the last checkpoint) in its message; exit code 130."""
+
+    exit_code = 130
+
+
+class _Formatter(logging.Formatter):
+    """Plain message for progress notes; ``warning:``/``error:`` in front of problems."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
 def setup_logging(level: int = logging.INFO) -> None:
-    """Log to stderr with time stamps; quiet the chatty libraries."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for name in ("httpx", "urllib3", "PIL"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Our loggers at ``level`` on stderr, short lines; the libraries quiet."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])  # a no-op where a handler exists (pytest)
+    for name in ("vidsynth", "inference", "train", "__main__", "postprocess"):
+        logging.getLogger(name).setLevel(level)
+    quiet_libraries()
 
 
 def run_main(main: Callable[[], object]) -> None:
-    """Run ``main``; a :class:`VidSynthError` becomes one clear log line and exit code 2."""
+    """Run ``main``: a :class:`VidSynthError` becomes one log line and exit 2, Ctrl-C one line and exit 130."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     setup_logging()
     try:
-        main()
+        with logging_redirect_tqdm():
+            main()
+    except Interrupted as err:
+        logger.error("interrupted: %s", err)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        logger.error("interrupted; nothing was written under a final name")
+        sys.exit(Interrupted.exit_code)
     except VidSynthError as err:
         logger.error("%s", err)
         sys.exit(2)

@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from vidsynth.media import atomic_path
+from vidsynth.atomic import atomic_path
 
 SAMPLE_RATE = 44_100
 SUPPORTED_CHANNELS = (0, 1, 2, 6)

@@ -6,7 +6,6 @@ closest valid one, and wrong types name the key and the value.
 """
 
 import difflib
-import os
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from yaml import YAMLError
 
+from vidsynth.atomic import atomic_path
 from vidsynth.errors import VidSynthError
 
 T = TypeVar("T")
@@ -42,7 +42,8 @@ def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
 def _restore_yaml_words(data: Any, schema: type) -> Any:
     """YAML 1.1 reads a bare ``no``/``yes`` as a boolean; for text-valued keys, give the word back.
 
-    (``mixed_precision: no`` in the original configs would otherwise arrive as the string "False".)
+    (``mixed_precision: no`` in the original configs, or ``mixed_precision=no`` on the command line,
+    would otherwise arrive as the string "False".)
     """
     if not isinstance(data, dict):
         return data
@@ -56,6 +57,33 @@ def _restore_yaml_words(data: Any, schema: type) -> Any:
             value = _restore_yaml_words(value, kind)
         fixed[key] = value
     return fixed
+
+
+def _apply_aliases(data: Any, schema: type, source: str, prefix: str = "") -> Any:
+    """Rename other accepted names of keys (a schema's ``ALIASES``, e.g. the original's) to the schema's own."""
+    if not isinstance(data, dict):
+        return data
+    aliases = getattr(schema, "ALIASES", {})
+    types = _field_types(schema)
+    renamed, given_as = {}, {}
+    for key, value in data.items():
+        name = aliases.get(key, key)
+        if name in renamed:
+            first, second = sorted([given_as[name], key], key=lambda k: k == name)  # the alias first
+            raise VidSynthError(
+                f"config keys '{prefix}{first}' and '{prefix}{second}' in {source} name the same setting. Keep one"
+            )
+        if is_dataclass(types.get(name)):
+            value = _apply_aliases(value, types[name], source, f"{prefix}{name}.")
+        renamed[name], given_as[name] = value, key
+    return renamed
+
+
+def _layer(data: Any, schema: type, source: str) -> DictConfig:
+    """One checked config layer: aliases renamed, unknown keys refused, YAML's bare no/yes given back."""
+    data = _apply_aliases(data, schema, source)
+    _check_keys(data, schema, source)
+    return OmegaConf.create(_restore_yaml_words(data, schema))
 
 
 def parse_overrides(overrides: list[str]) -> DictConfig:
@@ -82,13 +110,9 @@ def load_config(schema: type[T], yaml_paths: list[str | Path] = (), overrides: l
             raise VidSynthError(f"config file {path} is not valid YAML: {err}") from err
         if not isinstance(layer, DictConfig):
             raise VidSynthError(f"config file {path} must hold a mapping of keys to values")
-        data = OmegaConf.to_container(layer)
-        _check_keys(data, schema, str(path))
-        layers.append(OmegaConf.create(_restore_yaml_words(data, schema)))
+        layers.append(_layer(OmegaConf.to_container(layer), schema, str(path)))
     if overrides:
-        layer = parse_overrides(list(overrides))
-        _check_keys(OmegaConf.to_container(layer), schema, "the command line")
-        layers.append(layer)
+        layers.append(_layer(OmegaConf.to_container(parse_overrides(list(overrides))), schema, "the command line"))
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
         return OmegaConf.to_object(merged)
@@ -109,11 +133,10 @@ def config_to_yaml(config: Any) -> str:
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(config_to_yaml(config))
-    os.replace(tmp, path)
-    return path
+    text = config_to_yaml(config)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:

@@ -6,10 +6,6 @@ arithmetic, ``frozen_dtype`` the dtype the *frozen* weights are stored in (see
 so that small updates are not rounded away.
 """
 
-import torch
-
-FROZEN_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
 
 def resolve_mixed_precision(requested: str, device_type: str) -> str:
     """The mixed precision to run with on ``device_type``.

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import torch
 
+from vidsynth.dtypes import torch_dtype
 from vidsynth.models.frozen_weights import store_frozen_weights
 from vidsynth.models.trainable import select_trainable
 from vidsynth.models.unet import VideoUNet
-from vidsynth.training.precision import FROZEN_DTYPES
 
 
 def prepare_unet(
@@ -25,7 +25,7 @@ def prepare_unet(
     """
     select_trainable(unet, trainable_modules)
     if frozen_dtype != "fp32":
-        store_frozen_weights(unet, FROZEN_DTYPES[frozen_dtype])
+        store_frozen_weights(unet, torch_dtype(frozen_dtype))
     if gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
