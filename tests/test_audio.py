@@ -1,6 +1,12 @@
-"""Putting the source's sound back: channel layouts, span offsets, copied video, silent sources, the CLI."""
+"""The source's sound on edited videos: written with the frames in one encode, or put on an existing MP4.
 
+Checked on real files: channel layouts (mono, stereo, 5.1), the span's offset to the sample, exact
+frame rates, copied video streams, silent sources, and the standalone CLI step.
+"""
+
+import ast
 import json
+import logging
 import os
 import re
 import subprocess
@@ -13,7 +19,10 @@ import pytest
 
 from postprocess.add_audio import add_audio, main
 from vidsynth.errors import VidSynthError
-from vidsynth.scene import SAMPLE_RATE, render_scene
+from vidsynth.media import write_grid_video, write_video
+from vidsynth.scene import SAMPLE_RATE, render_frames, render_scene
+from vidsynth.sound import SoundSpan
+from vidsynth.video import probe_video, read_frames
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 REPO = Path(__file__).resolve().parents[1]
@@ -21,10 +30,14 @@ FPS = 8.0
 LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6}
 
 
+def _streams_text(path: Path) -> str:
+    """``ffmpeg -i``'s description of the file (no ffprobe in imageio-ffmpeg)."""
+    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
 def _streams(path: Path) -> dict[str, str]:
-    """The codec line of each stream kind from ``ffmpeg -i`` (no ffprobe in imageio-ffmpeg)."""
-    info = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-    return dict(re.findall(r"Stream #\S+: (Video|Audio): (.*)", info))
+    """The codec line of each stream kind (the last one of a kind)."""
+    return dict(re.findall(r"Stream #\S+: (Video|Audio): (.*)", _streams_text(path)))
 
 
 def _audio(path: Path) -> np.ndarray:
@@ -161,3 +174,100 @@ def test_cli_success_and_missing_file(media, tmp_path):
     assert failed.returncode == 2
     assert str(missing) in failed.stderr and "not found" in failed.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+# ---------------------------------------------------------------- sound written with the frames (one encode)
+
+
+def _jump_tone(start: float, num_samples: int) -> np.ndarray:
+    """The fixture's jump source as an exact signal: samples from ``start`` s, 440 Hz before 1.5 s, 880 Hz after."""
+    t = start + np.arange(num_samples) / SAMPLE_RATE  # (N,)
+    return 0.3 * np.sin(2 * np.pi * t * np.where(t < 1.5, 440, 880))
+
+
+@pytest.mark.parametrize(("channels", "layout"), [(1, "mono"), (2, "stereo"), (6, "5.1")])
+def test_write_video_with_sound_keeps_the_channel_layout(media, tmp_path, channels, layout):
+    frames = render_frames(8, 64, 48, seed=3)  # (F, H, W, 3)
+    out = write_video(tmp_path / "edit.mp4", frames, FPS, sound=SoundSpan(media[channels], start=1.0, duration=1.0))
+    streams = _streams(out)
+    assert streams["Video"].startswith("h264") and f"Hz, {layout}," in streams["Audio"]
+    audio = _audio(out)
+    assert audio.shape[1] == channels and abs(len(audio) / SAMPLE_RATE - 1.0) <= 1 / FPS
+    hz = _dominant_hz(audio)
+    for c in range(channels):
+        if layout == "5.1" and c == 3:
+            continue  # the LFE channel: AAC keeps only its low frequencies
+        assert hz[c] == pytest.approx(440 * (c + 1), abs=3)
+    assert probe_video(out).num_frames == 8
+    assert np.abs(read_frames(out, range(8)).astype(float) - frames).mean() < 4.0
+    assert [p.name for p in tmp_path.iterdir()] == ["edit.mp4"]
+
+
+@pytest.mark.parametrize("start", [1.0, 0.25])
+def test_sound_span_starts_at_the_exact_sample(media, tmp_path, start):
+    out = write_video(tmp_path / "o.mp4", render_frames(8, 64, 64), FPS, sound=SoundSpan(media["jump"], start, 1.0))
+    audio = _audio(out)[:, 0]  # (N,) mono
+    inner = slice(2048, len(audio) - 2048)  # away from the AAC frames at the ends
+
+    def error(lag: int) -> float:
+        expected = _jump_tone(start + lag / SAMPLE_RATE, len(audio))
+        return float(np.sqrt(np.mean((audio[inner] - expected[inner]) ** 2)))
+
+    errors = {lag: error(lag) for lag in range(-20, 21)}  # within a quarter period of 880 Hz
+    assert min(errors, key=errors.get) == 0  # off by one sample would match a shifted tone better
+    assert errors[0] < 0.03  # and it is the tone itself (amplitude 0.3), not noise
+
+
+def test_sound_keeps_an_odd_frame_rate(media, tmp_path):
+    fps = 29.97 / 2  # rounded to two decimals (14.99) its frames would drift from the sound
+    out = write_video(tmp_path / "o.mp4", render_frames(10, 64, 48), fps, sound=SoundSpan(media[2], 0.0, 10 / fps))
+    info = probe_video(out)
+    assert info.num_frames == 10 and info.fps == pytest.approx(fps, abs=1e-3)
+    assert abs(len(_audio(out)) / SAMPLE_RATE - 10 / fps) <= 1 / fps
+
+
+def test_grid_video_with_sound(media, tmp_path):
+    columns = [("source", render_frames(8, 32, 32)), ("edit", render_frames(8, 32, 32, seed=1))]
+    out = write_grid_video(tmp_path / "grid.mp4", columns, FPS, sound=SoundSpan(media[6], 0.0, 1.0))
+    assert "Hz, 5.1," in _streams(out)["Audio"] and probe_video(out).width == 64
+
+
+def test_silent_source_gives_a_silent_video_and_a_notice(media, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="vidsynth")
+    out = write_video(tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, sound=SoundSpan(media[0], 0.0, 1.0))
+    assert "Audio" not in _streams(out) and probe_video(out).num_frames == 8
+    notice = [r for r in caplog.records if "no audio track" in r.getMessage()]
+    assert notice and notice[0].levelno == logging.INFO
+
+
+def test_span_after_the_end_gives_a_silent_video_and_a_warning(media, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="vidsynth")
+    out = write_video(tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, sound=SoundSpan(media[2], 5.0, 1.0))
+    assert "Audio" not in _streams(out)
+    assert any(r.levelno == logging.WARNING and "after the end" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_spans_and_missing_sources_raise_before_writing(media, tmp_path):
+    for start, duration in [(-1.0, 1.0), (0.0, 0.0), (float("nan"), 1.0), (0.0, float("inf"))]:
+        with pytest.raises(VidSynthError, match="sound span needs"):
+            SoundSpan(media[2], start, duration)
+    with pytest.raises(VidSynthError, match="Audio source not found") as err:
+        write_video(tmp_path / "o.mp4", render_frames(4, 32, 32), FPS, sound=SoundSpan(tmp_path / "gone.mp4", 0, 1))
+    assert "gone.mp4" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_add_audio_replaces_sound_the_video_already_has(media, tmp_path):
+    out = tmp_path / "o.mp4"
+    assert add_audio(media[2], media[1], out, start=0.0)  # stereo video, mono source
+    assert len(re.findall(r"Stream #\S+: Audio", _streams_text(out))) == 1
+    assert "Hz, mono," in _streams(out)["Audio"] and _video_md5(out) == _video_md5(media[2])
+
+
+def test_the_library_never_imports_postprocess():
+    """postprocess is the CLI step on top of vidsynth; the dependency goes one way."""
+    for path in (REPO / "vidsynth").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "postprocess" for n in names), f"{path} imports postprocess"

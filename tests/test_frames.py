@@ -1,17 +1,26 @@
 """The frame workflow: extract to PNGs and assemble back, keeping count, size, rate and (when asked) sound."""
 
 import json
+import subprocess
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
 
 from vidsynth.errors import VidSynthError
 from vidsynth.frames import assemble, extract, main, resample_indices
-from vidsynth.scene import render_frames, render_scene
+from vidsynth.scene import SAMPLE_RATE, render_frames, render_scene
 from vidsynth.video import probe_video, read_frames
 
 NUM_FRAMES, WIDTH, HEIGHT, FPS = 12, 64, 48, 6.0
+
+
+def _sound_seconds(path) -> float:
+    """Length of the decoded first audio stream, from the samples themselves."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1"]
+    raw = subprocess.run([*command, "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    return len(raw) / 2 / SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +44,7 @@ def test_round_trip_keeps_count_size_rate_and_audio(clip, tmp_path, capsys):
     info = probe_video(out)
     assert (info.num_frames, info.width, info.height, info.has_audio) == (NUM_FRAMES, WIDTH, HEIGHT, True)
     assert info.fps == pytest.approx(FPS)
+    assert abs(_sound_seconds(out) - NUM_FRAMES / FPS) <= 1 / FPS
     rendered = render_frames(NUM_FRAMES, WIDTH, HEIGHT, seed=4)
     assert np.abs(read_frames(out, range(NUM_FRAMES)).astype(float) - rendered).mean() < 4.0
     printed = capsys.readouterr().out.strip().splitlines()
@@ -46,6 +56,19 @@ def test_assemble_without_audio_and_with_another_rate(clip, tmp_path):
     info = probe_video(assemble(frames_dir, tmp_path / "out.mp4", fps=12.0))
     assert (info.num_frames, info.has_audio) == (NUM_FRAMES, False)
     assert info.fps == pytest.approx(12.0)
+
+
+def test_assemble_at_another_rate_takes_as_much_sound_as_the_frames_last(clip, tmp_path):
+    frames_dir = extract(clip, tmp_path / "frames")
+    out = assemble(frames_dir, tmp_path / "out.mp4", fps=12.0, audio_from=clip)  # 12 frames: 1 s of the 2 s clip
+    assert probe_video(out).has_audio and abs(_sound_seconds(out) - 1.0) <= 1 / 12
+
+
+def test_assemble_with_sound_from_a_silent_clip_writes_a_silent_video(tmp_path):
+    silent = render_scene(tmp_path / "silent.mp4", 4, 32, 32, FPS, audio_channels=0)
+    frames_dir = extract(silent, tmp_path / "frames")
+    info = probe_video(assemble(frames_dir, tmp_path / "out.mp4", audio_from=silent))
+    assert (info.num_frames, info.has_audio) == (4, False)
 
 
 def test_extract_resamples_in_time_and_resizes(clip, tmp_path):

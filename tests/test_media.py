@@ -1,13 +1,18 @@
-"""Writing outputs: layouts accepted by to_uint8, MP4 round trips, captioned GIF/MP4 grids, atomic writes."""
+"""Writing outputs: layouts accepted by to_uint8, MP4 round trips, captioned GIF/MP4 grids, captions in any
+script cut to a few lines, file names from prompts, atomic writes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont
 
-from vidsynth.media import atomic_path, to_uint8, write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.atomic import atomic_path
+from vidsynth.captions import caption_font, caption_fonts, caption_lines, has_glyphs
+from vidsynth.media import grid_frames, to_uint8, write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.naming import slugify, unique_slugs
 from vidsynth.scene import render_frames, render_scene
 from vidsynth.video import probe_video, read_frames
 
@@ -127,3 +132,103 @@ def test_scene_is_deterministic_and_moves(tmp_path):
     assert all(np.abs(a[i].astype(float) - a[i + 1]).mean() > 0.5 for i in range(5))
     with pytest.raises(ValueError, match="audio_channels"):
         render_scene(tmp_path / "d.mp4", audio_channels=3)
+
+
+# ---------------------------------------------------------------- captions
+
+
+def _strip(caption: str, width: int = 64) -> np.ndarray:
+    """The caption strip above a one-column grid of a 48-px-high video: (strip height, width, 3)."""
+    grid = grid_frames([(caption, render_frames(2, width, 48))])
+    return grid[0, : grid.shape[1] - 48]
+
+
+def test_a_long_prompt_gives_a_few_lines_ending_in_an_ellipsis():
+    prompt = " ".join(f"word{i}" for i in range(500))
+    font = caption_font(prompt, 16)
+    lines = caption_lines(prompt, font, 200)
+    assert len(lines) == 3 and lines[-1].endswith("…") and lines[0].startswith("word0 word1")
+    assert all(font.getlength(line) <= 200 for line in lines)
+    assert caption_lines("a red car", font, 200) == ["a red car"]  # short captions stay whole
+
+
+def test_text_without_spaces_wraps_between_characters():
+    text = "ЖЯ" * 200  # one 400-letter "word", as CJK prompts are
+    font = caption_font(text, 16)
+    lines = caption_lines(text, font, 120)
+    assert len(lines) == 3 and lines[-1].endswith("…")
+    assert all(font.getlength(line) <= 120 for line in lines) and all(len(line) > 3 for line in lines)
+
+
+def test_the_caption_strip_height_is_bounded():
+    one_line = _strip("edit").shape[0]
+    long = _strip(" ".join(["word"] * 500)).shape[0]
+    assert long == _strip(" ".join(["word"] * 40)).shape[0]  # both cut to the same number of lines
+    assert one_line < long <= 3 * one_line
+
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # where Debian and Ubuntu install it
+
+
+def _covered_pair() -> str:
+    """Two characters of a script an installed font draws: CJK with a CJK font, else Cyrillic or Greek (DejaVu)."""
+    fonts = [ImageFont.truetype(str(path), 16) for path in caption_fonts()]
+    for pair in ("猫犬", "ЖЯ", "λΩ"):
+        if any(has_glyphs(font, pair) for font in fonts):
+            return pair
+    return "ab"  # only Pillow's bundled (Latin) font on this machine
+
+
+def test_installed_fonts_are_found():
+    assert not DEJAVU.is_file() or DEJAVU in caption_fonts()
+
+
+def test_captions_draw_real_glyphs_not_boxes():
+    bundled = ImageFont.load_default(size=16)
+    assert has_glyphs(bundled, "a cat.") and not has_glyphs(bundled, "猫")  # the missing-glyph check itself
+    a, b = _covered_pair()
+    assert has_glyphs(caption_font(a + b, 16), a + b)
+    first, second = _strip(a * 3), _strip(b * 3)
+    assert (first.min(axis=-1) < 100).any()  # dark text drawn
+    assert np.abs(first.astype(float) - second).mean() > 1.0  # different letters, not identical boxes
+
+
+# ---------------------------------------------------------------- file names
+
+
+_UNSAFE = set('/\\:*?"<>|') | {chr(c) for c in range(32)}
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("un café à Paris", "un-café-à-paris"),
+        ("un cafe\u0301 a\u0300 Paris", "un-café-à-paris"),  # decomposed accents: the same name (NFC)
+        ("猫が好き, 2 匹", "猫が好き-2-匹"),
+        ("Ελληνικά & Русский", "ελληνικά-русский"),
+        ("😀🎉", "edit"),
+        ("   ", "edit"),
+        ("../../etc/passwd", "etc-passwd"),
+        (".hidden", "hidden"),
+        ("CON", "con-edit"),  # reserved on Windows, whatever the extension
+        ('a/b\\c:d*e?f"g<h>i|j\tk', "a-b-c-d-e-f-g-h-i-j-k"),
+    ],
+)
+def test_slugify(text, slug):
+    assert slugify(text) == slug
+
+
+def test_slugs_are_safe_file_names_and_bounded(tmp_path):
+    for text in ["../../etc", "..", "/abs/path", "C:\\Windows\\x", "a" * 100, "word " * 30, "𠀀" * 80, "\x00\x1f"]:
+        slug = slugify(text)
+        assert slug and not slug.startswith(".") and not slug.endswith("-") and not _UNSAFE & set(slug)
+        assert len(slug) <= 60 and len(slug.encode()) <= 180
+        path = tmp_path / f"compare-{slug}-2.mp4"
+        path.write_text("x")  # a real file, inside the folder
+        assert path.resolve().parent == tmp_path.resolve()
+    assert len(slugify("word " * 30, max_len=12)) <= 12
+
+
+def test_unique_slugs_number_repeats():
+    prompts = ["A cat", "a cat!", "a cat", "a cat-2", "😀", "🎉"]
+    assert unique_slugs(prompts) == ["a-cat", "a-cat-2", "a-cat-3", "a-cat-2-2", "edit", "edit-2"]

@@ -13,18 +13,17 @@ import logging
 import math
 import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from postprocess.add_audio import add_audio
+from vidsynth.atomic import atomic_path
 from vidsynth.cli import run_main
 from vidsynth.errors import VidSynthError
-from vidsynth.media import atomic_path, write_json, write_video
+from vidsynth.media import write_json, write_video
+from vidsynth.sound import SoundSpan
 from vidsynth.video import probe_video, read_frames
 
 logger = logging.getLogger(__name__)
@@ -67,10 +66,7 @@ def extract(
     indices = resample_indices(info.num_frames, info.fps, out_fps)
     width, height = size if size is not None else (info.width, info.height)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.partial")
-    tmp.mkdir()
-    try:
+    with atomic_path(out_dir, folder=True) as tmp:
         with tqdm(total=len(indices), desc="extract", unit="frame") as bar:
             for offset in range(0, len(indices), _CHUNK):
                 chunk = read_frames(info.path, indices[offset : offset + _CHUNK], width, height)  # (f, H, W, 3)
@@ -88,10 +84,6 @@ def extract(
             "has_audio": info.has_audio,
         }
         write_json(tmp / MANIFEST, manifest)
-        os.replace(tmp, out_dir)  # rename(2) replaces an empty folder
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -106,7 +98,11 @@ def assemble(
     fps: float | None = None,
     audio_from: str | os.PathLike | None = None,
 ) -> Path:
-    """Write the numbered PNGs of ``frames_dir`` as an MP4 at ``fps`` (default: frames.json's), with audio if asked."""
+    """Write the numbered PNGs of ``frames_dir`` as an MP4 at ``fps`` (default: frames.json's).
+
+    ``audio_from``: a video whose sound, from its start for as long as the frames last, is encoded
+    with the frames in one pass (mono, stereo or 5.1 kept); a source without sound gives a silent MP4.
+    """
     frames_dir = Path(frames_dir).expanduser().absolute()
     if not frames_dir.is_dir():
         raise VidSynthError(f"Frames folder not found: {frames_dir}. Point it at the folder extract wrote.")
@@ -133,12 +129,8 @@ def assemble(
     if width % 2 or height % 2:
         raise VidSynthError(f"Frames are {width}x{height}; H.264 needs even sizes. Resize them (e.g. extract --size).")
 
-    out = Path(out).expanduser().absolute()
-    with atomic_path(out) as tmp:
-        write_video(tmp, frames, fps)
-        if audio_from is not None:
-            add_audio(tmp, audio_from, tmp, start=0.0)
-    return out
+    sound = None if audio_from is None else SoundSpan(audio_from, start=0.0, duration=len(frames) / fps)
+    return write_video(Path(out).expanduser().absolute(), frames, fps, sound)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Writing results: MP4s, captioned GIF grids and JSON, always atomically.
+"""Writing results: MP4s (with the source's sound when asked), captioned GIF grids, JSON, and their file names.
 
 Every writer goes through :func:`atomic_path`, so a crash or a bad input never leaves a half-written
 file behind nor clobbers an earlier result: the file appears under its real name only once complete.
@@ -7,16 +7,18 @@ file behind nor clobbers an earlier result: the file appears under its real name
 import json
 import logging
 import os
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from vidsynth.atomic import atomic_path
+from vidsynth.captions import caption_font, caption_lines
+from vidsynth.sound import SoundSpan, sound_track
 
 logger = logging.getLogger(__name__)
 
@@ -25,24 +27,6 @@ _CRF = 18
 _CAPTION_PAD = 4  # pixels around caption text
 _BACKGROUND = (255, 255, 255)
 _TEXT = (0, 0, 0)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (same suffix, so tools pick the right format).
-
-    When the block finishes the temporary file replaces ``path`` in one rename; when it raises, the
-    temporary file is deleted and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def to_uint8(frames: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -75,11 +59,15 @@ def to_uint8(frames: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps: float) -> Path:
-    """Write an H.264 MP4 (yuv420p) with exactly these frames at exactly ``fps``; no resizing.
+def write_video(
+    path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps: float, sound: SoundSpan | None = None
+) -> Path:
+    """Write an H.264 MP4 (yuv420p) with exactly these frames at exactly ``fps``, plus ``sound`` if given.
 
-    ``fps`` is passed to ffmpeg as a fraction, so rates such as 29.97 / 2 keep their timing.
-    yuv420p halves the colour resolution, hence even width and height are required.
+    ``fps`` is passed to ffmpeg as a fraction, so rates such as 29.97 / 2 keep their timing (moviepy's
+    ``write_videofile`` would round it to two decimals). The sound is cut and encoded by moviepy
+    (:func:`vidsynth.sound.sound_track`) and muxed in the same ffmpeg run that encodes the frames, so
+    the video is encoded once. yuv420p halves the colour resolution, hence even width and height.
     """
     video = to_uint8(frames)  # (F, H, W, 3)
     num_frames, height, width, _ = video.shape
@@ -90,7 +78,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps:
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}.")
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with sound_track(sound) as track, atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(
             str(tmp),
             (width, height),
@@ -98,32 +86,19 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps:
             codec="libx264",
             pix_fmt_out="yuv420p",
             quality=None,
-            output_params=["-crf", str(_CRF)],
+            output_params=["-crf", str(_CRF), "-movflags", "+faststart"],
             macro_block_size=1,
             ffmpeg_log_level="error",
+            audio_path=None if track is None else str(track),
+            audio_codec=None if track is None else "copy",  # already AAC
         )
         writer.send(None)  # start ffmpeg
         for frame in video:
             writer.send(frame)
         writer.close()
-    logger.info("Wrote %s (%d frames, %dx%d, %.4g fps)", path, num_frames, width, height, fps)
+    sound_note = "" if track is None else ", with sound"
+    logger.debug("Wrote %s (%d frames, %dx%d, %.4g fps%s)", path, num_frames, width, height, fps, sound_note)
     return path
-
-
-def _wrap(text: str, font: ImageFont.ImageFont, max_width: int) -> list[str]:
-    """Greedy word wrap measured in pixels; a single word wider than the column keeps its own line."""
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        line = ""
-        for word in paragraph.split():
-            candidate = f"{line} {word}".strip()
-            if line and font.getlength(candidate) > max_width:
-                lines.append(line)
-                line = word
-            else:
-                line = candidate
-        lines.append(line)
-    return lines
 
 
 def _resize_to_height(video: np.ndarray, height: int) -> np.ndarray:
@@ -139,6 +114,8 @@ def grid_frames(columns: Sequence[tuple[str, np.ndarray | torch.Tensor]]) -> np.
     """Place videos side by side, each under its caption: uint8 (F, caption + H, sum of widths, 3).
 
     Columns are resized to the tallest one's height (aspect kept); all must have the same frame count.
+    Captions are wrapped to their column and cut to :data:`~vidsynth.captions.CAPTION_LINES` lines, each in a font that
+    has glyphs for its text; the text size grows with the video (1/32 of its height, 12 px at least).
     """
     if not columns:
         raise ValueError("A grid needs at least one column.")
@@ -148,18 +125,18 @@ def grid_frames(columns: Sequence[tuple[str, np.ndarray | torch.Tensor]]) -> np.
     height = max(video.shape[1] for video in videos)
     videos = [_resize_to_height(video, height) for video in videos]
 
-    font = ImageFont.load_default()
-    ascent, descent = font.getmetrics()
-    line_height = ascent + descent + 2
-    wrapped = [
-        _wrap(caption, font, video.shape[2] - 2 * _CAPTION_PAD)
-        for (caption, _), video in zip(columns, videos, strict=True)
+    size = max(12, height // 32)
+    fonts = [caption_font(caption, size) for caption, _ in columns]
+    line_heights = [sum(font.getmetrics()) + 2 for font in fonts]
+    captions = [
+        caption_lines(caption, font, video.shape[2] - 2 * _CAPTION_PAD)
+        for (caption, _), font, video in zip(columns, fonts, videos, strict=True)
     ]
-    strip_height = max(len(lines) for lines in wrapped) * line_height + 2 * _CAPTION_PAD
+    strip_height = max(len(lines) * lh for lines, lh in zip(captions, line_heights, strict=True)) + 2 * _CAPTION_PAD
 
     num_frames = len(videos[0])
     captioned = []
-    for lines, video in zip(wrapped, videos, strict=True):
+    for lines, font, line_height, video in zip(captions, fonts, line_heights, videos, strict=True):
         strip = Image.new("RGB", (video.shape[2], strip_height), _BACKGROUND)
         draw = ImageDraw.Draw(strip)
         for i, line in enumerate(lines):
@@ -182,19 +159,22 @@ def write_gif_grid(
     path = Path(path)
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=0)
-    logger.info("Wrote %s (%d columns, %d frames)", path, len(columns), len(images))
+    logger.debug("Wrote %s (%d columns, %d frames)", path, len(columns), len(images))
     return path
 
 
 def write_grid_video(
-    path: str | os.PathLike, columns: Sequence[tuple[str, np.ndarray | torch.Tensor]], fps: float
+    path: str | os.PathLike,
+    columns: Sequence[tuple[str, np.ndarray | torch.Tensor]],
+    fps: float,
+    sound: SoundSpan | None = None,
 ) -> Path:
-    """Write the captioned side-by-side grid as an MP4, padded with background to even size for yuv420p."""
+    """Write the captioned side-by-side grid as an MP4 (with ``sound`` if given), padded to even size for yuv420p."""
     grid = grid_frames(columns)  # (F, H, W, 3)
     _, height, width, _ = grid.shape
     pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))
     grid = np.pad(grid, pad, constant_values=_BACKGROUND[0])
-    return write_video(path, grid, fps)
+    return write_video(path, grid, fps, sound)
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
