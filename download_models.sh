@@ -272,8 +272,8 @@ if [[ -d "$dest" && "$force" -eq 0 ]]; then
 fi
 
 "$PYTHON" -c 'import huggingface_hub' 2>/dev/null ||
-    die "$PYTHON cannot import huggingface_hub. Activate the project's venv (source venv/bin/activate), or set" \
-        "PYTHON=/path/to/venv/bin/python."
+    die "$PYTHON cannot import huggingface_hub. Activate the project's venv (. $SCRIPT_DIR/.venv/bin/activate)," \
+        "or set PYTHON=$SCRIPT_DIR/.venv/bin/python."
 
 log "checking $model_id on the Hugging Face hub"
 # Nothing is written before this check passes: an offline machine is left exactly as it was. A staging folder

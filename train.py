@@ -14,10 +14,16 @@ original Tune-A-Video script, and why:
   original's per-step ``latent_dist.sample()`` does;
 * every random draw of a step comes from a generator seeded by (seed, step), so a run killed at any
   step and resumed ends with exactly the weights of an uninterrupted run;
-* checkpoints and the result hold only the trained parameters (tens of MB, not a 3.4 GB UNet).
+* checkpoints and the result hold only the trained parameters, not the 3.4 GB UNet: for SD-1.x
+  74.4 M of them, 297.5 MB in float32 (``save_dtype: fp16`` or ``bf16`` halves the result;
+  checkpoints stay float32, plus Adam's state, so that resuming is exact);
+* Ctrl-C while tuning ends with one line that says which checkpoint was kept and how to resume.
 """
 
+import vidsynth.quiet  # noqa: F401  (first: the libraries' start-up chatter off before they load)
+
 import argparse
+import logging
 import math
 import random
 from pathlib import Path
@@ -26,13 +32,12 @@ import diffusers
 import torch
 import transformers
 from accelerate import Accelerator, PartialState
-from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from vidsynth.cli import run_main
+from vidsynth.cli import Interrupted, run_main
 from vidsynth.config import TrainConfig, load_config, save_config
 from vidsynth.errors import VidSynthError
 from vidsynth.models import VideoUNet
@@ -40,6 +45,7 @@ from vidsynth.training.checkpoints import (
     checkpoint_seed,
     checkpoint_step,
     find_checkpoint,
+    list_checkpoints,
     register_trained_param_hooks,
     save_checkpoint,
 )
@@ -51,10 +57,10 @@ from vidsynth.training.result import write_result
 from vidsynth.training.run_folder import RunFolder
 from vidsynth.training.step import check_prediction_type, diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
-from vidsynth.training.validation import load_pipeline, render_validation
+from vidsynth.training.validation import render_validation, validation_pipeline
 from vidsynth.video import read_clip
 
-logger = get_logger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,10 +84,22 @@ def resolve_seed(requested: int | None, resume_from: Path | None) -> int:
     return requested if requested is not None else random.SystemRandom().randrange(2**31)
 
 
+def interrupted(run: RunFolder, steps_done: int, max_steps: int) -> Interrupted:
+    """Ctrl-C while tuning: what the output folder keeps (every file in it is complete, see vidsynth.atomic)."""
+    saved = list_checkpoints(run.checkpoints)
+    if saved:
+        kept = f"{saved[-1].name} kept in {run.checkpoints} (resume with resume_from_checkpoint=latest)"
+    else:
+        kept = "no checkpoint was saved yet (checkpointing_steps sets how often), so a rerun starts over"
+    return Interrupted(f"{steps_done} of {max_steps} steps done; {kept}")
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     cfg = load_config(TrainConfig, [args.config], args.overrides)
     state = PartialState()
+    if not state.is_main_process:
+        logger.setLevel(logging.ERROR)  # each message once, from the main process
 
     # Check the whole request before any model loads: config, base model, clip, sizes, output folder.
     clip_info, trainable_count = check_request(cfg)
@@ -102,7 +120,11 @@ def main(argv: list[str] | None = None) -> Path:
     if cfg.enable_xformers_memory_efficient_attention:
         logger.warning("enable_xformers_memory_efficient_attention is ignored: PyTorch's SDPA attention is always used")
     seed = resolve_seed(cfg.seed, resume_from)
-    cfg.seed, cfg.mixed_precision = seed, mixed_precision  # the saved config records what actually ran
+    # The saved config records what actually ran, with absolute paths so inference.py finds them from anywhere.
+    cfg.seed, cfg.mixed_precision = seed, mixed_precision
+    cfg.train_data.video_path = clip_info.path
+    if Path(cfg.pretrained_model_path).exists():
+        cfg.pretrained_model_path = str(Path(cfg.pretrained_model_path).absolute())
 
     accelerator = Accelerator(
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -110,7 +132,6 @@ def main(argv: list[str] | None = None) -> Path:
         log_with=cfg.report_to,
         project_config=ProjectConfiguration(project_dir=str(run.root), logging_dir=str(run.logs)),
     )
-    logger.info(accelerator.state, main_process_only=False)
     if not accelerator.is_local_main_process:
         transformers.utils.logging.set_verbosity_error()
         diffusers.utils.logging.set_verbosity_error()
@@ -119,7 +140,7 @@ def main(argv: list[str] | None = None) -> Path:
     # The clip: frames range(start, n, stride)[:n_sample_frames], resized, in [-1, 1].
     data = cfg.train_data
     clip = read_clip(
-        clip_info.path, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
+        clip_info, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
     )
 
     # Load the noise scheduler and the models; inflate the UNet.
@@ -129,12 +150,12 @@ def main(argv: list[str] | None = None) -> Path:
     unet = VideoUNet.from_pretrained_2d(
         model, subfolder="unet", frame_norm=cfg.frame_norm, temporal_out_bias_init=cfg.temporal_out_bias_init
     )
-    pipeline = load_pipeline(model, unet, accelerator.device)  # VAE, text encoder, tokenizer around the UNet
+    pipeline = validation_pipeline(model, unet, accelerator.device)  # VAE, text encoder, tokenizer around the UNet
 
     # Encode the clip and the prompt once; no step runs the VAE or the text encoder, so they are freed.
     clip_latents = encode_clip(pipeline.vae, clip.pixels)  # posterior mean and std, (1, 4, F, h, w) each
     with torch.no_grad():
-        text_embeddings = pipeline.encode_prompt([data.prompt], accelerator.device).float()  # (1, 77, D)
+        text_embeddings = pipeline.encode_prompt(data.prompt, accelerator.device, 1, False)[0].float()  # (1, 77, D)
     del pipeline  # validation loads them again while it runs
 
     # What trains: the selected modules in float32 (and their Adam state); the frozen rest in frozen_dtype.
@@ -156,15 +177,15 @@ def main(argv: list[str] | None = None) -> Path:
 
     # The output folder appears only now that everything has loaded.
     if accelerator.is_main_process:
-        run.prepare(fresh=resume_from is None)
+        run.prepare(resuming=resume_from is not None, overwrite=cfg.overwrite)
         save_config(cfg, run.config)
         if cfg.report_to:
             accelerator.init_trackers("vidsynth")
     global_step = 0
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
         global_step = checkpoint_step(resume_from)
-        logger.info("Resumed from %s (step %d)", resume_from, global_step)
+        logger.info("Resuming from %s (step %d of %d)", resume_from, global_step, cfg.max_train_steps)
+        accelerator.load_state(str(resume_from))
 
     logger.info("***** Tuning *****")
     logger.info("  Clip: %s, frames %s at %dx%d", clip.path, list(clip.frame_indices), clip.width, clip.height)
@@ -175,15 +196,22 @@ def main(argv: list[str] | None = None) -> Path:
         cfg.train_batch_size,
         cfg.gradient_accumulation_steps,
     )
-    logger.info("  Precision: %s autocast, frozen weights %s; seed %d", mixed_precision, cfg.frozen_dtype, seed)
+    logger.info(
+        "  Device: %s x %d process(es); mixed precision %s, frozen weights %s; seed %d",
+        accelerator.device,
+        accelerator.num_processes,
+        mixed_precision,
+        cfg.frozen_dtype,
+        seed,
+    )
 
     def validate(step: int) -> None:
         if accelerator.is_main_process:
             unet.eval()
-            pipeline = load_pipeline(model, accelerator.unwrap_model(unet), accelerator.device, cfg.frozen_dtype)
+            pipeline = validation_pipeline(model, accelerator.unwrap_model(unet), accelerator.device, cfg.frozen_dtype)
             with accelerator.autocast():
                 folder = run.samples / f"sample-{step}"
-                render_validation(pipeline, clip, clip_latents, cfg.validation_data, folder, seed)
+                render_validation(pipeline, model, clip, clip_latents, cfg.validation_data, folder, seed)
             unet.train()
 
     progress = tqdm(
@@ -193,55 +221,59 @@ def main(argv: list[str] | None = None) -> Path:
         desc="Tuning",
         disable=not accelerator.is_local_main_process,
     )
-    validated_at = None
-    while global_step < cfg.max_train_steps:
-        step_loss = 0.0
-        for micro_step in range(cfg.gradient_accumulation_steps):
-            with accelerator.accumulate(unet):
-                generator = step_generator(seed, global_step, micro_step, accelerator.process_index)
-                loss = diffusion_loss(
-                    unet,
-                    noise_scheduler,
-                    clip_latents,
-                    text_embeddings,
-                    generator,
-                    batch_size=cfg.train_batch_size,
-                    sample_posterior=cfg.latent_sampling == "sample",
+    try:
+        validated_at = None
+        while global_step < cfg.max_train_steps:
+            step_loss = 0.0
+            for micro_step in range(cfg.gradient_accumulation_steps):
+                with accelerator.accumulate(unet):
+                    generator = step_generator(seed, global_step, micro_step, accelerator.process_index)
+                    loss = diffusion_loss(
+                        unet,
+                        noise_scheduler,
+                        clip_latents,
+                        text_embeddings,
+                        generator,
+                        batch_size=cfg.train_batch_size,
+                        sample_posterior=cfg.latent_sampling == "sample",
+                    )
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(trained_params, cfg.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad()
+                step_loss += accelerator.gather(loss.detach()).mean().item() / cfg.gradient_accumulation_steps
+            global_step += 1
+            if not math.isfinite(step_loss):
+                raise VidSynthError(
+                    f"the loss is {step_loss} at step {global_step}: tuning diverged. "
+                    "Lower learning_rate, or set mixed_precision=no"
                 )
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(trained_params, cfg.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
-            step_loss += accelerator.gather(loss.detach()).mean().item() / cfg.gradient_accumulation_steps
-        global_step += 1
-        if not math.isfinite(step_loss):
-            raise VidSynthError(
-                f"the loss is {step_loss} at step {global_step}: tuning diverged. "
-                "Lower learning_rate, or set mixed_precision=no"
-            )
-        lr = lr_scheduler.get_last_lr()[0]
-        progress.update(1)
-        progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
-        accelerator.log({"loss": step_loss, "lr": lr}, step=global_step)
+            lr = lr_scheduler.get_last_lr()[0]
+            progress.update(1)
+            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
+            accelerator.log({"loss": step_loss, "lr": lr}, step=global_step)
 
-        if global_step % cfg.checkpointing_steps == 0 and accelerator.is_main_process:
-            path = save_checkpoint(accelerator, run.checkpoints, global_step, cfg.checkpoints_total_limit)
-            logger.info("Saved %s", path)
-        if cfg.validation_data.prompts and global_step % cfg.validation_steps == 0:
+            if global_step % cfg.checkpointing_steps == 0 and accelerator.is_main_process:
+                path = save_checkpoint(accelerator, run.checkpoints, global_step, cfg.checkpoints_total_limit)
+                logger.info("Saved %s", path)
+            if cfg.validation_data.prompts and global_step % cfg.validation_steps == 0:
+                validate(global_step)
+                validated_at = global_step
+        progress.close()
+        if cfg.validation_data.prompts and validated_at != global_step:
             validate(global_step)
-            validated_at = global_step
-    progress.close()
-    if cfg.validation_data.prompts and validated_at != global_step:
-        validate(global_step)
 
-    # The result: trained parameters only (plus the full pipeline when asked), renamed into place last.
-    accelerator.wait_for_everyone()
-    result = run.result
-    if accelerator.is_main_process:
-        result = write_result(accelerator.unwrap_model(unet), run, cfg, clip, global_step, seed)
-        logger.info("Tuned %d steps; result: %s", global_step, result)
+        # The result: trained parameters only (plus the full pipeline when asked), renamed into place last.
+        accelerator.wait_for_everyone()
+        result = run.result
+        if accelerator.is_main_process:
+            result = write_result(accelerator.unwrap_model(unet), run, cfg, clip, global_step, seed)
+            logger.info("Tuned %d steps; result: %s", global_step, result)
+    except KeyboardInterrupt:
+        progress.close()
+        raise interrupted(run, global_step, cfg.max_train_steps) from None
     accelerator.end_training()
     return result
 

@@ -73,7 +73,7 @@ def test_evaluate_end_to_end_writes_one_row_per_clip_and_method(tiny_clip, sourc
     (run / ".noisy.1234.partial.mp4").write_bytes(b"")  # a half-written temporary: must be skipped
 
     main([str(run), "--clip-model", str(tiny_clip), "--out", str(tmp_path / "results")])
-    assert "results.md" in capsys.readouterr().out
+    assert capsys.readouterr().out == (tmp_path / "results.md").read_text()  # the table, printed and written
 
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["clip_model"] == str(tiny_clip)
@@ -104,6 +104,32 @@ def test_evaluate_end_to_end_writes_one_row_per_clip_and_method(tiny_clip, sourc
     assert len(body) == 1 + 3
     assert any(line.startswith("| frozen | tuneavideo | a ball in the sky | 4 | 100.00 |") for line in body)
     assert not list(tmp_path.glob(".*partial*"))  # no temporaries left behind
+
+
+def test_results_go_into_the_evaluated_folder_which_is_searched_with_its_subfolders(
+    tiny_clip, source, tmp_path, monkeypatch, capsys
+):
+    """inference.py writes edits/<time>/ (and --compare's img2img/, tuneavideo/ and grids without sidecars)."""
+    frames = render_frames(8, SIZE, SIZE)[INDICES]
+    edits = tmp_path / "run" / "edits"
+    _write_edit(edits / "20250101-120000", "a-red-ball", frames, source, "a red ball", "tuneavideo")
+    _write_edit(edits / "20250102-090000" / "img2img", "a-red-ball", frames, source, "a red ball", "img2img")
+    write_video(edits / "20250102-090000" / "compare-a-red-ball.mp4", frames, fps=4.0)  # a grid: no sidecar
+    _write_edit(edits / ".cache", "cached", frames, source, "a", "tuneavideo")  # hidden folders are skipped
+    (edits / "20250101-120000" / ".a-red-ball.123-0badf00d.partial.mp4").write_bytes(b"")  # and temporaries
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    main([str(edits), "--clip-model", str(tiny_clip)])
+
+    assert list(elsewhere.iterdir()) == []  # nothing written into the current directory
+    saved = json.loads((edits / "results.json").read_text())
+    clips = [row["clip"] for row in saved["rows"]]
+    assert clips == ["20250101-120000/a-red-ball", "20250102-090000/img2img/a-red-ball"]
+    table = capsys.readouterr().out
+    assert table == (edits / "results.md").read_text()
+    assert "| 20250102-090000/img2img/a-red-ball | img2img | a red ball | 4 |" in table
 
 
 def test_evaluate_reuses_a_loaded_scorer_and_accepts_single_files(tiny_clip, source, tmp_path):

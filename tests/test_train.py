@@ -1,11 +1,14 @@
 """One-shot tuning (train.py) on the tiny checkpoint and a rendered clip: what trains, resuming, bad inputs."""
 
 import copy
+import dataclasses
 import logging
+import math
 import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ import train
 from vidsynth import VideoUNet
 from vidsynth.cli import run_main
 from vidsynth.config import TrainConfig, load_config
+from vidsynth.dtypes import torch_dtype
 from vidsynth.models.frozen_weights import FrozenConv2d, FrozenLinear, store_frozen_weights
 from vidsynth.models.trainable import (
     DEFAULT_TRAINABLE_MODULES,
@@ -29,10 +33,9 @@ from vidsynth.models.trainable import (
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.scene import render_scene
 from vidsynth.training.encode import ClipLatents
-from vidsynth.training.precision import FROZEN_DTYPES
 from vidsynth.training.step import diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
-from vidsynth.training.validation import load_pipeline
+from vidsynth.training.validation import validation_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 12  # rendered clip; tuning takes 4 of them at stride 2
@@ -88,13 +91,13 @@ class Killed(Exception):
     """Stands in for a kill: raised from inside a training step."""
 
 
-def record_losses(monkeypatch, kill_at_call: int | None = None) -> list[float]:
+def record_losses(monkeypatch, kill_at_call: int | None = None, kill_with: type[BaseException] = Killed) -> list[float]:
     """Wrap train.py's loss so a test sees every loss, and can stop the run inside a given step."""
     losses = []
 
     def wrapped(*args, **kwargs):
         if kill_at_call is not None and len(losses) + 1 == kill_at_call:
-            raise Killed
+            raise kill_with
         loss = diffusion_loss(*args, **kwargs)
         losses.append(loss.item())
         return loss
@@ -195,6 +198,34 @@ def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip,
     assert [p.name for p in (tmp_path / "a" / "checkpoints").iterdir()] == ["checkpoint-4"]  # total limit 1
 
 
+def test_ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume(tmp_path, tiny_sd, clip, monkeypatch, caplog):
+    out = tmp_path / "out"
+    argv = ["--config", str(write_config(tmp_path / "c.yaml", tiny_sd, clip, out, checkpointing_steps=2))]  # 3 steps
+
+    record_losses(monkeypatch, kill_at_call=2, kill_with=KeyboardInterrupt)  # in step 2: before checkpoint-2
+    code, log = run_cli(argv, caplog)
+    assert code == 130 and "Traceback" not in log
+    assert "interrupted: 1 of 3 steps done; no checkpoint was saved yet" in log
+
+    record_losses(monkeypatch, kill_at_call=3, kill_with=KeyboardInterrupt)  # in step 3: after checkpoint-2
+    code, log = run_cli(argv, caplog)
+    assert code == 130
+    kept = f"checkpoint-2 kept in {out / 'checkpoints'} (resume with resume_from_checkpoint=latest)"
+    assert f"interrupted: 2 of 3 steps done; {kept}" in log
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml"]  # no result, no temporaries
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-2"]
+
+    resumed_losses = record_losses(monkeypatch)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        result = run_train([*argv, "resume_from_checkpoint=latest"])
+    assert len(resumed_losses) == 1 and result.is_file()
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"Resuming from {out / 'checkpoints' / 'checkpoint-2'} (step 2 of 3)" in messages
+    assert not [m for m in messages if "overwrite" in m or "Removing" in m], messages
+    assert all("\n" not in m for m in messages)  # one line each: no multi-line environment dump
+
+
 def run_cli(argv: list[str], caplog) -> tuple[int, str]:
     """What ``python train.py ...`` does, in this process: exit code and the logged error."""
     caplog.clear()
@@ -211,9 +242,9 @@ def run_cli(argv: list[str], caplog) -> tuple[int, str]:
     [
         ("missing", ["train_data.video_path={missing}"], "not found.*nope.mp4"),
         ("corrupt", ["train_data.video_path={corrupt}"], "Cannot read .*bad.mp4"),
-        ("short", ["train_data.n_sample_frames=8"], "has 12 frames.*gives 6 frames.*n_sample_frames=8"),
-        ("size-8", ["train_data.width=36"], "width must be a positive multiple of 8.*36"),
-        ("size-model", ["train_data.height=40"], "train_data.height must be a multiple of 16.*40"),
+        ("short", ["train_data.n_sample_frames=8"], "has 12 frames.* 6 frames.*n_sample_frames"),
+        ("size-8", ["train_data.width=36"], "width must be a positive multiple of 8.*got 36. Use 32 or 40"),
+        ("save-dtype", ["save_dtype=fp64"], "'save_dtype' must be one of fp32, fp16, bf16; got 'fp64'"),
         (
             "unknown-key",
             ["train_data.n_sampl_frames=4"],
@@ -363,7 +394,7 @@ def test_gradient_checkpointing_leaves_every_tuned_parameter_a_gradient(tiny_sd,
         p.dtype for m in unet.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d) for p in m.parameters()
     }
     assert stored == ({torch.float32, torch.bfloat16} if frozen_dtype == "bf16" else {torch.float32})
-    assert unet.conv_in.weight.dtype == FROZEN_DTYPES[frozen_dtype]
+    assert unet.conv_in.weight.dtype == torch_dtype(frozen_dtype)
 
 
 def test_step_draws_come_from_the_seed_and_the_step_only(tiny_sd):
@@ -436,7 +467,7 @@ def float32_copy(model: torch.nn.Module) -> torch.nn.Module:
 def test_validation_with_bf16_frozen_weights_inverts_in_float32(tiny_sd):
     unet = VideoUNet.from_pretrained_2d(tiny_sd).eval()
     prepare_unet(unet, DEFAULT_TRAINABLE_MODULES, frozen_dtype="bf16", gradient_checkpointing=False)
-    pipe = load_pipeline(str(tiny_sd), unet, torch.device("cpu"), frozen_dtype="bf16")
+    pipe = validation_pipeline(str(tiny_sd), unet, torch.device("cpu"), frozen_dtype="bf16")
     reference = TuneAVideoPipeline(
         vae=float32_copy(pipe.vae),
         text_encoder=float32_copy(pipe.text_encoder),
@@ -498,3 +529,90 @@ def test_shipped_configs_document_every_key_and_match_the_original_samples():
         )
         assert data.video_path == f"../shared/media/{name}.mp4" and cfg.validation_data.prompts[-1] == last_edit
         assert (cfg.learning_rate, cfg.max_train_steps, cfg.seed, cfg.mixed_precision) == (3e-5, 500, 33, "fp16")
+
+
+def test_frame_sizes_need_only_be_multiples_of_8(tmp_path, tiny_sd, monkeypatch):
+    """72x40 is a multiple of neither the tiny model's 16 nor SD's 64: the UNet meets odd latent sizes (9x5 -> 5x3)."""
+    # A 64-pixel-wide source: decord cannot even decode a 48-wide one when asked for width 72 (see video.py).
+    clip = render_scene(tmp_path / "clip.mp4", num_frames=CLIP_FRAMES, width=64, height=64)
+    out = tmp_path / "run"
+    size = {"width": 72, "height": 40}
+    validation = {"prompts": ["a red ball"], "num_inference_steps": 2, "num_inv_steps": 2, **size}
+    config = write_config(
+        tmp_path / "c.yaml",
+        tiny_sd,
+        clip,
+        out,
+        train_data=size,
+        validation_data=validation,
+        max_train_steps=2,
+        checkpointing_steps=2,
+        validation_steps=2,
+        save_dtype="fp16",
+    )
+    losses = record_losses(monkeypatch)
+    result = run_train(["--config", str(config)])
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+    clip_info = read_trained_metadata(result)["clip"]
+    assert (clip_info["width"], clip_info["height"]) == (72, 40)
+    assert (out / "samples" / "sample-2" / "grid.gif").is_file()
+    # save_dtype fp16: the result is the last checkpoint's float32 parameters rounded to fp16.
+    saved = load_file(result)
+    checkpoint = load_file(out / "checkpoints" / "checkpoint-2" / "trained_params.safetensors")
+    assert set(saved) == set(checkpoint)
+    assert {t.dtype for t in saved.values()} == {torch.float16}
+    assert {t.dtype for t in checkpoint.values()} == {torch.float32}
+    assert all(torch.equal(saved[name], checkpoint[name].half()) for name in saved)
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+    """Nested config sections as dotted keys."""
+    items = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items.update(flat(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
+
+
+def test_clip_yaml_shows_the_default_of_every_key():
+    """configs/clip.yaml says its values are the defaults, apart from the clip and prompt a user must replace."""
+    shown = flat(yaml.safe_load((REPO / "configs" / "clip.yaml").read_text()))
+    defaults = flat(dataclasses.asdict(TrainConfig()))
+    assert set(shown) == set(defaults)
+    required = {"train_data.video_path", "train_data.prompt"}
+    assert all(defaults[key] == "???" for key in required)
+    differ = {key: (shown[key], defaults[key]) for key in set(shown) - required if shown[key] != defaults[key]}
+    assert not differ, differ
+
+
+def test_bitsandbytes_is_quiet_when_diffusers_imports_it():
+    """diffusers imports bitsandbytes even with use_8bit_adam off, and its CPU backend may log a warning on import
+    (about an optional package); by then train.py has turned its loggers down."""
+    probe = textwrap.dedent(
+        """
+        import importlib.machinery, logging, sys
+
+        class Probe:  # reports the bitsandbytes logger's level when the package's code runs (not on find_spec)
+            def find_spec(self, name, path, target=None):
+                if name != "bitsandbytes":
+                    return None
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                run = spec.loader.exec_module
+
+                def exec_module(module):
+                    print("bitsandbytes imported at log level", logging.getLogger(name).getEffectiveLevel())
+                    run(module)
+
+                spec.loader.exec_module = exec_module
+                return spec
+
+        sys.meta_path.insert(0, Probe())
+        import train
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"bitsandbytes imported at log level {logging.ERROR}\n"
+    assert proc.stderr == ""

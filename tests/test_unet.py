@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline, UNet2DConditionModel
@@ -19,6 +20,7 @@ from vidsynth.models.trainable import (
     select_trainable,
 )
 from vidsynth.models.unet import TEMPORAL_KEY_SUFFIXES
+from vidsynth.testing import build_tiny_sd
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +39,25 @@ def inputs(batch=1, frames=3, seed=0):
     return sample, torch.tensor([500] * batch), context
 
 
-def test_tiny_checkpoint_loads_with_the_stable_diffusion_pipeline(tiny_sd):
+def test_tiny_checkpoint_loads_and_runs_as_a_stable_diffusion_pipeline(tiny_sd, tmp_path):
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd)
-    scheduler = pipe.scheduler.config
-    assert type(pipe.scheduler).__name__ == "DDIMScheduler"
-    assert (scheduler.beta_schedule, scheduler.beta_start, scheduler.beta_end) == ("scaled_linear", 0.00085, 0.012)
-    assert (scheduler.steps_offset, scheduler.clip_sample, scheduler.set_alpha_to_one) == (1, False, False)
-    assert pipe.unet.config.down_block_types[0] == "CrossAttnDownBlock2D"
-    assert (tiny_sd / "tokenizer" / "tokenizer.json").is_file()
-    assert (tiny_sd / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(
+        "a man is skiing",
+        height=32,
+        width=48,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).images
+    assert images.shape == (1, 32, 48, 3) and np.isfinite(images).all()
     ids = pipe.tokenizer("a man is skiing", padding="max_length", max_length=77).input_ids
     assert len(ids) == 77 and ids[0] == pipe.tokenizer.bos_token_id
+    assert pipe.tokenizer.decode(ids, skip_special_tokens=True).strip() == "a man is skiing"
+    # The same seed writes the same checkpoint (the tests' fixtures rely on it); another seed does not.
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    assert (build_tiny_sd(tmp_path / "again", seed=0) / weights).read_bytes() == (tiny_sd / weights).read_bytes()
+    assert (build_tiny_sd(tmp_path / "other", seed=1) / weights).read_bytes() != (tiny_sd / weights).read_bytes()
 
 
 @torch.no_grad()
@@ -208,6 +218,36 @@ def test_trained_parameter_file_round_trip_is_bit_exact(tiny_sd, tmp_path):
     sample, t, context = inputs(frames=3)
     assert torch.equal(fresh(sample, t, context).sample, unet(sample, t, context).sample)
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def tensor_bytes(path) -> int:
+    """Bytes of tensor data in a safetensors file: its size less the 8-byte length and the JSON header."""
+    with open(path, "rb") as f:
+        header = int.from_bytes(f.read(8), "little")
+    return path.stat().st_size - 8 - header
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+@torch.no_grad()
+def test_trained_parameter_file_in_16_bits_is_half_the_size_and_loads_into_float32(tiny_sd, tmp_path, dtype):
+    unet = video_unet(tiny_sd)
+    names = select_trainable(unet, DEFAULT_TRAINABLE_MODULES)
+    for name, p in unet.named_parameters():
+        if name in names or name in unet.temporal_keys():
+            p.add_(torch.randn_like(p) * 0.05)
+    exact = save_trained(unet, tmp_path / "fp32.safetensors", str(tiny_sd), DEFAULT_TRAINABLE_MODULES)
+    half = save_trained(unet, tmp_path / "half.safetensors", str(tiny_sd), DEFAULT_TRAINABLE_MODULES, dtype=dtype)
+    assert 2 * tensor_bytes(half) == tensor_bytes(exact)
+    assert half.stat().st_size < 0.6 * exact.stat().st_size
+    fresh = video_unet(tiny_sd)
+    load_trained(fresh, half)
+    tuned = dict(unet.named_parameters())
+    step = torch.finfo(dtype).eps  # relative rounding step of the saved values
+    for name, param in fresh.named_parameters():
+        assert param.dtype == torch.float32, name
+        torch.testing.assert_close(param, tuned[name], rtol=step, atol=1e-6)
+    sample, t, context = inputs(frames=3)
+    torch.testing.assert_close(fresh(sample, t, context).sample, unet(sample, t, context).sample, rtol=0, atol=step)
 
 
 def test_trained_parameter_file_with_wrong_keys_is_refused(tiny_sd, tmp_path):

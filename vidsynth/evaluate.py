@@ -1,11 +1,16 @@
-"""Score edited clips with the built-in metrics and write the results as a markdown table and JSON.
+"""Score edited clips with the built-in metrics: print a markdown table, and write it as markdown and JSON.
 
-    python -m vidsynth.evaluate OUTPUT_DIR_OR_MP4 [more ...] [--clip-model ID_OR_PATH] [--out results] [--device cpu]
+    python -m vidsynth.evaluate OUTPUT_DIR_OR_MP4 [more ...] [--clip-model ID_OR_PATH] [--out STEM] [--device cpu]
 
 Each edited MP4 is paired with the sidecar JSON that inference.py writes next to it; the sidecar says
 which prompt and method made it and which source frames it was made from, so the source frames for the
 flicker ratio are read back at exactly those indices and that size. One row per MP4, i.e. per clip and
 method, so baselines and Tune-A-Video edits of the same clip sit side by side.
+
+Folders are searched with their subfolders, because inference.py writes each run into its own
+``edits/<time>/`` (and ``--compare`` into ``img2img/`` and ``tuneavideo/`` below that). The results
+go next to what was evaluated, ``results.md`` and ``results.json`` in the first folder given, never
+into whatever the current directory happens to be.
 """
 
 import argparse
@@ -19,9 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vidsynth.atomic import atomic_path
 from vidsynth.cli import run_main
 from vidsynth.errors import VidSynthError
-from vidsynth.media import atomic_path, write_json
+from vidsynth.media import write_json
 from vidsynth.metrics import (
     DEFAULT_CLIP_MODEL,
     ClipScorer,
@@ -47,31 +53,60 @@ _COLUMNS = {
 }
 
 
-def find_videos(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders to the MP4s directly inside them (hidden names, e.g. half-written temporaries, skipped)."""
-    videos = []
+def _edits_in(folder: Path) -> tuple[dict[Path, str], list[Path]]:
+    """The edited MP4s under ``folder`` (labelled by their path in it) and the MP4s there without a sidecar.
+
+    Hidden files and folders (half-written temporaries, caches) are skipped. An MP4 without a sidecar is
+    not an edit (``--compare``'s side-by-side grids): the caller skips it, or names it when nothing else is found.
+    """
+    edits, others = {}, []
+    for video in sorted(folder.rglob("*.mp4")):
+        relative = video.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if video.with_suffix(".json").is_file():
+            edits[video] = relative.with_suffix("").as_posix()
+        else:
+            others.append(video)
+    return edits, others
+
+
+def find_videos(paths: Iterable[str | Path]) -> dict[Path, str]:
+    """Edited MP4s given directly or found in folders and their subfolders, each with the label of its row."""
+    videos, skipped = {}, []
     for path in map(Path, paths):
         if path.is_dir():
-            videos += sorted(p for p in path.glob("*.mp4") if not p.name.startswith("."))
+            edits, others = _edits_in(path)
+            videos.update(edits)
+            skipped += others
         elif path.is_file() and path.suffix.lower() == ".mp4":
-            videos.append(path)
+            videos[path] = path.stem
         else:
             raise VidSynthError(
                 f"{path} is neither an MP4 file nor a folder. Pass edited MP4s or the folders holding them."
             )
+    if not videos and skipped:
+        raise _no_sidecar(skipped[0])
     if not videos:
         raise VidSynthError("No MP4 files found in the given paths. Pass the output folder of inference.py.")
+    if skipped:
+        names = ", ".join(str(video) for video in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        logger.info("Skipping %d MP4(s) without a sidecar (not edits, e.g. --compare grids): %s", len(skipped), names)
     return videos
+
+
+def _no_sidecar(video: Path) -> VidSynthError:
+    return VidSynthError(
+        f"{video} has no sidecar {video.with_suffix('.json').name}; it is written by inference.py next to each "
+        "edited video. Evaluate videos made by inference.py, or re-run it for this clip."
+    )
 
 
 def load_sidecar(video: Path) -> dict:
     """The sidecar JSON next to ``video``, checked for the keys evaluation needs."""
     sidecar = video.with_suffix(".json")
     if not sidecar.is_file():
-        raise VidSynthError(
-            f"{video} has no sidecar {sidecar.name}; it is written by inference.py next to each edited video. "
-            "Evaluate videos made by inference.py, or re-run it for this clip."
-        )
+        raise _no_sidecar(video)
     try:
         meta = json.loads(sidecar.read_text())
         return {
@@ -127,12 +162,12 @@ def evaluate(
     sidecars = [load_sidecar(video) for video in videos]  # all checked before the slow work starts
     scorer = clip_model if isinstance(clip_model, ClipScorer) else ClipScorer(clip_model, device=device, dtype=dtype)
     rows = []
-    for video, meta in zip(tqdm(videos, desc="Evaluating clips", unit="clip"), sidecars, strict=True):
+    for (video, label), meta in zip(tqdm(videos.items(), desc="Evaluating clips", unit="clip"), sidecars, strict=True):
         edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
         image_emb = scorer.image_embeddings(edited)  # (F, D)
         rows.append(
             {
-                "clip": video.stem,
+                "clip": label,
                 "video": str(video.resolve()),
                 "method": meta["method"],
                 "prompt": meta["prompt"],
@@ -179,16 +214,27 @@ def write_results(rows: list[dict], clip_model: str, out: str | Path) -> tuple[P
     return md_path, json_path
 
 
+def default_out(paths: list[str]) -> Path:
+    """``results`` in the first folder given (the folder of the first MP4 when only files are given)."""
+    first = next((Path(p) for p in paths if Path(p).is_dir()), Path(paths[0]).parent)
+    return first / "results"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vidsynth.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="edited MP4s or folders of them (each with its sidecar JSON)")
+    parser.add_argument(
+        "paths", nargs="+", help="edited MP4s or folders of them, searched with their subfolders (sidecar JSON each)"
+    )
     parser.add_argument("--clip-model", default=DEFAULT_CLIP_MODEL, help="CLIP hub id or local folder")
-    parser.add_argument("--out", default="results", help="output stem: writes <out>.md and <out>.json")
+    parser.add_argument(
+        "--out", help="output stem: writes <out>.md and <out>.json (default: results.* in the first folder given)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device for CLIP, e.g. cpu or cuda")
     args = parser.parse_args(argv)
     rows = evaluate(args.paths, args.clip_model, device=args.device)
-    md_path, json_path = write_results(rows, args.clip_model, args.out)
-    print(f"Evaluated {len(rows)} clips: table in {md_path} (rows in {json_path})")
+    md_path, json_path = write_results(rows, args.clip_model, args.out or default_out(args.paths))
+    print(format_markdown(rows, args.clip_model), end="")
+    logger.info("Evaluated %d clips: table in %s, rows in %s", len(rows), md_path, json_path)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from diffusers.optimization import SchedulerType
 
 from vidsynth.config.loader import check_choice
+from vidsynth.dtypes import FROZEN_DTYPES, TORCH_DTYPES
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES
 
@@ -28,7 +29,7 @@ class TrainDataConfig:
     video_path: str = "???"  # the clip to tune on (any format ffmpeg reads)
     prompt: str = "???"  # what the clip shows, e.g. "a man is skiing"
     n_sample_frames: int = 24  # frames used for tuning
-    width: int = 512  # frames are resized to width x height (multiples of 8; of 64 for full SD)
+    width: int = 512  # frames are resized to width x height (multiples of 8)
     height: int = 512  # see width; any aspect ratio
     sample_start_idx: int = 0  # first frame index used
     sample_frame_rate: int = 2  # stride between used frames
@@ -85,6 +86,7 @@ class TrainConfig:
     latent_sampling: str = "sample"  # sample a fresh VAE posterior latent each step (original) | mean
     frozen_dtype: str = "fp32"  # fp32 | bf16: storage of the frozen weights (compute: mixed_precision); tuned stay fp32
     report_to: str | None = None  # tensorboard: log loss and lr to output_dir/logs
+    save_dtype: str = "fp32"  # fp32 | fp16 | bf16: tuned_unet.safetensors (16-bit halves it); checkpoints stay fp32
     save_full_pipeline: bool = False  # also write a complete diffusers pipeline folder (output_dir/pipeline)
     overwrite: bool = False  # replace a finished result in output_dir (else a new run there is refused)
 
@@ -93,7 +95,8 @@ class TrainConfig:
         check_choice("frame_norm", self.frame_norm, ("joint", "per_frame"))
         check_choice("temporal_out_bias_init", self.temporal_out_bias_init, ("zero", "pytorch"))
         check_choice("latent_sampling", self.latent_sampling, ("sample", "mean"))
-        check_choice("frozen_dtype", self.frozen_dtype, ("fp32", "bf16"))
+        check_choice("frozen_dtype", self.frozen_dtype, FROZEN_DTYPES)
+        check_choice("save_dtype", self.save_dtype, tuple(TORCH_DTYPES))
         check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         if self.report_to is not None:
             check_choice("report_to", self.report_to, ("tensorboard",))

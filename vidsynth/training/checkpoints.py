@@ -5,7 +5,8 @@ original's checkpoints are several GB per clip). Save/load hooks replace that wi
 trained-parameter file of :func:`vidsynth.models.trainable.save_trained` (the frozen weights are
 the base model's and never change); the optimizer, lr schedule and RNG states are still saved by
 accelerate. A checkpoint is written under a hidden temporary name and renamed when complete, so a
-run killed while saving never leaves a checkpoint that "latest" would pick up half-written.
+run killed while saving never leaves a checkpoint that "latest" would pick up half-written; an old
+one is renamed away before it is deleted, for the same reason.
 """
 
 import logging
@@ -17,12 +18,13 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from vidsynth.atomic import atomic_path, partial_name
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import load_trained, read_trained_metadata, save_trained
 
 logger = logging.getLogger(__name__)
 
-TRAINED_FILE = "trained_params.safetensors"
+CHECKPOINT_FILE = "trained_params.safetensors"
 _NAME = re.compile(r"checkpoint-(\d+)")
 
 
@@ -51,9 +53,9 @@ def find_checkpoint(spec: str | None, folder: str | Path) -> Path | None:
         found = list_checkpoints(folder)
         return found[-1] if found else None
     path = Path(spec)
-    if not (path / TRAINED_FILE).is_file():
+    if not (path / CHECKPOINT_FILE).is_file():
         raise VidSynthError(
-            f"resume_from_checkpoint {spec} is not a checkpoint folder of train.py (no {TRAINED_FILE} in it). "
+            f"resume_from_checkpoint {spec} is not a checkpoint folder of train.py (no {CHECKPOINT_FILE} in it). "
             f"Use 'latest' or a folder such as {Path(folder) / 'checkpoint-100'}"
         )
     checkpoint_step(path)
@@ -62,7 +64,7 @@ def find_checkpoint(spec: str | None, folder: str | Path) -> Path | None:
 
 def checkpoint_seed(path: str | Path) -> int:
     """The seed the run that saved the checkpoint drew its step noise with."""
-    return int(read_trained_metadata(Path(path) / TRAINED_FILE)["seed"])
+    return int(read_trained_metadata(Path(path) / CHECKPOINT_FILE)["seed"])
 
 
 def register_trained_param_hooks(
@@ -74,7 +76,7 @@ def register_trained_param_hooks(
         for model in models:
             save_trained(
                 accelerator.unwrap_model(model),
-                Path(output_dir) / TRAINED_FILE,
+                Path(output_dir) / CHECKPOINT_FILE,
                 base_model=base_model,
                 trainable_modules=trainable_modules,
                 extra_metadata={"seed": seed},
@@ -83,7 +85,7 @@ def register_trained_param_hooks(
 
     def load_hook(models: list, input_dir: str) -> None:
         while models:
-            load_trained(accelerator.unwrap_model(models.pop()), Path(input_dir) / TRAINED_FILE)
+            load_trained(accelerator.unwrap_model(models.pop()), Path(input_dir) / CHECKPOINT_FILE)
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
@@ -93,17 +95,13 @@ def save_checkpoint(accelerator: Accelerator, folder: str | Path, step: int, tot
     """``accelerator.save_state`` into ``folder/checkpoint-<step>``, atomically; keep the newest ``total_limit``."""
     folder = Path(folder)
     final = folder / f"checkpoint-{step}"
-    partial = folder / f".checkpoint-{step}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with atomic_path(final, folder=True, replace=True) as partial:
         accelerator.save_state(str(partial))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     if total_limit is not None:
         for old in list_checkpoints(folder)[:-total_limit]:
-            shutil.rmtree(old)
+            # Renamed to a temporary first: a run stopped while deleting leaves no half checkpoint under its name.
+            doomed = partial_name(old)
+            os.replace(old, doomed)
+            shutil.rmtree(doomed)
             logger.info("Removed %s (checkpoints_total_limit %d)", old, total_limit)
     return final

@@ -1,16 +1,16 @@
 """Everything about a tuning request that can be checked before a model loads.
 
 Loading SD-1.x takes a while and tuning takes longer; a mistyped path, a clip that is too short or
-a size the model cannot take must fail in a second, with the fix, and leave nothing behind. These
-checks read only JSON configs, the clip's header and first frame, and build the UNet on the meta
-device (no weights) to check the trainable module names.
+a frame size that is not a multiple of 8 must fail in a second, with the fix, and leave nothing
+behind. These checks read only JSON configs, the clip's header and first frame, and build the UNet
+on the meta device (no weights) to check the trainable module names.
 """
 
 import re
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import UNet2DConditionModel
 
 from vidsynth.config.train import TrainConfig
 from vidsynth.errors import VidSynthError
@@ -32,11 +32,13 @@ def _load_part_config(model: str, part: type, subfolder: str) -> dict:
         ) from err
 
 
-def check_model(model: str) -> tuple[dict, int]:
-    """The base model's UNet config, and the multiple every frame size must be of.
+def check_model(model: str) -> dict:
+    """The base model's UNet config. A local folder must have the five SD-1.x parts; anything else
+    must look like a hub id.
 
-    A local folder must have the five SD-1.x parts; anything else must look like a hub id. The
-    size multiple is the VAE's downsampling times the UNet's (8 x 8 = 64 for SD-1.x).
+    Frame sizes need no check against the model: any multiple of 8 (the VAE's downsampling, checked
+    with the clip) works, because diffusers' UNet upsamples to the skip connections' sizes where its
+    own downsampling meets an odd latent size (432 px: latents 54 -> 27 -> 14 -> 7 and back).
     """
     path = Path(model)
     if path.exists():
@@ -51,22 +53,7 @@ def check_model(model: str) -> tuple[dict, int]:
             f"pretrained_model_path {model} does not exist. Download the model (download_models.sh) "
             "or point pretrained_model_path at a local SD-1.x folder"
         )
-    unet_config = _load_part_config(model, UNet2DConditionModel, "unet")
-    vae_config = _load_part_config(model, AutoencoderKL, "vae")
-    multiple = 2 ** (len(vae_config["block_out_channels"]) - 1) * 2 ** (len(unet_config["block_out_channels"]) - 1)
-    return unet_config, multiple
-
-
-def check_size(what: str, width: int, height: int, multiple: int) -> None:
-    """Frame sizes must survive the VAE's and the UNet's downsampling without remainder."""
-    for name, value in (("width", width), ("height", height)):
-        if value % multiple:
-            lower, upper = value // multiple * multiple, (value // multiple + 1) * multiple
-            fix = f"{lower} or {upper}" if lower else f"{upper}"
-            raise VidSynthError(
-                f"{what}.{name} must be a multiple of {multiple} for this model (its VAE and UNet downsample "
-                f"by {multiple} in all), got {value}. Use {fix}"
-            )
+    return _load_part_config(model, UNet2DConditionModel, "unet")
 
 
 def check_trainable_modules(unet_config: dict, cfg: TrainConfig) -> int:
@@ -97,10 +84,9 @@ def validation_notes(cfg: TrainConfig) -> list[str]:
 
 def check_request(cfg: TrainConfig) -> tuple[VideoInfo, int]:
     """All checks that need no model weights; returns the clip's info and the trainable parameter count."""
-    unet_config, multiple = check_model(cfg.pretrained_model_path)
+    unet_config = check_model(cfg.pretrained_model_path)
     data = cfg.train_data
     info = check_clip_request(
         data.video_path, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
     )
-    check_size("train_data", data.width, data.height, multiple)
     return info, check_trainable_modules(unet_config, cfg)

@@ -12,12 +12,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidsynth.atomic import remove_stale_partials
 from vidsynth.errors import VidSynthError
 from vidsynth.training.checkpoints import list_checkpoints
 
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "tuned_unet.safetensors"
+CONFIG_FILE = "config.yaml"  # the resolved config, next to every output (tuning runs and edits)
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class RunFolder:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.yaml"
+        return self.root / CONFIG_FILE
 
     @property
     def samples(self) -> Path:
@@ -66,17 +68,15 @@ class RunFolder:
                 "Continue it with resume_from_checkpoint=latest, or set overwrite=true to start over"
             )
 
-    def prepare(self, fresh: bool) -> None:
-        """Create the folder; a fresh run (allowed by :meth:`check_start`) clears an earlier run's states."""
-        if fresh:
+    def prepare(self, resuming: bool, overwrite: bool) -> None:
+        """Create the folder. A resumed run keeps what is there; a new one (allowed by :meth:`check_start`:
+        ``overwrite``, or the earlier run saved no checkpoint) clears the earlier run's states."""
+        if not resuming:
+            why = "overwrite: true" if overwrite else "it saved no checkpoint to resume from"
             for old in (self.checkpoints, self.samples, self.logs):
                 if old.exists():
-                    logger.info("Removing %s of an earlier run (overwrite: true)", old)
+                    logger.info("Removing %s of an earlier run (%s)", old, why)
                     shutil.rmtree(old)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        for partial in [*self.root.glob(".*.partial*"), *self.checkpoints.glob(".checkpoint-*.partial")]:
-            logger.info("Removing %s, left by a run killed while writing it", partial)
-            if partial.is_dir():
-                shutil.rmtree(partial)
-            else:
-                partial.unlink()
+        remove_stale_partials(self.root)
+        remove_stale_partials(self.checkpoints)
