@@ -69,7 +69,7 @@ def main() -> None:
             device,
             pipe,
             f"prompt number {i}",
-            video_length=args.frames,
+            num_frames=args.frames,
             height=args.size,
             width=args.size,
             num_inference_steps=args.steps,

@@ -27,9 +27,9 @@ def pipe(tiny_sd):
     """Tiny video pipeline whose temporal attention is not the identity, so frames interact."""
     import torch
 
-    from vidsynth.pipelines import TuneAVideoPipeline
+    from vidsynth.pipelines import ModelSource, load_pipeline
 
-    pipe = TuneAVideoPipeline.from_base(tiny_sd)
+    pipe = load_pipeline(ModelSource("base", str(tiny_sd)))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, param in pipe.unet.named_parameters():

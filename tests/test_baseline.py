@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import imageio_ffmpeg
 import numpy as np
@@ -21,7 +22,7 @@ from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
-from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.pipelines import loading
 from vidsynth.scene import render_scene
 from vidsynth.video import probe_video, read_clip
 
@@ -110,10 +111,16 @@ def test_strength_controls_how_far_from_the_source(img2img, clip):
     assert tiny_distance < 0.6 * large_distance, (tiny_distance, large_distance)
 
 
-def test_denoising_steps_follow_diffusers():
-    assert denoising_steps(50, 0.5) == 25
-    assert denoising_steps(10, 1.0) == 10
-    assert denoising_steps(10, 0.05) == 0
+@pytest.mark.parametrize("steps", [1, 4, 10, 25, 50])
+def test_denoising_steps_follow_diffusers(img2img, steps):
+    """The step count check_strength relies on is the one diffusers' img2img pipeline runs (its get_timesteps)."""
+    scheduler = type(img2img.scheduler).from_config(img2img.scheduler.config)  # the fixture's stays untouched
+    scheduler.set_timesteps(steps)
+    for strength in (0.05, 0.1, 0.29, 0.3, 0.5, 0.7, 0.99, 1.0):
+        timesteps, count = StableDiffusionImg2ImgPipeline.get_timesteps(
+            SimpleNamespace(scheduler=scheduler), steps, strength, "cpu"
+        )
+        assert denoising_steps(steps, strength) == count == len(timesteps), (steps, strength)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +189,7 @@ def test_inference_img2img_writes_mp4_with_sound_sidecar_and_gif(tiny_sd, cli_cl
     assert "aac" in _streams(out / "a-red-ball.mp4")["Audio"]
     sidecar = json.loads((out / "a-red-ball.json").read_text())
     assert (sidecar["method"], sidecar["strength"], sidecar["model"]) == ("img2img", 0.5, str(tiny_sd))
-    assert (sidecar["steps"], sidecar["seed"], sidecar["frames"]) == (4, SEED, FRAMES)
+    assert (sidecar["num_inference_steps"], sidecar["seed"], sidecar["num_frames"]) == (4, SEED, FRAMES)
     assert sidecar["source"]["frame_indices"] == [0, 2, 4, 6]
     with Image.open(out / "grid.gif") as gif:
         assert gif.width == 2 * SIZE  # source | the prompt
@@ -203,7 +210,7 @@ def test_inference_compare_renders_source_img2img_tuned_side_by_side(tiny_sd, cl
     assert "Audio" in _streams(out / "compare-a-red-ball.mp4")
     for method, strength in (("img2img", 0.75), ("tuneavideo", None)):
         sidecar = json.loads((out / method / "a-red-ball.json").read_text())
-        assert (sidecar["method"], sidecar["strength"], sidecar["steps"]) == (method, strength, 4)
+        assert (sidecar["method"], sidecar["strength"], sidecar["num_inference_steps"]) == (method, strength, 4)
         assert sorted(os.listdir(out / method)) == ["a-red-ball.json", "a-red-ball.mp4", "grid.gif"]
 
 
@@ -215,8 +222,7 @@ def no_model_loads(monkeypatch):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(StableDiffusionImg2ImgPipeline, "from_pretrained", refuse)
-    for loader in ("from_base", "from_pretrained", "from_tuneavideo"):
-        monkeypatch.setattr(TuneAVideoPipeline, loader, refuse)
+    monkeypatch.setattr(loading, "_build", refuse)
 
 
 @pytest.mark.parametrize(

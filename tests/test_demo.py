@@ -1,10 +1,10 @@
-"""The README's main command: the offline demo, and the Jetson profile it points users to."""
+"""The README's main command: the offline demo, and the editing profiles it points users to."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-from vidsynth.config import InferenceConfig, load_config
+from vidsynth.scene import render_scene
 from vidsynth.video import probe_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,8 +44,14 @@ def test_demo_runs_offline_and_writes_playable_files_with_sound(tmp_path):
     assert (out / "run" / "tuned_unet.safetensors").is_file()
 
 
-def test_jetson_profile_loads_and_fits_a_small_board():
-    cfg = load_config(InferenceConfig, [ROOT / "configs" / "jetson.yaml"])
-    assert cfg.dtype == "fp16" and cfg.device == "cuda" and cfg.vae_slicing
-    assert (cfg.width, cfg.height, cfg.frames) == (256, 256, 8)
-    assert 20 <= cfg.steps <= 25 and 20 <= cfg.inversion_steps <= 25
+def test_every_shipped_editing_profile_resolves_into_a_request(tiny_sd, tmp_path):
+    """A profile with a typo'd key, a size the VAE cannot take or more frames than a short clip has fails here."""
+    import inference
+    from vidsynth.request import resolve_request
+
+    clip = render_scene(tmp_path / "clip.mp4", 24, 64, 48, 8.0, audio_channels=0)
+    for profile in ("jetson",):
+        argv = ["--profile", profile, "--device", "cpu", "--base", str(tiny_sd), "--video", str(clip), "--prompt", "x"]
+        request = resolve_request(inference.resolve_config(inference.parse_args(argv)))
+        assert request.device.type == "cpu"  # flags win over the profile
+        assert request.clip.num_frames <= 24 and request.clip.width % 8 == request.clip.height % 8 == 0

@@ -1,5 +1,6 @@
 """``inference.py`` end to end: tune 2 steps with train.py, edit with two prompts, check every file it writes."""
 
+import dataclasses
 import json
 import os
 import re
@@ -12,11 +13,12 @@ import pytest
 from PIL import Image
 
 import inference
+from vidsynth import request as edit_request
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
-from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, loading
 from vidsynth.scene import SAMPLE_RATE, render_scene
 from vidsynth.video import probe_video
 
@@ -30,12 +32,13 @@ SIDECAR_KEYS = {
     "negative_prompt",
     "method",
     "seed",
-    "steps",
-    "guidance",
+    "num_inference_steps",
+    "guidance_scale",
+    "inversion_steps",
     "strength",
     "model",
     "fps",
-    "frames",
+    "num_frames",
     "width",
     "height",
     "source",
@@ -98,8 +101,7 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    for loader in ("from_base", "from_pretrained", "from_tuneavideo"):
-        monkeypatch.setattr(TuneAVideoPipeline, loader, refuse)
+    monkeypatch.setattr(loading, "_build", refuse)
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -127,8 +129,9 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         sidecar = json.loads((out / f"{name}.json").read_text())
         assert set(sidecar) == SIDECAR_KEYS
         assert (sidecar["video"], sidecar["prompt"], sidecar["method"]) == (f"{name}.mp4", prompt, "tuneavideo")
-        assert (sidecar["seed"], sidecar["steps"], sidecar["guidance"], sidecar["strength"]) == (33, 2, 12.5, None)
-        assert (sidecar["fps"], sidecar["frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
+        assert (sidecar["seed"], sidecar["num_inference_steps"], sidecar["guidance_scale"]) == (33, 2, 12.5)
+        assert (sidecar["inversion_steps"], sidecar["strength"]) == (2, None)
+        assert (sidecar["fps"], sidecar["num_frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
         assert "tuned_unet.safetensors" in sidecar["model"]
         assert sidecar["source"] == {
             "path": str(clip.absolute()),
@@ -146,7 +149,8 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
 
     saved = load_config(InferenceConfig, [out / "config.yaml"])
     assert saved.prompts == PROMPTS
-    assert (saved.frames, saved.width, saved.sample_start_idx, saved.sample_frame_rate) == (FRAMES, SIZE, START, STRIDE)
+    assert (saved.num_frames, saved.width, saved.start_frame, saved.stride) == (FRAMES, SIZE, START, STRIDE)
+    assert saved.video == str(clip.absolute())  # the resolved request, not the flags
 
 
 def test_a_second_run_with_new_prompts_skips_the_inversion(edited, tuned_run, tmp_path, monkeypatch):
@@ -185,7 +189,9 @@ def test_a_missing_run_folder_exits_with_a_clear_error(tmp_path, caplog, no_mode
     ("extra", "message"),
     [
         ([], "no prompt given"),
-        (["--prompt", "a ball", "--frames", "7"], "makes 6 frames, but 7 were asked. Lower --frames to 6"),
+        (["--prompt", "a ball", "--frames", "7"], "makes 6 frames, but 7 were asked. Fix: lower the frame count"),
+        (["--prompt", "a ball", "--guidance", "-1"], "'guidance_scale' must not be negative"),
+        (["--prompt", "a ball", "--stride", "0"], "'stride' must be positive"),
         (["--prompt", "a ball", "--format", "mp4,avi"], "must be one of mp4, gif"),
     ],
 )
@@ -208,27 +214,32 @@ def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monke
     args = inference.parse_args(["--profile", "small", "--config", str(edit), "seed=8", "--frames", "4"])
     config = inference.resolve_config(args)
     assert (config.device, config.dtype, config.vae_slicing) == ("cpu", "bf16", False)  # the profile
-    assert (config.steps, config.prompts) == (20, ["from the file"])  # the file over the profile
-    assert (config.seed, config.frames) == (8, 4)  # entries over the file, flags over everything
+    assert (config.num_inference_steps, config.prompts) == (20, ["from the file"])  # the file over the profile
+    assert (config.seed, config.num_frames) == (8, 4)  # entries over the file, flags over everything
     with pytest.raises(VidSynthError, match="no profile 'jetson'.*Known profiles: \\['small'\\]"):
         inference.resolve_config(inference.parse_args(["--profile", "jetson", "--prompt", "x"]))
 
 
 def test_inverted_latents_are_keyed_by_what_they_depend_on(tuned_run):
     config = InferenceConfig(run=str(tuned_run), prompts=["x"])
-    source, tuned = inference.resolve_model(config)
-    request = inference.resolve_clip(config, tuned)
-    cpu = inference.resolve_device("cpu")
-    path = inference.inversion_cache_path(config, source, request, cpu)
-    assert path.parent == (tuned_run / ".cache").absolute() and path.name.startswith("inversion-")
+    request = edit_request.resolve_request(dataclasses.replace(config, device="cpu"))
+    source, span, cpu = request.model, request.clip, request.device
+
+    def key(config=config, span=span):
+        return edit_request.inversion_cache_path(config, source, span, cpu)
+
+    assert request.inversion_cache == key() == request.inversion_cache
+    assert key().parent == (tuned_run / ".cache").absolute() and key().name.startswith("inversion-")
     changed = [
-        inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), inversion_steps=3), source, request, cpu),
-        inference.inversion_cache_path(config, source, inference.ClipRequest(request.path, 3, 32, 32, 1, 2), cpu),
-        inference.inversion_cache_path(config, source, inference.ClipRequest(request.path, 4, 64, 32, 1, 2), cpu),
-        inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), dtype="bf16"), source, request, cpu),
+        key(config=InferenceConfig(run=str(tuned_run), inversion_steps=3)),
+        key(span=dataclasses.replace(span, num_frames=3)),
+        key(span=dataclasses.replace(span, width=64)),
+        key(span=dataclasses.replace(span, start_frame=0)),
+        key(span=dataclasses.replace(span, stride=1)),
+        key(config=InferenceConfig(run=str(tuned_run), dtype="bf16")),
     ]
-    assert len({path, *changed}) == 5
-    assert inference.inversion_cache_path(InferenceConfig(run=str(tuned_run), steps=7), source, request, cpu) == path
+    assert len({key(), *changed}) == 7
+    assert key(config=InferenceConfig(run=str(tuned_run), num_inference_steps=7)) == key()
 
 
 def test_an_original_tune_a_video_output_folder_names_its_clip(tmp_path, clip):
@@ -241,6 +252,54 @@ def test_an_original_tune_a_video_output_folder_names_its_clip(tmp_path, clip):
         f"  sample_start_idx: {START}\n  sample_frame_rate: {STRIDE}\n"
     )
     config = InferenceConfig(run=str(folder), prompts=["x"])
-    source, tuned = inference.resolve_model(config)
-    assert source == inference.ModelSource("tuneavideo", str(folder))
-    assert inference.resolve_clip(config, tuned) == inference.ClipRequest(str(clip), FRAMES, SIZE, SIZE, START, STRIDE)
+    source, tuned = edit_request.resolve_model(config)
+    assert source == ModelSource("tuneavideo", str(folder))
+    span = edit_request.resolve_clip(config, tuned)
+    assert (span.path, span.num_frames, span.width, span.height) == (str(clip), FRAMES, SIZE, SIZE)
+    assert (span.start_frame, span.stride) == (START, STRIDE)
+
+
+def test_without_a_run_the_size_follows_the_clip_s_aspect_ratio_and_is_logged(tiny_sd, tmp_path, caplog, monkeypatch):
+    wide = render_scene(tmp_path / "wide.mp4", 6, 80, 48, SOURCE_FPS, audio_channels=0)
+    config = InferenceConfig(base=str(tiny_sd), video=str(wide), prompts=["a ball"], device="cpu", num_frames=3)
+    request = edit_request.resolve_request(config)
+    assert (request.clip.width, request.clip.height) == (512, 304)  # 512 x 48/80 = 307.2 -> nearest multiple of 8
+    assert (request.config.width, request.config.height, request.config.stride) == (512, 304, 2)
+    monkeypatch.setattr(loading, "_build", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    argv = ["--base", str(tiny_sd), "--video", str(wide), "--prompt", "a ball", "--frames", "3", "--steps", "5"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: inference.main([*argv, "--out", str(tmp_path / "out")]))
+    assert exit_info.value.code == 130  # Ctrl-C while loading: one line, nothing written
+    assert "Editing 3 frames of wide.mp4 (from frame 0, stride 2) at 512x304" in caplog.text
+    assert "50 inversion + 5 sampling steps" in caplog.text and "interrupted" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_commands_print_only_what_a_user_can_act_on(edited):
+    _, result = edited
+    noise = ("torchvision", "kernels-community", "Traceback", "FutureWarning", "DeprecationWarning", "accelerate")
+    assert not [line for line in result.stderr.splitlines() if any(word in line for word in noise)], result.stderr
+
+
+def test_help_is_instant_it_imports_no_model_library():
+    code = "import sys, inference\ntry:\n    inference.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+    result = _python("-c", code + "print(sorted({'torch', 'diffusers'} & set(sys.modules)))")
+    assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+
+
+def test_an_unreachable_hub_id_says_so_with_the_fix(tmp_path, clip):
+    config = InferenceConfig(base="nobody/no-such-model", video=str(clip), prompts=["x"], device="cpu")
+    request = edit_request.resolve_request(dataclasses.replace(config, out=str(tmp_path / "out")))
+    with pytest.raises(VidSynthError, match="cannot reach the Hugging Face hub for nobody/no-such-model .*HF_HUB_OFF"):
+        loading.load_pipeline(request.model)
+
+
+def test_temporaries_of_killed_edits_are_removed_by_the_next_edit(tiny_sd, clip, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.{int(dead.stdout)}-0123abcd.partial"
+    (stale / "tuneavideo").mkdir(parents=True)
+    args = ["--base", str(tiny_sd), "--video", str(clip), "--prompt", "a ball", "--frames", "2", "--steps", "1"]
+    inference.main(
+        [*args, "--no-inversion", "--format", "gif", "--out", str(tmp_path / "new"), "width=32", "height=32"]
+    )
+    assert sorted(os.listdir(tmp_path)) == ["new"]

@@ -1,10 +1,10 @@
-"""DDIM inversion equals the original Tune-A-Video's formula, written out here step by step."""
+"""DDIM inversion: the original Tune-A-Video's formula for ε-models, a true inverse for v-prediction models."""
 
 import torch
-from diffusers import PNDMScheduler
+from diffusers import DDIMScheduler, PNDMScheduler
 
 from vidsynth.pipelines import TuneAVideoPipeline
-from vidsynth.pipelines.inversion import inversion_scheduler
+from vidsynth.pipelines.inversion import ddim_invert, inversion_scheduler
 
 PROMPT = "a man is skiing"
 
@@ -49,7 +49,7 @@ def test_inversion_equals_the_written_out_formula(pipe):
 def test_timesteps_are_the_originals_whatever_the_scheduler(pipe):
     """50 steps visit 1, 21, ..., 981; an SD folder's PNDM config still inverts with DDIM."""
     ddim = inversion_scheduler(pipe.scheduler.config, 50)
-    assert ddim.timesteps.flip(0).tolist() == list(range(1, 1000, 20))
+    assert ddim.timesteps.tolist() == list(range(1, 1000, 20))
     pndm = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=True)
     assert inversion_scheduler(pndm.config, 50).timesteps.tolist() == ddim.timesteps.tolist()
 
@@ -62,3 +62,55 @@ def test_timesteps_are_the_originals_whatever_the_scheduler(pipe):
     finally:
         pipe.scheduler = sampler
     assert torch.equal(with_ddim, with_pndm)
+
+
+SD_SCHEDULE = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "steps_offset": 1,
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+}
+
+
+def _smooth_model(x: torch.Tensor, t) -> torch.Tensor:
+    """A fixed, smooth stand-in for a UNet: a channel mix plus a squashed term, the same at every t."""
+    mix = torch.randn(4, 4, generator=torch.Generator().manual_seed(1)) * 0.3
+    return 0.5 * torch.einsum("bcfhw,dc->bdfhw", x, mix) + 0.1 * torch.tanh(x)
+
+
+def _invert_then_sample(prediction_type: str, inverted_as: str, steps: int = 50) -> float:
+    """Mean error of DDIM sampling (read as ``prediction_type``) from the inverted latents (read as ``inverted_as``)."""
+    latents = torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    inverse = inversion_scheduler({**SD_SCHEDULE, "prediction_type": inverted_as}, steps)
+    sample = ddim_invert(_smooth_model, latents, inverse)[-1]
+    sampler = DDIMScheduler.from_config({**SD_SCHEDULE, "prediction_type": prediction_type})
+    sampler.set_timesteps(steps)
+    for t in sampler.timesteps:
+        sample = sampler.step(_smooth_model(sample, t), t, sample).prev_sample
+    return (sample - latents).abs().mean().item()
+
+
+def test_v_prediction_models_invert_to_latents_that_sample_back_to_the_clip():
+    """Inversion reads the model's prediction_type: v-prediction output read as ε would not round-trip."""
+    right = _invert_then_sample("v_prediction", inverted_as="v_prediction")
+    wrong = _invert_then_sample("v_prediction", inverted_as="epsilon")
+    assert right < 0.1, right  # DDIM's discretisation error only, at 50 steps
+    assert wrong > 5 * right, (right, wrong)
+    assert _invert_then_sample("epsilon", inverted_as="epsilon") < 0.1  # and ε-models as before
+
+
+def test_the_pipeline_inverts_with_its_model_s_prediction_type(pipe):
+    config = {**pipe.scheduler.config, "prediction_type": "v_prediction"}
+    assert inversion_scheduler(config, 10).config.prediction_type == "v_prediction"
+    latents = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(3))
+    as_eps = pipe.invert(latents, num_inference_steps=3)
+    sampler = pipe.scheduler
+    pipe.scheduler = DDIMScheduler.from_config(config)
+    try:
+        as_v = pipe.invert(latents, num_inference_steps=3)
+    finally:
+        pipe.scheduler = sampler
+    assert (as_v - as_eps).abs().mean() > 1e-3

@@ -7,10 +7,12 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
+from vidsynth.config.inference import InferenceConfig
 from vidsynth.editing import render_edits
 from vidsynth.errors import VidSynthError
 from vidsynth.models import VideoUNet
-from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, load_pipeline
+from vidsynth.pipelines.loading import is_tuneavideo_folder
 
 PROMPT = "a man is skiing"
 FRAMES, SIZE = 3, 32  # 32 px -> 4x4 latents
@@ -104,13 +106,14 @@ def test_encode_video_runs_the_vae_per_frame(pipe):
         ({"height": 30}, "multiple of 8"),
         ({"prompt": []}, "non-empty list"),
         ({"num_inference_steps": 0}, "from 1 to 1000"),
-        ({"latents": torch.zeros(1, 4, FRAMES + 1, 4, 4)}, "Pass video_length, height and width"),
+        ({"latents": torch.zeros(1, 4, FRAMES + 1, 4, 4)}, "Pass num_frames, height and width"),
+        ({"guidance_scale": -2.0}, "must be a number >= 0"),
         ({"negative_prompt": ["a", "b"]}, "one per prompt"),
         ({"output_type": "pil"}, "np, pt, latent"),
     ],
 )
 def test_bad_inputs_say_the_fix(pipe, change, message):
-    call = {"prompt": PROMPT, "video_length": FRAMES, "height": SIZE, "width": SIZE, **change}
+    call = {"prompt": PROMPT, "num_frames": FRAMES, "height": SIZE, "width": SIZE, **change}
     with pytest.raises(VidSynthError, match=message):
         pipe(**call)
 
@@ -128,14 +131,14 @@ def test_prompts_share_one_inversion_and_do_not_depend_on_each_other(pipe, tmp_p
     monkeypatch.setattr(TuneAVideoPipeline, "invert", counting_invert)
     options = {"num_inference_steps": 2, "inversion_steps": 2, "seed": 0}
     cache = tmp_path / "inversion.pt"
-    both = render_edits(pipe, latents, ["a red car", "a blue car"], inversion_cache=cache, **options)
+    both = render_edits(pipe, latents, InferenceConfig(prompts=["a red car", "a blue car"], **options), cache)
     assert len(inversions) == 1 and cache.is_file()
     assert [video.shape for video in both] == [(3, FRAMES, SIZE, SIZE)] * 2
     assert np.abs(both[0] - both[1]).max() > 1e-3
-    alone = render_edits(pipe, latents, ["a blue car"], inversion_cache=cache, **options)
+    alone = render_edits(pipe, latents, InferenceConfig(prompts=["a blue car"], **options), cache)
     assert len(inversions) == 1  # read from the cache
     assert np.array_equal(alone[0], both[1])
-    uncached = render_edits(pipe, latents, ["a blue car"], **options)
+    uncached = render_edits(pipe, latents, InferenceConfig(prompts=["a blue car"], **options))
     assert np.array_equal(uncached[0], both[1])
 
 
@@ -166,7 +169,7 @@ def test_a_folder_saved_by_the_original_tune_a_video_loads(pipe, tmp_path):
     index["unet"] = ["tuneavideo", "UNet3DConditionModel"]
     (folder / "model_index.json").write_text(json.dumps(index))
 
-    assert TuneAVideoPipeline.is_tuneavideo_folder(folder)
-    loaded = TuneAVideoPipeline.from_tuneavideo(folder)
+    assert is_tuneavideo_folder(folder)
+    loaded = load_pipeline(ModelSource("tuneavideo", str(folder)))
     loaded.set_progress_bar_config(disable=True)
     assert np.array_equal(sample(loaded, 0), sample(pipe, 0))

@@ -1,28 +1,28 @@
-"""Rendering edits of one clip: what ``inference.py`` and the tuning run's validation step share.
+"""Rendering the edits of one resolved request: the video pipeline (with cached inversion) or img2img.
 
 An edit is the clip's latents DDIM-inverted once (or, without inversion, seeded noise) and then
 sampled with each new prompt. Every prompt starts from the same latents and from a generator seeded
 with the same seed, so an edit does not depend on which other prompts were rendered with it, and
-re-running one prompt with the seed of its sidecar gives the same video.
+re-running one prompt with the seed of its sidecar gives the same video. ``inference.py``, ``--compare``
+and the validation edits while tuning all come through here.
 """
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vidsynth.atomic import atomic_path
+from vidsynth.baseline import load_img2img_pipeline, render_img2img
+from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
-from vidsynth.media import atomic_path
 from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.pipelines.loading import load_pipeline
+from vidsynth.request import EditRequest
+from vidsynth.video import Clip
 
 logger = logging.getLogger(__name__)
-
-
-def source_video(pixels: torch.Tensor) -> np.ndarray:
-    """Clip pixels (F, 3, H, W) in [-1, 1] -> (3, F, H, W) float32 in [0, 1], laid out like an edit."""
-    return ((pixels.float().permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1).cpu().numpy()
 
 
 def invert_clip(
@@ -51,55 +51,84 @@ def invert_clip(
     if cache_path is not None:
         with atomic_path(cache_path) as tmp:
             torch.save(inverted.cpu(), tmp)
-        logger.info("DDIM inversion cached in %s", cache_path)
     return inverted
 
 
 def render_edits(
     pipe: TuneAVideoPipeline,
     video_latents: torch.Tensor,
-    prompts: Sequence[str],
-    *,
-    num_inference_steps: int = 50,
-    guidance_scale: float = 12.5,
-    negative_prompt: str | None = None,
-    inversion_steps: int | None = 50,
-    seed: int = 33,
+    config: InferenceConfig,
     inversion_cache: str | Path | None = None,
 ) -> list[np.ndarray]:
-    """Edit the clip whose latents are ``video_latents`` (1, 4, F, h, w) once per prompt.
+    """Edit the clip whose latents are ``video_latents`` (1, 4, F, h, w) once per prompt of ``config``.
 
-    ``video_latents`` come from ``pipe.encode_video`` (scaled). ``inversion_steps``: DDIM inversion
-    steps for the shared starting latents; None starts every prompt from noise drawn with ``seed``
-    instead. ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`).
-    Returns one video per prompt, (3, F, H, W) float32 in [0, 1].
+    ``video_latents`` come from ``pipe.encode_video`` (scaled). ``config.inversion``: start from the
+    DDIM-inverted clip (``config.inversion_steps``), else from noise drawn with ``config.seed``.
+    ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`). Returns one
+    video per prompt, (3, F, H, W) float32 in [0, 1].
     """
-    prompts = list(prompts)
-    if not prompts:
-        raise VidSynthError("no prompts to render. Give at least one prompt describing the edit")
     if video_latents.ndim != 5 or video_latents.shape[0] != 1:
         raise VidSynthError(
             f"render_edits edits one clip: video_latents must be (1, 4, frames, h, w), got "
             f"{tuple(video_latents.shape)}. Encode a single clip with pipe.encode_video"
         )
-    _, _, frames, height, width = video_latents.shape
+    _, _, num_frames, height, width = video_latents.shape
     start = None
-    if inversion_steps is not None:
-        start = invert_clip(pipe, video_latents, inversion_steps, inversion_cache)  # (1, 4, F, h, w)
+    if config.inversion:
+        start = invert_clip(pipe, video_latents, config.inversion_steps, inversion_cache)  # (1, 4, F, h, w)
     videos = []
-    for prompt in prompts:
-        generator = torch.Generator("cpu").manual_seed(seed)  # CPU: the same noise on every device
+    for prompt in config.prompts:
+        generator = torch.Generator("cpu").manual_seed(config.seed)  # CPU: the same noise on every device
         output = pipe(
             prompt,
-            video_length=frames,
+            num_frames=num_frames,
             height=height * pipe.vae_scale_factor,
             width=width * pipe.vae_scale_factor,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            negative_prompt=negative_prompt,
+            num_inference_steps=config.num_inference_steps,
+            guidance_scale=config.guidance_scale,
+            negative_prompt=config.negative_prompt,
             latents=start,
             generator=generator,
             output_type="np",
         )
         videos.append(output.videos[0])  # (3, F, H, W)
     return videos
+
+
+def edit_tuneavideo(
+    request: EditRequest,
+    clip: Clip,
+    pipe: TuneAVideoPipeline | None = None,
+    video_latents: torch.Tensor | None = None,
+) -> list[np.ndarray]:
+    """The main method: video pipeline, DDIM inversion (cached) and sampling; one (3, F, H, W) video per prompt.
+
+    ``pipe``: an already built pipeline (validation passes the one around the UNet being tuned);
+    ``video_latents``: the clip's latents when already encoded.
+    """
+    if pipe is None:
+        pipe = load_pipeline(request.model, request.dtype, request.device)
+    if not request.config.vae_slicing:
+        pipe.vae.disable_slicing()
+    if video_latents is None:
+        video_latents = pipe.encode_video(clip.pixels)  # (1, 4, F, h, w)
+    return render_edits(pipe, video_latents, request.config, request.inversion_cache)
+
+
+def edit_img2img(request: EditRequest, clip: Clip) -> list[np.ndarray]:
+    """The baseline: SD img2img on every frame at the same steps, guidance and seed; one video per prompt."""
+    config = request.config
+    pipe = load_img2img_pipeline(request.img2img_base, request.device, request.dtype)
+    if not config.vae_slicing:
+        pipe.vae.disable_slicing()
+    return render_img2img(
+        pipe,
+        clip.pixels,
+        config.prompts,
+        strength=config.strength,
+        num_inference_steps=config.num_inference_steps,
+        guidance_scale=config.guidance_scale,
+        negative_prompt=config.negative_prompt,
+        seed=config.seed,
+        batch_size=config.batch_size,
+    )

@@ -1,9 +1,11 @@
 """Reading clips with decord, the way Tune-A-Video does, plus the checks that run before any model loads.
 
-Frame indices follow the original: ``range(sample_start_idx, num_frames, sample_frame_rate)``, of
-which the first ``n_sample_frames`` are used; decord resizes (stretches) every frame to W x H and
-pixels are scaled to [-1, 1]. :func:`check_clip_request` validates a request from the file's header
-and first frame only, so a typo costs a second rather than a model load.
+Frame indices follow the original: ``range(start, total_frames, stride)``, of which the first
+``num_frames`` are used (the original's ``sample_start_idx``, ``sample_frame_rate`` and
+``n_sample_frames``); decord resizes (stretches) every frame to W x H and pixels are scaled to
+[-1, 1]. :func:`check_clip_request` validates a request from the file's header and first frame
+only, so a typo costs a second rather than a model load, and :func:`read_clip` takes the
+:class:`VideoInfo` it returns so the header is read once.
 """
 
 import logging
@@ -48,12 +50,7 @@ class Clip:
     frame_indices: tuple[int, ...]
     width: int
     height: int
-    sample_frame_rate: int
-
-    @property
-    def stride(self) -> int:
-        """Source frames between two sampled frames."""
-        return self.sample_frame_rate
+    stride: int  # source frames between two sampled frames
 
     @property
     def fps(self) -> float:
@@ -81,7 +78,7 @@ class Clip:
             "start": self.start,
             "duration": self.duration,
             "fps": self.fps,
-            "sample_frame_rate": self.sample_frame_rate,
+            "stride": self.stride,
         }
 
 
@@ -122,14 +119,17 @@ def _decode(path: Path, indices: list[int], width: int = -1, height: int = -1) -
     try:
         return _as_numpy(_open_reader(path, width, height).get_batch(indices))
     except decord.DECORDError as err:
-        if width == -1 or "must exactly match" not in str(err):
+        if "must exactly match" not in str(err):
             raise _unreadable(path, err) from err
-    # decord 0.6 mis-strides a few output widths (8, 16, 24, 48 and 72 among the multiples of 8): its
-    # scaler pads each row and the copy into the batch fails. Decode at the native size and resize with
-    # PIL's bicubic filter instead, the closest match to decord's own scaler.
-    logger.debug("decord cannot resize to width %d; resizing with PIL", width)
-    native = _decode(path, indices)  # (F, h, w, 3)
-    return np.stack([np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC)) for frame in native])
+    # decord 0.6 mis-strides a few widths (8, 16, 24, 48 and 72 among the multiples of 8), output or
+    # native: its scaler pads each row and the copy into the batch fails. Multiples of 32 are safe, so
+    # decode at the next one and resize with PIL's bicubic filter, the closest match to decord's scaler.
+    if width == -1:
+        height, width = _open_reader(path).next().shape[:2]
+    safe_width = -(-width // 32) * 32
+    logger.debug("decord cannot decode at width %d; decoding at %d and resizing with PIL", width, safe_width)
+    decoded = _decode(path, indices, safe_width, height)  # (F, H, safe_width, 3)
+    return np.stack([np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC)) for frame in decoded])
 
 
 def _has_audio(path: Path) -> bool:
@@ -162,13 +162,9 @@ def _nearest_multiples(value: int) -> str:
     return f"{lower} or {lower + SIZE_MULTIPLE}" if lower >= SIZE_MULTIPLE else str(SIZE_MULTIPLE)
 
 
-def _check_request(n_sample_frames, width, height, sample_start_idx, sample_frame_rate) -> None:
+def _check_request(num_frames, width, height, start, stride) -> None:
     """Checks on the numbers alone, before the file is opened."""
-    for name, value, low in (
-        ("n_sample_frames", n_sample_frames, 1),
-        ("sample_frame_rate", sample_frame_rate, 1),
-        ("sample_start_idx", sample_start_idx, 0),
-    ):
+    for name, value, low in (("num_frames", num_frames, 1), ("stride", stride, 1), ("start", start, 0)):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
             raise VidSynthError(f"{name} must be an integer >= {low}, got {value!r}. Set it to {low} or more.")
     for name, value in (("width", width), ("height", height)):
@@ -181,57 +177,49 @@ def _check_request(n_sample_frames, width, height, sample_start_idx, sample_fram
             )
 
 
-def sample_indices(
-    num_frames: int, n_sample_frames: int, sample_start_idx: int = 0, sample_frame_rate: int = 1
-) -> list[int]:
+def sample_indices(total_frames: int, num_frames: int, start: int = 0, stride: int = 1) -> list[int]:
     """The frame indices Tune-A-Video samples (may be fewer than asked when the clip is short)."""
-    return list(range(sample_start_idx, num_frames, sample_frame_rate))[:n_sample_frames]
+    return list(range(start, total_frames, stride))[:num_frames]
 
 
 def _too_short(info: VideoInfo, n: int, start: int, stride: int, available: int) -> VidSynthError:
-    fixes = [f"lower n_sample_frames to {available}" if available else None]
+    # Named as in both configs: train.py's keys (the original's) and inference.py's flags.
+    fixes = [f"lower the frame count (n_sample_frames, --frames) to {available}" if available else None]
     if n > 1 and (max_stride := (info.num_frames - 1 - start) // (n - 1)) >= 1:
-        fixes.append(f"lower sample_frame_rate to {max_stride}")
+        fixes.append(f"lower the stride (sample_frame_rate, --stride) to {max_stride}")
     if (max_start := info.num_frames - 1 - (n - 1) * stride) >= 0:
-        fixes.append(f"start earlier (sample_start_idx <= {max_start})")
+        fixes.append(f"start earlier (sample_start_idx, start_frame <= {max_start})")
     fix = ", or ".join(f for f in fixes if f) or "use a longer clip"
     return VidSynthError(
-        f"{info.path} has {info.num_frames} frames; starting at frame {start} with sample_frame_rate {stride} "
-        f"gives {available} frames, but n_sample_frames={n} were asked. Fix: {fix}."
+        f"{info.path} has {info.num_frames} frames; from frame {start} at stride {stride} that makes "
+        f"{available} frames, but {n} were asked. Fix: {fix}."
     )
 
 
 def check_clip_request(
-    path: str | os.PathLike,
-    n_sample_frames: int,
-    width: int,
-    height: int,
-    sample_start_idx: int = 0,
-    sample_frame_rate: int = 1,
+    source: str | os.PathLike | VideoInfo, num_frames: int, width: int, height: int, start: int = 0, stride: int = 1
 ) -> VideoInfo:
-    """Validate a sampling request without decoding the clip; returns the clip's info."""
-    _check_request(n_sample_frames, width, height, sample_start_idx, sample_frame_rate)
-    info = probe_video(path)
-    available = len(range(sample_start_idx, info.num_frames, sample_frame_rate))
-    if available < n_sample_frames:
-        raise _too_short(info, n_sample_frames, sample_start_idx, sample_frame_rate, available)
+    """Validate a sampling request without decoding the clip; returns the clip's info.
+
+    ``source``: the clip's path, or its :class:`VideoInfo` when the header was already read.
+    """
+    _check_request(num_frames, width, height, start, stride)
+    info = source if isinstance(source, VideoInfo) else probe_video(source)
+    available = len(range(start, info.num_frames, stride))
+    if available < num_frames:
+        raise _too_short(info, num_frames, start, stride, available)
     return info
 
 
 def read_clip(
-    path: str | os.PathLike,
-    n_sample_frames: int,
-    width: int,
-    height: int,
-    sample_start_idx: int = 0,
-    sample_frame_rate: int = 1,
+    source: str | os.PathLike | VideoInfo, num_frames: int, width: int, height: int, start: int = 0, stride: int = 1
 ) -> Clip:
     """Sample frames like Tune-A-Video's dataset: stretched to W x H, pixels in [-1, 1]."""
-    info = check_clip_request(path, n_sample_frames, width, height, sample_start_idx, sample_frame_rate)
-    indices = sample_indices(info.num_frames, n_sample_frames, sample_start_idx, sample_frame_rate)
+    info = check_clip_request(source, num_frames, width, height, start, stride)
+    indices = sample_indices(info.num_frames, num_frames, start, stride)
     frames = _decode(Path(info.path), indices, width, height)  # (F, H, W, 3) uint8
     pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (F, 3, H, W)
-    return Clip(pixels, info.path, info.fps, tuple(indices), width, height, sample_frame_rate)
+    return Clip(pixels, info.path, info.fps, tuple(indices), width, height, stride)
 
 
 def read_frames(

@@ -2,17 +2,20 @@
 
 The command-line flags of ``inference.py`` set these keys, and a YAML file (``--config``, or
 ``--profile NAME`` for ``configs/NAME.yaml``) can hold all of them, e.g. a device profile with
-``device``, ``dtype``, ``steps``, ``frames``, ``width``/``height`` and ``vae_slicing``. Clip options
-left null are taken from the tuning run (its clip, frames and size); without a run they fall back to
-the tuning defaults.
+``device``, ``dtype``, ``num_inference_steps``, ``num_frames``, ``width``/``height`` and
+``vae_slicing``. Clip options left null are taken from the tuning run (its clip, frames and size);
+without a run, the frames and stride from the tuning defaults and the size from the clip's aspect
+ratio. Keys use diffusers' words; the original Tune-A-Video's (and older VidSynth's) names are
+accepted too (``ALIASES``), so its ``validation_data`` settings can be pasted in.
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from vidsynth.config.loader import check_choice
+from vidsynth.dtypes import TORCH_DTYPES
 from vidsynth.errors import VidSynthError
 
-DTYPES = ("fp32", "fp16", "bf16")
 FORMATS = ("mp4", "gif")
 METHODS = ("tuneavideo", "img2img")
 
@@ -25,19 +28,19 @@ class InferenceConfig:
     base: str | None = None  # SD-1.x folder or hub id: zero-shot editing; with run, replaces the run's base model
     # --- the clip (null: the run's) ---
     video: str | None = None  # the clip to edit
-    frames: int | None = None  # frames to edit
+    num_frames: int | None = None  # frames to edit
     width: int | None = None  # frames are resized to width x height (multiples of 8)
     height: int | None = None
-    sample_start_idx: int | None = None  # first frame index used
-    sample_frame_rate: int | None = None  # stride between used frames
+    start_frame: int | None = None  # index of the first frame used
+    stride: int | None = None  # source frames between two used frames (1: every frame)
     # --- the edit ---
     method: str = "tuneavideo"  # tuneavideo (the video UNet) | img2img (per-frame SD img2img baseline, needs base)
     compare: bool = False  # render both methods and a source | img2img | tuned grid per prompt
     prompts: list[str] = field(default_factory=list)  # one edited video per prompt
     negative_prompt: str | None = None  # what to steer away from (the unconditional text of guidance)
-    steps: int = 50  # DDIM sampling steps
-    guidance: float = 12.5  # classifier-free guidance scale (<= 1: no guidance)
-    seed: int = 33  # seeds the starting noise (used without inversion)
+    num_inference_steps: int = 50  # DDIM sampling steps
+    guidance_scale: float = 12.5  # classifier-free guidance scale (<= 1: no guidance; never negative)
+    seed: int = 33  # seeds the starting noise (used without inversion) and img2img's noise
     inversion: bool = True  # start from the DDIM-inverted clip (false: from noise)
     inversion_steps: int = 50  # DDIM inversion steps
     strength: float = 0.5  # img2img: how far each frame is noised, in (0, 1]; runs int(steps x strength) steps
@@ -52,19 +55,36 @@ class InferenceConfig:
     audio: bool = True  # put the source's sound back on the MP4s
     cache_dir: str | None = None  # inverted latents; default: <run>/.cache, else ~/.cache/vidsynth
 
+    # Other names for keys, read where configs are read: the original Tune-A-Video's, and VidSynth's before 0.2.
+    ALIASES: ClassVar[dict[str, str]] = {
+        "n_sample_frames": "num_frames",
+        "video_length": "num_frames",
+        "frames": "num_frames",
+        "sample_start_idx": "start_frame",
+        "sample_frame_rate": "stride",
+        "num_inv_steps": "inversion_steps",
+        "steps": "num_inference_steps",
+        "guidance": "guidance_scale",
+    }
+
     def __post_init__(self):
-        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("dtype", self.dtype, tuple(TORCH_DTYPES))
         check_choice("method", self.method, METHODS)
         for fmt in self.formats:
             check_choice("formats", fmt, FORMATS)
         if not self.formats:
             raise VidSynthError(f"config key 'formats' is empty. Give at least one of {', '.join(FORMATS)}")
-        for key in ("steps", "inversion_steps"):
+        for key in ("num_inference_steps", "inversion_steps", "batch_size"):
             if getattr(self, key) < 1:
-                raise VidSynthError(f"config key '{key}' must be at least 1, got {getattr(self, key)}. Use e.g. 50")
-        if self.batch_size < 1:
-            raise VidSynthError(f"config key 'batch_size' must be at least 1, got {self.batch_size}. Use e.g. 4")
-        for key in ("frames", "width", "height", "sample_frame_rate"):
+                raise VidSynthError(f"config key '{key}' must be at least 1, got {getattr(self, key)}. Use e.g. 4")
+        if self.guidance_scale < 0:
+            raise VidSynthError(
+                f"config key 'guidance_scale' must not be negative, got {self.guidance_scale}. "
+                "Use e.g. 12.5, or 1 for no guidance"
+            )
+        for key in ("num_frames", "width", "height", "stride"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise VidSynthError(f"config key '{key}' must be positive, got {value}. Leave it unset for the default")
+        if self.start_frame is not None and self.start_frame < 0:
+            raise VidSynthError(f"config key 'start_frame' must be 0 or more, got {self.start_frame}")

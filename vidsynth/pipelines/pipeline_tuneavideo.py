@@ -7,9 +7,10 @@ between devices and dtypes, shows progress bars and round-trips through ``save_p
 * the UNet is :class:`~vidsynth.models.VideoUNet` and latents are ``(batch, 4, frames, h, w)``;
 * :meth:`TuneAVideoPipeline.invert` runs DDIM inversion (the original's, see ``inversion.py``) so an
   edit can start from the clip instead of from noise;
-* loading always builds the *video* UNet before its weights load: diffusers' generic loader cannot
-  resolve a component class from a package outside its own list, and would otherwise fall back to a
-  2-D UNet that drops the temporal weights.
+* ``from_pretrained`` builds the *video* UNet before its weights load: diffusers' generic loader
+  cannot resolve a component class from a package outside its own list, and would otherwise fall
+  back to a 2-D UNet that drops the temporal weights. Every other model source (a base SD model, a
+  tuning result, the original's folders) is loaded by :func:`vidsynth.pipelines.loading.load_pipeline`.
 
 Sampling follows the original ``TuneAVideoPipeline.__call__``: classifier-free guidance only when
 ``guidance_scale > 1``, the unconditional text padded to 77 tokens without attention mask, latents
@@ -17,7 +18,6 @@ decoded one frame at a time.
 """
 
 import inspect
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -25,15 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
+from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth.errors import VidSynthError
 from vidsynth.models.frozen_weights import compute_dtype
-from vidsynth.models.trainable import load_trained, read_trained_metadata
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines.inversion import ddim_invert, inversion_scheduler
 
@@ -94,72 +95,27 @@ class TuneAVideoPipeline(DiffusionPipeline):
         pipe.register_modules(unet=unet)
         return pipe
 
-    @classmethod
-    def from_base(
-        cls,
-        base_model: str | Path,
-        trained: str | Path | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> "TuneAVideoPipeline":
-        """Inflate a plain SD-1.x model (folder or hub id), optionally with a ``save_trained`` file.
-
-        The trained file's metadata sets the inflation options (``frame_norm``,
-        ``temporal_out_bias_init``); its keys must fit the UNet exactly. The scheduler is DDIM with
-        the model's noise schedule, whatever the folder names (SD folders name PNDM).
-        """
-        options = {}
-        if trained is not None:
-            metadata = read_trained_metadata(trained)
-            options = {k: metadata[k] for k in ("frame_norm", "temporal_out_bias_init")}
-        unet = VideoUNet.from_pretrained_2d(base_model, subfolder="unet", **options)
-        if trained is not None:
-            load_trained(unet, trained)
-        if dtype is not None and dtype != unet.dtype:
-            unet = unet.to(dtype)
-        scheduler = DDIMScheduler.from_pretrained(base_model, subfolder="scheduler")
-        return cls.from_pretrained(base_model, unet=unet, scheduler=scheduler, dtype=dtype)
-
-    @classmethod
-    def from_tuneavideo(cls, folder: str | Path, dtype: torch.dtype | None = None) -> "TuneAVideoPipeline":
-        """Load a pipeline folder saved by the original Tune-A-Video code (unet with ``attn_temp``).
-
-        Its ``model_index.json`` names the original's own package for the unet, which is not
-        installed, so every component is loaded from its subfolder by class.
-        """
-        folder = Path(folder)
-        if not (folder / "unet" / "config.json").is_file():
-            raise VidSynthError(
-                f"{folder} has no unet/config.json. Point at the folder the original Tune-A-Video saved"
-            )
-        unet = VideoUNet.from_tuneavideo(folder / "unet")
-        pipe = cls(
-            vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
-            text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
-            tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
-            unet=unet,
-            scheduler=DDIMScheduler.from_pretrained(folder, subfolder="scheduler"),
-        )
-        return pipe.to(dtype=dtype) if dtype is not None and dtype != torch.float32 else pipe
-
-    @staticmethod
-    def is_tuneavideo_folder(folder: str | Path) -> bool:
-        """Whether ``folder`` is a pipeline saved by the original Tune-A-Video (its 3-D unet class)."""
-        config = Path(folder) / "unet" / "config.json"
-        return config.is_file() and json.loads(config.read_text()).get("_class_name") == "UNet3DConditionModel"
-
     # ------------------------------------------------------------------ encoders
 
-    def encode_prompt(self, prompt: list[str], device: torch.device) -> torch.Tensor:
-        """Text embeddings (b, 77, D): padded to the tokenizer's length, truncated, no attention mask."""
-        max_length = self.tokenizer.model_max_length
-        tokens = self.tokenizer(
-            prompt, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
+    def encode_prompt(
+        self,
+        prompt: str | list[str],
+        device: torch.device,
+        num_videos_per_prompt: int,
+        do_classifier_free_guidance: bool,
+        negative_prompt: str | list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Text embeddings (b, 77, D) of ``prompt`` and, with guidance, of ``negative_prompt`` ("" when None).
+
+        diffusers' ``StableDiffusionPipeline.encode_prompt`` does the work: padded to 77 tokens,
+        truncated, no attention mask (as the original Tune-A-Video), the unconditional text padded
+        to the same length. The embeddings come back in the dtype the UNet computes in.
+        """
+        embeds, negative = StableDiffusionPipeline.encode_prompt(
+            self, prompt, device, num_videos_per_prompt, do_classifier_free_guidance, negative_prompt
         )
-        untruncated = self.tokenizer(prompt, padding="longest", return_tensors="pt").input_ids
-        if untruncated.shape[-1] > max_length:
-            logger.warning("A prompt is longer than %d tokens; the text encoder sees only its start", max_length)
-        embeddings = self.text_encoder(tokens.input_ids.to(device))[0]  # (b, 77, D)
-        return embeddings.to(compute_dtype(self.unet))
+        dtype = compute_dtype(self.unet)
+        return embeds.to(dtype), None if negative is None else negative.to(dtype)
 
     def encode_video(
         self,
@@ -189,14 +145,24 @@ class TuneAVideoPipeline(DiffusionPipeline):
         latents = latents.reshape(batch, frames, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (b, 4, F, h, w)
         return latents * self.vae.config.scaling_factor
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents (b, 4, F, h, w) -> frames (b, 3, F, H, W) float32 in [0, 1], one frame at a time."""
-        batch, channels, frames, height, width = latents.shape
-        flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)  # (b f, 4, h, w)
-        flat = flat.to(compute_dtype(self.vae)) / self.vae.config.scaling_factor
-        decoded = self.vae.decode(flat).sample  # (b f, 3, H, W)
-        video = decoded.reshape(batch, frames, *decoded.shape[1:]).permute(0, 2, 1, 3, 4)  # (b, 3, F, H, W)
-        return (video / 2 + 0.5).clamp(0, 1).float()
+    # Copied from diffusers.pipelines.animatediff.pipeline_animatediff.AnimateDiffPipeline.decode_latents
+    def decode_latents(self, latents, decode_chunk_size: int = 16):
+        latents = 1 / self.vae.config.scaling_factor * latents
+
+        batch_size, channels, num_frames, height, width = latents.shape
+        latents = latents.permute(0, 2, 1, 3, 4).reshape(batch_size * num_frames, channels, height, width)
+
+        video = []
+        for i in range(0, latents.shape[0], decode_chunk_size):
+            batch_latents = latents[i : i + decode_chunk_size]
+            batch_latents = self.vae.decode(batch_latents).sample
+            video.append(batch_latents)
+
+        video = torch.cat(video)
+        video = video[None, :].reshape((batch_size, num_frames, -1) + video.shape[2:]).permute(0, 2, 1, 3, 4)
+        # we always cast to float32 as this does not cause significant overhead and is compatible with bfloat16
+        video = video.float()
+        return video
 
     # ------------------------------------------------------------------ inversion
 
@@ -219,19 +185,20 @@ class TuneAVideoPipeline(DiffusionPipeline):
             raise VidSynthError(f"the inversion prompt must be a string, got {type(prompt).__name__}. Pass e.g. ''")
         device = self._execution_device
         latents = video_latents.to(device, compute_dtype(self.unet))
-        text = self.encode_prompt([prompt] * latents.shape[0], device)  # (b, 77, D)
+        text, _ = self.encode_prompt([prompt] * latents.shape[0], device, 1, False)  # (b, 77, D)
         scheduler = inversion_scheduler(self.scheduler.config, num_inference_steps)
 
         def predict_noise(sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
             return self.unet(sample, timestep, encoder_hidden_states=text).sample
 
-        def progress(timesteps):
-            bar = self.progress_bar(timesteps)
-            bar.set_description("DDIM inversion")
-            return bar
-
-        trajectory = ddim_invert(predict_noise, latents, scheduler, progress)
+        trajectory = ddim_invert(
+            predict_noise, latents, scheduler, lambda steps: self._progress(steps, "DDIM inversion")
+        )
         return trajectory if return_all else trajectory[-1]
+
+    def _progress(self, iterable, desc: str) -> tqdm:
+        """diffusers' ``progress_bar`` with a label from its first line (``set_progress_bar_config`` still applies)."""
+        return tqdm(iterable, **{"desc": desc, **getattr(self, "_progress_bar_config", {})})
 
     # ------------------------------------------------------------------ checks
 
@@ -260,7 +227,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
     def check_inputs(
         self,
         prompt: str | list[str],
-        video_length: int,
+        num_frames: int,
         height: int,
         width: int,
         num_inference_steps: int,
@@ -275,12 +242,14 @@ class TuneAVideoPipeline(DiffusionPipeline):
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
             raise VidSynthError(f"prompt must be a string or a non-empty list of strings, got {prompt!r}. Pass a text")
-        if isinstance(video_length, bool) or not isinstance(video_length, int) or video_length < 1:
-            raise VidSynthError(f"video_length must be a positive integer, got {video_length!r}. Pass the frame count")
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
+            raise VidSynthError(f"num_frames must be a positive integer, got {num_frames!r}. Pass the frame count")
         self._check_size(height, width)
         self._check_steps(num_inference_steps, "num_inference_steps")
-        if not isinstance(guidance_scale, int | float) or not math.isfinite(guidance_scale):
-            raise VidSynthError(f"guidance_scale must be a finite number, got {guidance_scale!r}. Use e.g. 12.5")
+        if not isinstance(guidance_scale, int | float) or not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise VidSynthError(
+                f"guidance_scale must be a number >= 0, got {guidance_scale!r}. Use e.g. 12.5 (1 or less: no guidance)"
+            )
         if isinstance(negative_prompt, list) and len(negative_prompt) != len(prompts):
             raise VidSynthError(
                 f"{len(negative_prompt)} negative prompts for {len(prompts)} prompts. Pass one string for all, "
@@ -292,12 +261,12 @@ class TuneAVideoPipeline(DiffusionPipeline):
             raise VidSynthError(f"eta must be in [0, 1], got {eta}. Use 0 for deterministic DDIM")
         if latents is not None:
             self._check_latents(latents, "latents")
-            expected = (video_length, height // self.vae_scale_factor, width // self.vae_scale_factor)
+            expected = (num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
             if tuple(latents.shape[2:]) != expected or latents.shape[0] not in (1, len(prompts)):
                 raise VidSynthError(
-                    f"latents of shape {tuple(latents.shape)} do not fit {len(prompts)} prompt(s), {video_length} "
+                    f"latents of shape {tuple(latents.shape)} do not fit {len(prompts)} prompt(s), {num_frames} "
                     f"frames at {width}x{height} (expected (1 or {len(prompts)}, {latents.shape[1]}, {expected[0]}, "
-                    f"{expected[1]}, {expected[2]})). Pass video_length, height and width of the clip they come from"
+                    f"{expected[1]}, {expected[2]})). Pass num_frames, height and width of the clip they come from"
                 )
         if isinstance(generator, list) and len(generator) != len(prompts):
             raise VidSynthError(f"{len(generator)} generators for {len(prompts)} prompts. Pass one, or one per prompt")
@@ -309,7 +278,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
     def prepare_latents(
         self,
         batch_size: int,
-        video_length: int,
+        num_frames: int,
         height: int,
         width: int,
         dtype: torch.dtype,
@@ -322,7 +291,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
             shape = (
                 batch_size,
                 self.unet.config.in_channels,
-                video_length,
+                num_frames,
                 height // self.vae_scale_factor,
                 width // self.vae_scale_factor,
             )
@@ -331,16 +300,29 @@ class TuneAVideoPipeline(DiffusionPipeline):
             latents = latents.to(device, dtype).expand(batch_size, -1, -1, -1, -1)
         return latents * self.scheduler.init_noise_sigma
 
-    def _step_kwargs(self, generator: torch.Generator | list[torch.Generator] | None, eta: float) -> dict:
-        """``eta`` and ``generator`` for schedulers whose ``step`` takes them (DDIM does)."""
-        accepted = set(inspect.signature(self.scheduler.step).parameters)
-        return {k: v for k, v in (("eta", eta), ("generator", generator)) if k in accepted}
+    # Copied from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion.StableDiffusionPipeline.prepare_extra_step_kwargs  # noqa: E501
+    def prepare_extra_step_kwargs(self, generator, eta):
+        # prepare extra kwargs for the scheduler step, since not all schedulers have the same signature
+        # eta (η) is only used with the DDIMScheduler, it will be ignored for other schedulers.
+        # eta corresponds to η in DDIM paper: https://huggingface.co/papers/2010.02502
+        # and should be between [0, 1]
+
+        accepts_eta = "eta" in set(inspect.signature(self.scheduler.step).parameters.keys())
+        extra_step_kwargs = {}
+        if accepts_eta:
+            extra_step_kwargs["eta"] = eta
+
+        # check if the scheduler accepts generator
+        accepts_generator = "generator" in set(inspect.signature(self.scheduler.step).parameters.keys())
+        if accepts_generator:
+            extra_step_kwargs["generator"] = generator
+        return extra_step_kwargs
 
     @torch.no_grad()
     def __call__(
         self,
         prompt: str | list[str],
-        video_length: int,
+        num_frames: int,
         height: int,
         width: int,
         num_inference_steps: int = 50,
@@ -352,7 +334,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         output_type: str = "np",
         return_dict: bool = True,
     ) -> TuneAVideoPipelineOutput | tuple:
-        """Sample videos for ``prompt``: (batch, 3, video_length, height, width) in [0, 1].
+        """Sample videos for ``prompt``: (batch, 3, num_frames, height, width) in [0, 1].
 
         ``latents`` (1 or batch, 4, F, h, w), e.g. from :meth:`invert`, start the sampling as they are
         (× the scheduler's ``init_noise_sigma``); one is shared by all prompts. Without them the
@@ -361,7 +343,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         # 1. Check inputs
         self.check_inputs(
             prompt,
-            video_length,
+            num_frames,
             height,
             width,
             num_inference_steps,
@@ -380,10 +362,10 @@ class TuneAVideoPipeline(DiffusionPipeline):
         do_guidance = guidance_scale > 1.0
 
         # 3. Encode the prompts: [uncond, cond] with guidance, the prompts alone without
-        text_embeddings = self.encode_prompt(prompts, device)  # (b, 77, D)
+        negative = [negative_prompt] * batch_size if isinstance(negative_prompt, str) else negative_prompt
+        text_embeddings, negative_embeddings = self.encode_prompt(prompts, device, 1, do_guidance, negative)
         if do_guidance:
-            negative = negative_prompt if isinstance(negative_prompt, list) else [negative_prompt or ""] * batch_size
-            text_embeddings = torch.cat([self.encode_prompt(negative, device), text_embeddings])  # (2b, 77, D)
+            text_embeddings = torch.cat([negative_embeddings, text_embeddings])  # (2b, 77, D)
 
         # 4. Prepare timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -391,15 +373,14 @@ class TuneAVideoPipeline(DiffusionPipeline):
 
         # 5. Prepare latent variables
         latents = self.prepare_latents(
-            batch_size, video_length, height, width, compute_dtype(self.unet), device, generator, latents
+            batch_size, num_frames, height, width, compute_dtype(self.unet), device, generator, latents
         )  # (b, 4, F, h, w)
 
         # 6. Prepare extra step kwargs
-        step_kwargs = self._step_kwargs(generator, eta)
+        step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         # 7. Denoising loop
-        progress = self.progress_bar(timesteps)
-        progress.set_description("Sampling")
+        progress = self._progress(timesteps, "Sampling")
         for t in progress:
             model_input = torch.cat([latents] * 2) if do_guidance else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
@@ -413,7 +394,10 @@ class TuneAVideoPipeline(DiffusionPipeline):
         if output_type == "latent":
             videos = latents
         else:
-            videos = self.decode_latents(latents)  # (b, 3, F, H, W) float32 in [0, 1]
+            # All frames in one call: the VAE's slicing (on by default) still decodes them one at a time.
+            everything = latents.shape[0] * latents.shape[2]
+            videos = self.decode_latents(latents.to(compute_dtype(self.vae)), everything)  # (b, 3, F, H, W)
+            videos = (videos / 2 + 0.5).clamp(0, 1)  # float32 in [0, 1]
             videos = videos.cpu().numpy() if output_type == "np" else videos
 
         # 9. Offload all models

@@ -1,0 +1,124 @@
+"""The files of an edit: per prompt an MP4 with the source's sound and a JSON sidecar, a GIF grid, the config.
+
+The output folder is written under a temporary name and renamed when every file is complete
+(:func:`vidsynth.atomic.atomic_path`), so a failed or interrupted edit leaves nothing behind and
+never touches an earlier result. With ``--compare`` each method gets a subfolder and every prompt a
+side-by-side GIF and MP4 (source | img2img | Tune-A-Video).
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from vidsynth.atomic import atomic_path, remove_stale_partials
+from vidsynth.config import save_config
+from vidsynth.media import write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.naming import unique_slugs
+from vidsynth.request import EditRequest
+from vidsynth.sound import SoundSpan
+from vidsynth.training.run_folder import CONFIG_FILE
+from vidsynth.video import Clip
+
+logger = logging.getLogger(__name__)
+
+
+def source_video(pixels) -> np.ndarray:
+    """Clip pixels (F, 3, H, W) in [-1, 1] -> (3, F, H, W) float32 in [0, 1], laid out like an edit."""
+    return ((pixels.float().permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1).cpu().numpy()
+
+
+def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
+    return f"source: {Path(clip.path).name}", source_video(clip.pixels)
+
+
+def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
+    """The source's sound for exactly the edited span, or None (no sound asked, or the source has none)."""
+    return (
+        SoundSpan(clip.path, clip.start, clip.duration)
+        if request.config.audio and request.clip.info.has_audio
+        else None
+    )
+
+
+def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str, method: str) -> dict:
+    """The JSON written next to each MP4: what made it, and from which source frames."""
+    config = request.config
+    return {
+        "video": f"{name}.mp4",
+        "prompt": prompt,
+        "negative_prompt": config.negative_prompt,
+        "method": method,
+        "seed": config.seed,
+        "num_inference_steps": config.num_inference_steps,
+        "guidance_scale": float(config.guidance_scale),
+        "inversion_steps": config.inversion_steps if config.inversion and method == "tuneavideo" else None,
+        "strength": float(config.strength) if method == "img2img" else None,
+        "model": model,
+        "fps": clip.fps,
+        "num_frames": len(clip.frame_indices),
+        "width": clip.width,
+        "height": clip.height,
+        "source": {
+            "path": clip.path,
+            "fps": clip.source_fps,
+            "frame_indices": list(clip.frame_indices),
+            "start": clip.start,
+            "duration": clip.duration,
+        },
+    }
+
+
+def write_edits(
+    folder: Path, request: EditRequest, clip: Clip, videos: list[np.ndarray], model: str, method: str
+) -> None:
+    """One method's files in ``folder``: per prompt an MP4 (with sound) and its sidecar, and the GIF grid."""
+    config = request.config
+    folder.mkdir(exist_ok=True)
+    if "mp4" in config.formats:
+        sound = _sound(request, clip)
+        for prompt, video, name in zip(config.prompts, videos, unique_slugs(config.prompts), strict=True):
+            write_video(folder / f"{name}.mp4", video, clip.fps, sound=sound)
+            write_json(folder / f"{name}.json", sidecar(request, prompt, name, clip, model, method))
+    if "gif" in config.formats:
+        columns = [_source_column(clip), *zip(config.prompts, videos, strict=True)]
+        write_gif_grid(folder / "grid.gif", columns, clip.fps)
+
+
+def write_comparison(
+    folder: Path, request: EditRequest, clip: Clip, img2img: list[np.ndarray], tuned: list[np.ndarray]
+) -> None:
+    """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | img2img | Tune-A-Video."""
+    config = request.config
+    names = unique_slugs(config.prompts)
+    for prompt, name, baseline, edit in zip(config.prompts, names, img2img, tuned, strict=True):
+        columns = [
+            _source_column(clip),
+            (f"img2img (strength {config.strength:g}): {prompt}", baseline),
+            (f"Tune-A-Video: {prompt}", edit),
+        ]
+        if "gif" in config.formats:
+            write_gif_grid(folder / f"compare-{name}.gif", columns, clip.fps)
+        if "mp4" in config.formats:
+            write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=_sound(request, clip))
+
+
+def write_results(request: EditRequest, clip: Clip, edits: dict[str, tuple[str, list[np.ndarray]]]) -> list[str]:
+    """Write ``edits`` (method -> (model name, videos)) so that ``request.out`` appears only once complete.
+
+    One method: its files in the folder itself. Two (``--compare``): a subfolder each, plus the
+    side-by-side grids. Returns the names in the folder.
+    """
+    if request.config.audio and not request.clip.info.has_audio and "mp4" in request.config.formats:
+        logger.info("%s has no sound track; the MP4s are silent", clip.path)
+    remove_stale_partials(request.out.parent)  # temporaries of edits that were killed
+    with atomic_path(request.out, folder=True) as tmp:
+        if len(edits) == 1:
+            ((method, (model, videos)),) = edits.items()
+            write_edits(tmp, request, clip, videos, model, method)
+        else:
+            for method, (model, videos) in edits.items():
+                write_edits(tmp / method, request, clip, videos, model, method)
+            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1])
+        save_config(request.config, tmp / CONFIG_FILE)
+    return sorted(p.name + "/" * p.is_dir() for p in request.out.iterdir())

@@ -1,0 +1,131 @@
+"""The one way to build the editing pipeline: :func:`load_pipeline` from a :class:`ModelSource`.
+
+A model comes in four shapes, and each needs its own recipe, so callers name the shape once (in
+``vidsynth.request``) and never branch on it again:
+
+* ``base``: a plain SD-1.x model (folder or hub id), inflated as it loads (zero-shot editing);
+* ``trained``: a base model plus the small ``tuned_unet.safetensors`` of a tuning run, whose metadata
+  sets the inflation options;
+* ``pipeline``: a folder written by ``TuneAVideoPipeline.save_pretrained`` (diffusers' own loader);
+* ``tuneavideo``: a pipeline folder saved by the original Tune-A-Video code, whose ``model_index.json``
+  names a package that is not installed, so each component is loaded from its subfolder by class.
+
+The sampling scheduler is always DDIM with the model's noise schedule, whatever a folder names (SD
+folders name PNDM), as the original does.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler
+from huggingface_hub import constants as hub_constants
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from vidsynth.errors import VidSynthError
+from vidsynth.models.trainable import load_trained, read_trained_metadata
+from vidsynth.models.unet import VideoUNet
+from vidsynth.pipelines.pipeline_tuneavideo import TuneAVideoPipeline
+
+KINDS = ("base", "trained", "pipeline", "tuneavideo")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Which model to build. ``path``: the base model, the trained file, or the pipeline folder."""
+
+    kind: str
+    path: str
+    base: str | None = None  # for ``trained``: the base model; for a run's ``pipeline``: the one it was made from
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"ModelSource kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "trained" and not self.base:
+            raise ValueError("a trained ModelSource needs the base model it was tuned from")
+
+    @property
+    def name(self) -> str:
+        """How sidecars and messages name the model."""
+        return f"{self.base} + {self.path}" if self.kind == "trained" else self.path
+
+    @property
+    def files(self) -> list[str]:
+        """The paths (or hub ids) the model is read from: what a cache of its outputs depends on."""
+        return [self.path, self.base] if self.base else [self.path]
+
+
+def is_tuneavideo_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a pipeline saved by the original Tune-A-Video (its 3-D unet class)."""
+    config = Path(folder) / "unet" / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("_class_name") == "UNet3DConditionModel"
+
+
+def _components(folder: str, unet: VideoUNet) -> TuneAVideoPipeline:
+    """VAE, text encoder, tokenizer and DDIM scheduler from ``folder``, around ``unet``."""
+    return TuneAVideoPipeline(
+        vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
+        text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
+        tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
+        unet=unet,
+        scheduler=DDIMScheduler.from_pretrained(folder, subfolder="scheduler"),
+    )
+
+
+def _build(source: ModelSource, unet: VideoUNet | None) -> TuneAVideoPipeline:
+    if source.kind == "pipeline":
+        pipe = TuneAVideoPipeline.from_pretrained(source.path, **({"unet": unet} if unet is not None else {}))
+        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        return pipe
+    if source.kind == "tuneavideo":
+        return _components(source.path, unet or VideoUNet.from_tuneavideo(Path(source.path) / "unet"))
+    base = source.base if source.kind == "trained" else source.path
+    if unet is None:
+        options = {}
+        if source.kind == "trained":
+            metadata = read_trained_metadata(source.path)
+            options = {key: metadata[key] for key in ("frame_norm", "temporal_out_bias_init")}
+        unet = VideoUNet.from_pretrained_2d(base, subfolder="unet", **options)
+        if source.kind == "trained":
+            load_trained(unet, source.path)
+    return _components(base, unet)
+
+
+def _is_hub_id(ref: str) -> bool:
+    return not Path(ref).expanduser().exists()
+
+
+def load_pipeline(
+    source: ModelSource,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    unet: VideoUNet | None = None,
+) -> TuneAVideoPipeline:
+    """Build the editing pipeline for ``source`` in ``dtype`` on ``device``.
+
+    ``unet``: use this video UNet instead of loading one (validation while tuning passes the UNet
+    being tuned; it is not cast or moved). Missing files and an unreachable hub become a
+    :class:`VidSynthError` with the fix.
+    """
+    try:
+        pipe = _build(source, unet)
+    except OSError as err:  # missing or unreadable files, or a hub id that cannot be fetched
+        raise _load_error(source, err) from err
+    for name in ("vae", "text_encoder") + (() if unet is not None else ("unet",)):
+        getattr(pipe, name).to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next stage's bar takes the line
+    return pipe
+
+
+def _load_error(source: ModelSource, err: OSError) -> VidSynthError:
+    remote = [ref for ref in source.files if _is_hub_id(ref)]
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if remote:
+        why = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "no network, or the id is wrong"
+        return VidSynthError(
+            f"cannot reach the Hugging Face hub for {remote[0]} ({why}) and it is not in the local cache. "
+            "Download it with ./download_models.sh, or point at a local SD-1.x folder"
+        )
+    return VidSynthError(f"cannot load the model {source.name}: {reason}. Check the path, or download it again")
