@@ -21,7 +21,7 @@ from postprocess.add_audio import add_audio, main
 from vidsynth.errors import VidSynthError
 from vidsynth.media import write_grid_video, write_video
 from vidsynth.scene import SAMPLE_RATE, render_frames, render_scene
-from vidsynth.sound import SoundSpan
+from vidsynth.sound import SoundSpan, sound_track
 from vidsynth.video import probe_video, read_frames
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -179,6 +179,12 @@ def test_cli_success_and_missing_file(media, tmp_path):
 # ---------------------------------------------------------------- sound written with the frames (one encode)
 
 
+def _with_sound(writer, path, frames, fps, span: SoundSpan):
+    """``writer`` (write_video or write_grid_video) with the span's sound, cut as outputs.py cuts it."""
+    with sound_track(span) as track:
+        return writer(path, frames, fps, sound=track)
+
+
 def _jump_tone(start: float, num_samples: int) -> np.ndarray:
     """The fixture's jump source as an exact signal: samples from ``start`` s, 440 Hz before 1.5 s, 880 Hz after."""
     t = start + np.arange(num_samples) / SAMPLE_RATE  # (N,)
@@ -188,7 +194,9 @@ def _jump_tone(start: float, num_samples: int) -> np.ndarray:
 @pytest.mark.parametrize(("channels", "layout"), [(1, "mono"), (2, "stereo"), (6, "5.1")])
 def test_write_video_with_sound_keeps_the_channel_layout(media, tmp_path, channels, layout):
     frames = render_frames(8, 64, 48, seed=3)  # (F, H, W, 3)
-    out = write_video(tmp_path / "edit.mp4", frames, FPS, sound=SoundSpan(media[channels], start=1.0, duration=1.0))
+    out = _with_sound(
+        write_video, tmp_path / "edit.mp4", frames, FPS, SoundSpan(media[channels], start=1.0, duration=1.0)
+    )
     streams = _streams(out)
     assert streams["Video"].startswith("h264") and f"Hz, {layout}," in streams["Audio"]
     audio = _audio(out)
@@ -205,7 +213,9 @@ def test_write_video_with_sound_keeps_the_channel_layout(media, tmp_path, channe
 
 @pytest.mark.parametrize("start", [1.0, 0.25])
 def test_sound_span_starts_at_the_exact_sample(media, tmp_path, start):
-    out = write_video(tmp_path / "o.mp4", render_frames(8, 64, 64), FPS, sound=SoundSpan(media["jump"], start, 1.0))
+    out = _with_sound(
+        write_video, tmp_path / "o.mp4", render_frames(8, 64, 64), FPS, SoundSpan(media["jump"], start, 1.0)
+    )
     audio = _audio(out)[:, 0]  # (N,) mono
     inner = slice(2048, len(audio) - 2048)  # away from the AAC frames at the ends
 
@@ -220,7 +230,9 @@ def test_sound_span_starts_at_the_exact_sample(media, tmp_path, start):
 
 def test_sound_keeps_an_odd_frame_rate(media, tmp_path):
     fps = 29.97 / 2  # rounded to two decimals (14.99) its frames would drift from the sound
-    out = write_video(tmp_path / "o.mp4", render_frames(10, 64, 48), fps, sound=SoundSpan(media[2], 0.0, 10 / fps))
+    out = _with_sound(
+        write_video, tmp_path / "o.mp4", render_frames(10, 64, 48), fps, SoundSpan(media[2], 0.0, 10 / fps)
+    )
     info = probe_video(out)
     assert info.num_frames == 10 and info.fps == pytest.approx(fps, abs=1e-3)
     assert abs(len(_audio(out)) / SAMPLE_RATE - 10 / fps) <= 1 / fps
@@ -228,13 +240,13 @@ def test_sound_keeps_an_odd_frame_rate(media, tmp_path):
 
 def test_grid_video_with_sound(media, tmp_path):
     columns = [("source", render_frames(8, 32, 32)), ("edit", render_frames(8, 32, 32, seed=1))]
-    out = write_grid_video(tmp_path / "grid.mp4", columns, FPS, sound=SoundSpan(media[6], 0.0, 1.0))
+    out = _with_sound(write_grid_video, tmp_path / "grid.mp4", columns, FPS, SoundSpan(media[6], 0.0, 1.0))
     assert "Hz, 5.1," in _streams(out)["Audio"] and probe_video(out).width == 64
 
 
 def test_silent_source_gives_a_silent_video_and_a_notice(media, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="vidsynth")
-    out = write_video(tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, sound=SoundSpan(media[0], 0.0, 1.0))
+    out = _with_sound(write_video, tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, SoundSpan(media[0], 0.0, 1.0))
     assert "Audio" not in _streams(out) and probe_video(out).num_frames == 8
     notice = [r for r in caplog.records if "no audio track" in r.getMessage()]
     assert notice and notice[0].levelno == logging.INFO
@@ -242,7 +254,7 @@ def test_silent_source_gives_a_silent_video_and_a_notice(media, tmp_path, caplog
 
 def test_span_after_the_end_gives_a_silent_video_and_a_warning(media, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="vidsynth")
-    out = write_video(tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, sound=SoundSpan(media[2], 5.0, 1.0))
+    out = _with_sound(write_video, tmp_path / "o.mp4", render_frames(8, 32, 32), FPS, SoundSpan(media[2], 5.0, 1.0))
     assert "Audio" not in _streams(out)
     assert any(r.levelno == logging.WARNING and "after the end" in r.getMessage() for r in caplog.records)
 
@@ -252,7 +264,9 @@ def test_bad_spans_and_missing_sources_raise_before_writing(media, tmp_path):
         with pytest.raises(VidSynthError, match="sound span needs"):
             SoundSpan(media[2], start, duration)
     with pytest.raises(VidSynthError, match="Audio source not found") as err:
-        write_video(tmp_path / "o.mp4", render_frames(4, 32, 32), FPS, sound=SoundSpan(tmp_path / "gone.mp4", 0, 1))
+        _with_sound(
+            write_video, tmp_path / "o.mp4", render_frames(4, 32, 32), FPS, SoundSpan(tmp_path / "gone.mp4", 0, 1)
+        )
     assert "gone.mp4" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 

@@ -23,7 +23,7 @@ from vidsynth.atomic import atomic_path
 from vidsynth.cli import run_main
 from vidsynth.errors import VidSynthError
 from vidsynth.media import write_json, write_video
-from vidsynth.sound import SoundSpan
+from vidsynth.sound import SoundSpan, sound_track
 from vidsynth.video import probe_video, read_frames
 
 logger = logging.getLogger(__name__)
@@ -129,8 +129,9 @@ def assemble(
     if width % 2 or height % 2:
         raise VidSynthError(f"Frames are {width}x{height}; H.264 needs even sizes. Resize them (e.g. extract --size).")
 
-    sound = None if audio_from is None else SoundSpan(audio_from, start=0.0, duration=len(frames) / fps)
-    return write_video(Path(out).expanduser().absolute(), frames, fps, sound)
+    span = None if audio_from is None else SoundSpan(audio_from, start=0.0, duration=len(frames) / fps)
+    with sound_track(span) as track:
+        return write_video(Path(out).expanduser().absolute(), frames, fps, track)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,6 @@ from PIL import Image, ImageDraw
 
 from vidsynth.atomic import atomic_path
 from vidsynth.captions import caption_font, caption_lines
-from vidsynth.sound import SoundSpan, sound_track
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +59,15 @@ def to_uint8(frames: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def write_video(
-    path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps: float, sound: SoundSpan | None = None
+    path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps: float, sound: Path | None = None
 ) -> Path:
     """Write an H.264 MP4 (yuv420p) with exactly these frames at exactly ``fps``, plus ``sound`` if given.
 
     ``fps`` is passed to ffmpeg as a fraction, so rates such as 29.97 / 2 keep their timing (moviepy's
-    ``write_videofile`` would round it to two decimals). The sound is cut and encoded by moviepy
-    (:func:`vidsynth.sound.sound_track`) and muxed in the same ffmpeg run that encodes the frames, so
-    the video is encoded once. yuv420p halves the colour resolution, hence even width and height.
+    ``write_videofile`` would round it to two decimals). ``sound``: an AAC track, as
+    :func:`vidsynth.sound.sound_track` cuts it with moviepy (once for all the edits of a clip), muxed
+    in the same ffmpeg run that encodes the frames, so the video is encoded once. yuv420p halves the
+    colour resolution, hence even width and height.
     """
     video = to_uint8(frames)  # (F, H, W, 3)
     num_frames, height, width, _ = video.shape
@@ -78,7 +78,8 @@ def write_video(
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}.")
     path = Path(path)
-    with sound_track(sound) as track, atomic_path(path) as tmp:
+    track = sound
+    with atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(
             str(tmp),
             (width, height),
@@ -167,9 +168,9 @@ def write_grid_video(
     path: str | os.PathLike,
     columns: Sequence[tuple[str, np.ndarray | torch.Tensor]],
     fps: float,
-    sound: SoundSpan | None = None,
+    sound: Path | None = None,
 ) -> Path:
-    """Write the captioned side-by-side grid as an MP4 (with ``sound`` if given), padded to even size for yuv420p."""
+    """Write the captioned side-by-side grid as an MP4 (with the ``sound`` track), padded to even size for yuv420p."""
     grid = grid_frames(columns)  # (F, H, W, 3)
     _, height, width, _ = grid.shape
     pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))

@@ -16,7 +16,7 @@ from vidsynth.config import save_config
 from vidsynth.media import write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import unique_slugs
 from vidsynth.request import EditRequest
-from vidsynth.sound import SoundSpan
+from vidsynth.sound import SoundSpan, sound_track
 from vidsynth.training.run_folder import CONFIG_FILE
 from vidsynth.video import Clip
 
@@ -70,13 +70,18 @@ def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str
 
 
 def write_edits(
-    folder: Path, request: EditRequest, clip: Clip, videos: list[np.ndarray], model: str, method: str
+    folder: Path,
+    request: EditRequest,
+    clip: Clip,
+    videos: list[np.ndarray],
+    model: str,
+    method: str,
+    sound: Path | None,
 ) -> None:
-    """One method's files in ``folder``: per prompt an MP4 (with sound) and its sidecar, and the GIF grid."""
+    """One method's files in ``folder``: per prompt an MP4 (with the ``sound`` track) and its sidecar, the GIF grid."""
     config = request.config
     folder.mkdir(exist_ok=True)
     if "mp4" in config.formats:
-        sound = _sound(request, clip)
         for prompt, video, name in zip(config.prompts, videos, unique_slugs(config.prompts), strict=True):
             write_video(folder / f"{name}.mp4", video, clip.fps, sound=sound)
             write_json(folder / f"{name}.json", sidecar(request, prompt, name, clip, model, method))
@@ -86,7 +91,12 @@ def write_edits(
 
 
 def write_comparison(
-    folder: Path, request: EditRequest, clip: Clip, img2img: list[np.ndarray], tuned: list[np.ndarray]
+    folder: Path,
+    request: EditRequest,
+    clip: Clip,
+    img2img: list[np.ndarray],
+    tuned: list[np.ndarray],
+    sound: Path | None,
 ) -> None:
     """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | img2img | Tune-A-Video."""
     config = request.config
@@ -100,7 +110,7 @@ def write_comparison(
         if "gif" in config.formats:
             write_gif_grid(folder / f"compare-{name}.gif", columns, clip.fps)
         if "mp4" in config.formats:
-            write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=_sound(request, clip))
+            write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=sound)
 
 
 def write_results(request: EditRequest, clip: Clip, edits: dict[str, tuple[str, list[np.ndarray]]]) -> list[str]:
@@ -112,13 +122,14 @@ def write_results(request: EditRequest, clip: Clip, edits: dict[str, tuple[str, 
     if request.config.audio and not request.clip.info.has_audio and "mp4" in request.config.formats:
         logger.info("%s has no sound track; the MP4s are silent", clip.path)
     remove_stale_partials(request.out.parent)  # temporaries of edits that were killed
-    with atomic_path(request.out, folder=True) as tmp:
+    mp4 = "mp4" in request.config.formats
+    with sound_track(_sound(request, clip) if mp4 else None) as sound, atomic_path(request.out, folder=True) as tmp:
         if len(edits) == 1:
             ((method, (model, videos)),) = edits.items()
-            write_edits(tmp, request, clip, videos, model, method)
+            write_edits(tmp, request, clip, videos, model, method, sound)
         else:
             for method, (model, videos) in edits.items():
-                write_edits(tmp / method, request, clip, videos, model, method)
-            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1])
+                write_edits(tmp / method, request, clip, videos, model, method, sound)
+            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1], sound)
         save_config(request.config, tmp / CONFIG_FILE)
     return sorted(p.name + "/" * p.is_dir() for p in request.out.iterdir())
