@@ -85,3 +85,8 @@ def test_the_original_s_names_are_accepted_for_editing_keys(tmp_path):
 def test_negative_guidance_is_refused_with_the_fix():
     with pytest.raises(VidSynthError, match="'guidance_scale' must not be negative, got -3.0. Use e.g. 12.5"):
         load_config(InferenceConfig, [], ["guidance_scale=-3"])
+
+
+def test_a_typo_of_an_accepted_other_name_suggests_that_name():
+    with pytest.raises(VidSynthError, match="unknown config key 'stepz' in the command line. Did you mean 'steps'?"):
+        load_config(InferenceConfig, [], ["stepz=3"])

@@ -32,7 +32,8 @@ def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)
+            aliases = getattr(schema, "ALIASES", {})  # "stepz" -> "steps", the name its user typed
+            close = difflib.get_close_matches(str(key), [*known, *aliases], n=1, cutoff=0.5)
             hint = f"Did you mean '{prefix}{close[0]}'?" if close else f"Valid keys here: {', '.join(known)}."
             raise VidSynthError(f"unknown config key '{full}' in {source}. {hint}")
         if is_dataclass(known[key]) and isinstance(value, dict):
