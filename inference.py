@@ -29,6 +29,15 @@ PROFILES_DIR = Path(__file__).resolve().parent / "configs"
 _NOT_FLAGS = {"overrides", "profile", "config"}
 
 
+def _frame_count(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of frames or 'all', got {text!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     model = parser.add_argument_group("model (one of --run, --pipeline, --base)")
@@ -37,8 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--base", help="SD-1.x folder or hub id: zero-shot editing (with --video)")
     clip = parser.add_argument_group("clip (default: the run's)")
     clip.add_argument("--video", help="the clip to edit")
-    clip.add_argument("--frames", type=int, dest="num_frames", help="frames to edit")
-    clip.add_argument("--stride", type=int, help="source frames between edited frames (1: every frame)")
+    clip.add_argument("--start", type=float, help="seconds into the clip where the edit starts")
+    clip.add_argument("--end", type=float, help="seconds into the clip where the edit ends (default: the clip's end)")
+    clip.add_argument("--frames", type=_frame_count, dest="num_frames", help="frames to edit, or all (the whole span)")
+    clip.add_argument("--stride", type=int, help="source frames between edited frames (1: the source's frame rate)")
+    clip.add_argument("--window", type=int, help="frames the UNet sees at once (default: the run's n_sample_frames)")
+    clip.add_argument("--window-overlap", type=int, help="frames windows share (default: window / 4, max 4)")
     edit = parser.add_argument_group("edit")
     edit.add_argument("--method", help="tuneavideo (default) | img2img: per-frame SD img2img (needs a base)")
     edit.add_argument("--compare", action="store_const", const=True, help="run both methods; add side-by-side grids")

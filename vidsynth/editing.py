@@ -5,6 +5,10 @@ sampled with each new prompt. Every prompt starts from the same latents and from
 with the same seed, so an edit does not depend on which other prompts were rendered with it, and
 re-running one prompt with the seed of its sidecar gives the same video. ``inference.py``, ``--compare``
 and the validation edits while tuning all come through here.
+
+Memory does not grow with the clip beyond its latents: the VAE encodes and decodes a few frames at a
+time, the UNet runs over windows of the clip (``vidsynth/models/windows.py``), and the edited frames
+are kept as uint8.
 """
 
 import logging
@@ -17,6 +21,8 @@ from vidsynth.atomic import atomic_path
 from vidsynth.baseline import load_img2img_pipeline, render_img2img
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
+from vidsynth.media import to_uint8
+from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
 from vidsynth.request import EditRequest
@@ -24,14 +30,40 @@ from vidsynth.video import Clip
 
 logger = logging.getLogger(__name__)
 
+VAE_CHUNK = 8  # frames through the VAE at once: bounds its activations (and the float32 frames) on long clips
+
+
+def encode_clip(pipe: TuneAVideoPipeline, clip: Clip) -> torch.Tensor:
+    """The clip's latents (1, 4, F, h, w) (posterior mean, scaled), encoded :data:`VAE_CHUNK` frames at a time."""
+    chunks = [
+        pipe.encode_video(clip.pixel_chunk(start, start + VAE_CHUNK))  # (1, 4, chunk, h, w)
+        for start in range(0, len(clip.frames), VAE_CHUNK)
+    ]
+    return torch.cat(chunks, dim=2)
+
+
+@torch.no_grad()
+def decode_frames(pipe: TuneAVideoPipeline, latents: torch.Tensor) -> np.ndarray:
+    """Latents (1, 4, F, h, w) -> frames (F, H, W, 3) uint8, decoded :data:`VAE_CHUNK` frames at a time."""
+    num_frames = latents.shape[2]
+    frames = None
+    for start in range(0, num_frames, VAE_CHUNK):
+        chunk = latents[:, :, start : start + VAE_CHUNK].to(compute_dtype(pipe.vae))
+        video = (pipe.decode_latents(chunk, VAE_CHUNK)[0] / 2 + 0.5).clamp(0, 1)  # (3, chunk, H, W) in [0, 1]
+        decoded = to_uint8(video)  # (chunk, H, W, 3)
+        if frames is None:
+            frames = np.empty((num_frames, *decoded.shape[1:]), np.uint8)
+        frames[start : start + len(decoded)] = decoded
+    return frames
+
 
 def invert_clip(
     pipe: TuneAVideoPipeline,
     video_latents: torch.Tensor,
-    num_inference_steps: int,
+    config: InferenceConfig,
     cache_path: str | Path | None = None,
 ) -> torch.Tensor:
-    """``pipe.invert(video_latents)`` (prompt ""), read from / written to ``cache_path`` when given.
+    """``pipe.invert(video_latents)`` (prompt "") with ``config``'s steps and windows, cached in ``cache_path``.
 
     The caller keys the cache file on everything the result depends on (model, clip, size, steps,
     dtype); a cache file that cannot be read or does not fit is ignored and rewritten.
@@ -47,7 +79,12 @@ def invert_clip(
                 logger.info("DDIM inversion read from cache %s", cache_path)
                 return cached
             logger.warning("Ignoring inversion cache %s: it does not fit this clip", cache_path)
-    inverted = pipe.invert(video_latents, num_inference_steps=num_inference_steps)  # (b, 4, F, h, w)
+    inverted = pipe.invert(
+        video_latents,
+        num_inference_steps=config.inversion_steps,
+        window=config.window,
+        window_overlap=config.window_overlap,
+    )  # (b, 4, F, h, w)
     if cache_path is not None:
         with atomic_path(cache_path) as tmp:
             torch.save(inverted.cpu(), tmp)
@@ -65,7 +102,7 @@ def render_edits(
     ``video_latents`` come from ``pipe.encode_video`` (scaled). ``config.inversion``: start from the
     DDIM-inverted clip (``config.inversion_steps``), else from noise drawn with ``config.seed``.
     ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`). Returns one
-    video per prompt, (3, F, H, W) float32 in [0, 1].
+    video per prompt, (F, H, W, 3) uint8.
     """
     if video_latents.ndim != 5 or video_latents.shape[0] != 1:
         raise VidSynthError(
@@ -75,7 +112,7 @@ def render_edits(
     _, _, num_frames, height, width = video_latents.shape
     start = None
     if config.inversion:
-        start = invert_clip(pipe, video_latents, config.inversion_steps, inversion_cache)  # (1, 4, F, h, w)
+        start = invert_clip(pipe, video_latents, config, inversion_cache)  # (1, 4, F, h, w)
     videos = []
     for prompt in config.prompts:
         generator = torch.Generator("cpu").manual_seed(config.seed)  # CPU: the same noise on every device
@@ -89,9 +126,11 @@ def render_edits(
             negative_prompt=config.negative_prompt,
             latents=start,
             generator=generator,
-            output_type="np",
+            output_type="latent",
+            window=config.window,
+            window_overlap=config.window_overlap,
         )
-        videos.append(output.videos[0])  # (3, F, H, W)
+        videos.append(decode_frames(pipe, output.videos))  # (F, H, W, 3) uint8
     return videos
 
 
@@ -101,7 +140,7 @@ def edit_tuneavideo(
     pipe: TuneAVideoPipeline | None = None,
     video_latents: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
-    """The main method: video pipeline, DDIM inversion (cached) and sampling; one (3, F, H, W) video per prompt.
+    """The main method: video pipeline, DDIM inversion (cached) and sampling; one (F, H, W, 3) uint8 video per prompt.
 
     ``pipe``: an already built pipeline (validation passes the one around the UNet being tuned);
     ``video_latents``: the clip's latents when already encoded.
@@ -111,7 +150,7 @@ def edit_tuneavideo(
     if not request.config.vae_slicing:
         pipe.vae.disable_slicing()
     if video_latents is None:
-        video_latents = pipe.encode_video(clip.pixels)  # (1, 4, F, h, w)
+        video_latents = encode_clip(pipe, clip)  # (1, 4, F, h, w)
     return render_edits(pipe, video_latents, request.config, request.inversion_cache)
 
 

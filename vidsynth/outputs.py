@@ -4,9 +4,13 @@ The output folder is written under a temporary name and renamed when every file 
 (:func:`vidsynth.atomic.atomic_path`), so a failed or interrupted edit leaves nothing behind and
 never touches an earlier result. With ``--compare`` each method gets a subfolder and every prompt a
 side-by-side GIF and MP4 (source | img2img | Tune-A-Video).
+
+The MP4s hold every edited frame; a GIF of a long clip shows every k-th frame (at most
+:data:`GIF_MAX_FRAMES`, at fps / k so it still plays in real time), and the sidecar says which.
 """
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +26,27 @@ from vidsynth.video import Clip
 
 logger = logging.getLogger(__name__)
 
+GIF_MAX_FRAMES = 48  # a GIF holds every frame uncompressed-ish: 240 frames of a 3-column grid would be ~100 MB
 
-def source_video(pixels) -> np.ndarray:
-    """Clip pixels (F, 3, H, W) in [-1, 1] -> (3, F, H, W) float32 in [0, 1], laid out like an edit."""
-    return ((pixels.float().permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1).cpu().numpy()
+
+def gif_step(num_frames: int) -> int:
+    """Show every k-th frame in a GIF grid so it has at most :data:`GIF_MAX_FRAMES` frames."""
+    return max(1, math.ceil(num_frames / GIF_MAX_FRAMES))
+
+
+def _write_gif(path: Path, columns: list[tuple[str, np.ndarray]], clip: Clip) -> None:
+    """The grid of ``columns`` (each a video of the clip's frames), every k-th frame of a long clip."""
+    step = gif_step(len(clip.frames))
+    write_gif_grid(path, [(caption, _every(video, step)) for caption, video in columns], clip.fps / step)
+
+
+def _every(video: np.ndarray, step: int) -> np.ndarray:
+    """Every ``step``-th frame of a video laid out (F, H, W, 3) or (3, F, H, W)."""
+    return video[::step] if video.shape[-1] == 3 else video[:, ::step]
 
 
 def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
-    return f"source: {Path(clip.path).name}", source_video(clip.pixels)
+    return f"source: {Path(clip.path).name}", clip.frames  # (F, H, W, 3) uint8
 
 
 def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
@@ -44,6 +61,9 @@ def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
 def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str, method: str) -> dict:
     """The JSON written next to each MP4: what made it, and from which source frames."""
     config = request.config
+    span = request.clip
+    windows = {"frames": span.window, "overlap": span.window_overlap} if span.num_frames > span.window else None
+    step = gif_step(span.num_frames)
     return {
         "video": f"{name}.mp4",
         "prompt": prompt,
@@ -59,6 +79,8 @@ def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str
         "num_frames": len(clip.frame_indices),
         "width": clip.width,
         "height": clip.height,
+        "window": windows if method == "tuneavideo" else None,
+        "grid_gif": {"every_nth_frame": step, "fps": clip.fps / step} if "gif" in config.formats else None,
         "source": {
             "path": clip.path,
             "fps": clip.source_fps,
@@ -87,7 +109,7 @@ def write_edits(
             write_json(folder / f"{name}.json", sidecar(request, prompt, name, clip, model, method))
     if "gif" in config.formats:
         columns = [_source_column(clip), *zip(config.prompts, videos, strict=True)]
-        write_gif_grid(folder / "grid.gif", columns, clip.fps)
+        _write_gif(folder / "grid.gif", columns, clip)
 
 
 def write_comparison(
@@ -108,7 +130,7 @@ def write_comparison(
             (f"Tune-A-Video: {prompt}", edit),
         ]
         if "gif" in config.formats:
-            write_gif_grid(folder / f"compare-{name}.gif", columns, clip.fps)
+            _write_gif(folder / f"compare-{name}.gif", columns, clip)
         if "mp4" in config.formats:
             write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=sound)
 

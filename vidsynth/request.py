@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from vidsynth.config.train import TrainDataConfig
 from vidsynth.dtypes import torch_dtype
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import read_trained_metadata
+from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
 from vidsynth.training.run_folder import CONFIG_FILE, RESULT_FILE
 from vidsynth.video import Clip, VideoInfo, check_clip_request, probe_video, read_clip
@@ -50,6 +52,8 @@ class ClipSpan:
     height: int
     start_frame: int
     stride: int
+    window: int  # frames the UNet sees at once (spans longer than this go in overlapping windows)
+    window_overlap: int
 
     @property
     def path(self) -> str:
@@ -79,10 +83,16 @@ class EditRequest:
         steps = f"{cfg.num_inference_steps} sampling steps"
         if cfg.inversion and cfg.method == "tuneavideo":
             steps = f"{cfg.inversion_steps} inversion + {steps}"
+        fps = clip.info.fps
+        start, end = clip.start_frame / fps, (clip.start_frame + clip.num_frames * clip.stride) / fps
+        windows = ""
+        if clip.num_frames > clip.window and cfg.method == "tuneavideo":
+            windows = f", in windows of {clip.window} frames overlapping by {clip.window_overlap}"
         return (
-            f"Editing {clip.num_frames} frames of {Path(clip.path).name} (from frame {clip.start_frame}, stride "
-            f"{clip.stride}) at {clip.width}x{clip.height}, {len(cfg.prompts)} prompt(s), {steps}, "
-            f"{cfg.method}{' + img2img' if cfg.compare else ''} on {self.device.type} ({cfg.dtype})"
+            f"Editing {clip.num_frames} frames of {Path(clip.path).name} ({start:.2f}-{end:.2f} s from frame "
+            f"{clip.start_frame}, stride {clip.stride}: {fps / clip.stride:.4g} fps) at {clip.width}x{clip.height}, "
+            f"{len(cfg.prompts)} prompt(s), {steps}, {cfg.method}{' + img2img' if cfg.compare else ''} on "
+            f"{self.device.type} ({cfg.dtype}){windows}"
         )
 
 
@@ -180,8 +190,47 @@ def default_size(info: VideoInfo) -> tuple[int, int]:
     return tuple(max(8, round(side * scale / 8) * 8) for side in (info.width, info.height))
 
 
+def _frame_at(seconds: float, info: VideoInfo) -> int:
+    """Index of the first frame shown at or after ``seconds``."""
+    return math.ceil(seconds * info.fps - 1e-6)
+
+
+def _span_bounds(config: InferenceConfig, tuned: dict, info: VideoInfo) -> tuple[int, int]:
+    """[start, end) source-frame indices of the span: by time, by frame, or the tuning run's span."""
+    duration = info.num_frames / info.fps
+    if config.start is not None:
+        if config.start >= duration:
+            raise VidSynthError(
+                f"--start {config.start:g} s is outside {Path(info.path).name}, which lasts {duration:.3f} s. "
+                f"Start before {duration:.3f} s"
+            )
+        start = _frame_at(config.start, info)
+    else:
+        start = config.start_frame if config.start_frame is not None else tuned.get("sample_start_idx") or 0
+    if config.end is not None:
+        if config.end > duration + 1 / info.fps:
+            raise VidSynthError(
+                f"--end {config.end:g} s is outside {Path(info.path).name}, which lasts {duration:.3f} s. "
+                f"End at {duration:.3f} s at the latest (or leave --end out for the clip's end)"
+            )
+        end = min(_frame_at(config.end, info), info.num_frames)
+    else:
+        end = tuned.get("sample_end_idx") or info.num_frames
+    if end <= start:
+        raise VidSynthError(
+            f"the span ends (frame {end}, {end / info.fps:.3f} s) before it starts (frame {start}, "
+            f"{start / info.fps:.3f} s). Give an end after the start"
+        )
+    return start, end
+
+
 def resolve_clip(config: InferenceConfig, tuned: dict) -> ClipSpan:
-    """Clip options: the config's, else the tuning run's, else the defaults; checked on the file's header."""
+    """Clip options: the config's, else the tuning run's, else the defaults; checked on the file's header.
+
+    Frames, unasked for: every frame of the span when a time span was asked for or the run tuned on
+    random windows of its span; else the run's ``n_sample_frames`` (the original's one window); else
+    the tuning default, cut to what the clip has.
+    """
     defaults = TrainDataConfig()
     path = config.video or tuned.get("video_path")
     if not path:
@@ -192,19 +241,38 @@ def resolve_clip(config: InferenceConfig, tuned: dict) -> ClipSpan:
         return value if value is not None else (tuned.get(tuned_key) or default)
 
     width, height = default_size(info)
-    start = pick(config.start_frame, "sample_start_idx", defaults.sample_start_idx)
+    window = config.window or tuned.get("n_sample_frames") or defaults.n_sample_frames
     stride = pick(config.stride, "sample_frame_rate", defaults.sample_frame_rate)
-    # Unasked for, the default frame count is cut to what the clip has; an asked-for count is checked.
-    available = len(range(start, info.num_frames, max(stride, 1)))
+    start, end = _span_bounds(config, tuned, info)
+    available = len(range(start, end, stride))
+    whole_span = config.start is not None or config.end is not None or tuned.get("window_sampling") == "random"
+    if config.num_frames == "all" or (config.num_frames is None and whole_span):
+        num_frames = available
+    else:
+        num_frames = pick(config.num_frames, "n_sample_frames", min(defaults.n_sample_frames, max(available, 1)))
+    if num_frames > available:  # the clip's end is checked below, with the fix
+        if end < info.num_frames:
+            raise VidSynthError(
+                f"the span (frames {start} to {end - 1}) at stride {stride} has {available} frames, but {num_frames} "
+                f"were asked. Lower --frames to {available}, or use --frames all"
+            )
     span = ClipSpan(
         info=info,
-        num_frames=pick(config.num_frames, "n_sample_frames", min(defaults.n_sample_frames, max(available, 1))),
+        num_frames=num_frames,
         width=pick(config.width, "width", width),
         height=pick(config.height, "height", height),
         start_frame=start,
         stride=stride,
+        window=window,
+        window_overlap=min(4, window // 4) if config.window_overlap is None else config.window_overlap,
     )
     check_clip_request(info, span.num_frames, span.width, span.height, span.start_frame, span.stride)
+    if config.window is not None and config.window > span.num_frames:
+        raise VidSynthError(
+            f"window {config.window} is larger than the span's {span.num_frames} frames. Use a window of at most "
+            f"{span.num_frames} frames, or leave window out"
+        )
+    check_windows(max(span.num_frames, span.window), span.window, span.window_overlap)
     return span
 
 
@@ -258,6 +326,7 @@ def inversion_cache_path(config: InferenceConfig, model: ModelSource, clip: Clip
         "model": [_fingerprint(ref) for ref in model.files],
         "clip": [_fingerprint(clip.path), clip.start_frame, clip.stride],
         "frames": clip.num_frames,
+        "windows": [clip.window, clip.window_overlap] if clip.num_frames > clip.window else None,
         "size": [clip.width, clip.height],
         "steps": config.inversion_steps,
         "dtype": config.dtype,
@@ -296,11 +365,15 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     config = dataclasses.replace(
         config,
         video=clip.path,
+        start=None,
+        end=None,
         num_frames=clip.num_frames,
         width=clip.width,
         height=clip.height,
         start_frame=clip.start_frame,
         stride=clip.stride,
+        window=clip.window,
+        window_overlap=clip.window_overlap,
         out=str(out),
         device=str(device),
     )

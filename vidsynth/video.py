@@ -42,15 +42,28 @@ class VideoInfo:
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing tensors element-wise has no single truth value
 class Clip:
-    """Frames sampled from a video for tuning or inversion, with where they came from."""
+    """Frames sampled from a video for tuning or inversion, with where they came from.
 
-    pixels: torch.Tensor  # (F, 3, H, W) float32 in [-1, 1]
+    The frames are kept as decoded, uint8: a whole clip as float32 would take 4x the memory, so
+    :meth:`pixel_chunk` converts a few frames at a time for the models that need them.
+    """
+
+    frames: np.ndarray  # (F, H, W, 3) uint8
     path: str  # absolute
     source_fps: float
     frame_indices: tuple[int, ...]
     width: int
     height: int
     stride: int  # source frames between two sampled frames
+
+    @property
+    def pixels(self) -> torch.Tensor:
+        """All frames as the models take them: (F, 3, H, W) float32 in [-1, 1]."""
+        return self.pixel_chunk(0, len(self.frames))
+
+    def pixel_chunk(self, start: int, stop: int) -> torch.Tensor:
+        """Frames ``start:stop`` as (f, 3, H, W) float32 in [-1, 1]."""
+        return torch.from_numpy(self.frames[start:stop]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
     @property
     def fps(self) -> float:
@@ -218,8 +231,7 @@ def read_clip(
     info = check_clip_request(source, num_frames, width, height, start, stride)
     indices = sample_indices(info.num_frames, num_frames, start, stride)
     frames = _decode(Path(info.path), indices, width, height)  # (F, H, W, 3) uint8
-    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (F, 3, H, W)
-    return Clip(pixels, info.path, info.fps, tuple(indices), width, height, stride)
+    return Clip(frames, info.path, info.fps, tuple(indices), width, height, stride)
 
 
 def read_frames(

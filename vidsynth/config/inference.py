@@ -3,14 +3,16 @@
 The command-line flags of ``inference.py`` set these keys, and a YAML file (``--config``, or
 ``--profile NAME`` for ``configs/NAME.yaml``) can hold all of them, e.g. a device profile with
 ``device``, ``dtype``, ``num_inference_steps``, ``num_frames``, ``width``/``height`` and
-``vae_slicing``. Clip options left null are taken from the tuning run (its clip, frames and size);
-without a run, the frames and stride from the tuning defaults and the size from the clip's aspect
-ratio. Keys use diffusers' words; the original Tune-A-Video's (and older VidSynth's) names are
-accepted too (``ALIASES``), so its ``validation_data`` settings can be pasted in.
+``vae_slicing``. Clip options left null are taken from the tuning run (its clip, span, frames and
+size); without a run, the frames and stride from the tuning defaults and the size from the clip's
+aspect ratio. A span can be chosen by time (``start``/``end`` in seconds: every frame of it at the
+stride) or by frames (``start_frame``, ``num_frames``; ``num_frames: all`` is the rest of the clip).
+Keys use diffusers' words; the original Tune-A-Video's (and older VidSynth's) names are accepted too
+(``ALIASES``), so its ``validation_data`` settings can be pasted in.
 """
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from vidsynth.config.loader import check_choice
 from vidsynth.dtypes import TORCH_DTYPES
@@ -28,11 +30,15 @@ class InferenceConfig:
     base: str | None = None  # SD-1.x folder or hub id: zero-shot editing; with run, replaces the run's base model
     # --- the clip (null: the run's) ---
     video: str | None = None  # the clip to edit
-    num_frames: int | None = None  # frames to edit
+    start: float | None = None  # seconds into the clip where the span starts (or start_frame)
+    end: float | None = None  # seconds into the clip where the span ends (null: the clip's end)
+    num_frames: Any = None  # frames to edit: a number, or "all" (every frame of the span at the stride)
     width: int | None = None  # frames are resized to width x height (multiples of 8)
     height: int | None = None
     start_frame: int | None = None  # index of the first frame used
-    stride: int | None = None  # source frames between two used frames (1: every frame)
+    stride: int | None = None  # source frames between two used frames (1: every frame, the source's frame rate)
+    window: int | None = None  # frames the UNet sees at once, longer spans in overlapping windows (default: the run's)
+    window_overlap: int | None = None  # frames consecutive windows share, blended (default: window / 4, at most 4)
     # --- the edit ---
     method: str = "tuneavideo"  # tuneavideo (the video UNet) | img2img (per-frame SD img2img baseline, needs base)
     compare: bool = False  # render both methods and a source | img2img | tuned grid per prompt
@@ -82,9 +88,29 @@ class InferenceConfig:
                 f"config key 'guidance_scale' must not be negative, got {self.guidance_scale}. "
                 "Use e.g. 12.5, or 1 for no guidance"
             )
-        for key in ("num_frames", "width", "height", "stride"):
+        for key in ("width", "height", "stride"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise VidSynthError(f"config key '{key}' must be positive, got {value}. Leave it unset for the default")
         if self.start_frame is not None and self.start_frame < 0:
             raise VidSynthError(f"config key 'start_frame' must be 0 or more, got {self.start_frame}")
+        if self.num_frames is not None and self.num_frames != "all":
+            if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
+                raise VidSynthError(
+                    f"config key 'num_frames' must be a positive number or 'all', got {self.num_frames!r}. "
+                    "Use e.g. 24, or all for every frame of the span"
+                )
+        for key in ("start", "end"):
+            value = getattr(self, key)
+            if value is not None and not value >= 0:
+                raise VidSynthError(f"config key '{key}' is seconds into the clip and must be 0 or more, got {value}")
+        if self.start is not None and self.start_frame is not None:
+            raise VidSynthError("the span's start is given twice (start in seconds and start_frame). Keep one")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise VidSynthError(
+                f"--end ({self.end:g} s) is not after --start ({self.start:g} s). Give an end later than the start"
+            )
+        if self.window is not None and self.window < 1:
+            raise VidSynthError(f"config key 'window' must be at least 1 frame, got {self.window}. Use e.g. 24")
+        if self.window_overlap is not None and self.window_overlap < 0:
+            raise VidSynthError(f"config key 'window_overlap' must be 0 or more, got {self.window_overlap}. Use e.g. 4")

@@ -10,6 +10,8 @@ import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from einops import rearrange
 
+from vidsynth.models.windows import SparseCausalCache
+
 
 def sparse_causal_context(hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
     """Keys/values of sparse-causal attention: frame 0's tokens followed by frame max(i-1, 0)'s.
@@ -40,6 +42,7 @@ class FramesAttnProcessor(AttnProcessor2_0):
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
         num_frames: int | None = None,
+        sparse_causal_cache: SparseCausalCache | None = None,
     ) -> torch.Tensor:
         return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
 
@@ -48,7 +51,9 @@ class SparseCausalAttnProcessor(AttnProcessor2_0):
     """Self-attention (``attn1``) where frame i attends to frames 0 and i-1 (Tune-A-Video).
 
     Queries come from frame i; keys and values are the 2·h·w tokens of frame 0 and frame
-    max(i-1, 0), with the pretrained q/k/v/out weights unchanged.
+    max(i-1, 0), with the pretrained q/k/v/out weights unchanged. With a ``sparse_causal_cache``
+    the frames are one window of a longer clip: frame 0 and the frame before the window come from
+    the cache (see ``windows.py``).
     """
 
     def __call__(
@@ -59,12 +64,17 @@ class SparseCausalAttnProcessor(AttnProcessor2_0):
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
         num_frames: int | None = None,
+        sparse_causal_cache: SparseCausalCache | None = None,
     ) -> torch.Tensor:
         if num_frames is None:
             raise ValueError("SparseCausalAttnProcessor needs num_frames in cross_attention_kwargs")
         if encoder_hidden_states is not None:
             raise ValueError("SparseCausalAttnProcessor is for self-attention (attn1) only")
-        context = sparse_causal_context(hidden_states, num_frames)  # (b f, 2n, c)
+        if sparse_causal_cache is None:
+            context = sparse_causal_context(hidden_states, num_frames)  # (b f, 2n, c)
+        else:
+            frames = rearrange(hidden_states, "(b f) n c -> b f n c", f=num_frames)
+            context = rearrange(sparse_causal_cache.context(attn, frames), "b f n c -> (b f) n c")
         return super().__call__(attn, hidden_states, context, attention_mask, temb)
 
 

@@ -36,6 +36,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from vidsynth.errors import VidSynthError
 from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.models.unet import VideoUNet
+from vidsynth.models.windows import check_windows, windowed_unet
 from vidsynth.pipelines.inversion import ddim_invert, inversion_scheduler
 
 logger = logging.getLogger(__name__)
@@ -173,14 +174,19 @@ class TuneAVideoPipeline(DiffusionPipeline):
         prompt: str = "",
         num_inference_steps: int = 50,
         return_all: bool = False,
+        window: int | None = None,
+        window_overlap: int = 4,
     ) -> torch.Tensor | list[torch.Tensor]:
         """DDIM-invert clip latents (b, 4, F, h, w) as Tune-A-Video does; see ``inversion.py``.
 
         The noise is predicted for ``prompt`` alone (no guidance). Returns the inverted latents at
         the last timestep, or with ``return_all`` every latent from the input to the inverted one.
+        ``window``: clips longer than this many frames go through the UNet in overlapping windows
+        (``window_overlap`` frames shared; see ``vidsynth/models/windows.py``).
         """
         self._check_latents(video_latents, "video_latents")
         self._check_steps(num_inference_steps, "num_inference_steps")
+        window = self._check_window(window, window_overlap, video_latents.shape[2])
         if not isinstance(prompt, str):
             raise VidSynthError(f"the inversion prompt must be a string, got {type(prompt).__name__}. Pass e.g. ''")
         device = self._execution_device
@@ -189,7 +195,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         scheduler = inversion_scheduler(self.scheduler.config, num_inference_steps)
 
         def predict_noise(sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
-            return self.unet(sample, timestep, encoder_hidden_states=text).sample
+            return windowed_unet(self.unet, sample, timestep, text, window, window_overlap)
 
         trajectory = ddim_invert(
             predict_noise, latents, scheduler, lambda steps: self._progress(steps, "DDIM inversion")
@@ -214,6 +220,16 @@ class TuneAVideoPipeline(DiffusionPipeline):
         limit = self.scheduler.config.num_train_timesteps
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= limit:
             raise VidSynthError(f"{name} must be an integer from 1 to {limit}, got {steps!r}. Use e.g. 50")
+
+    @staticmethod
+    def _check_window(window: int | None, overlap: int, num_frames: int) -> int:
+        """The window to run (``num_frames`` when None: one ordinary forward); a bad one says the fix."""
+        if window is None or window >= num_frames:
+            if window is not None and window < 1:
+                raise VidSynthError(f"window must be a positive number of frames, got {window}. Use e.g. 24")
+            return num_frames
+        check_windows(num_frames, window, overlap)
+        return window
 
     def _check_latents(self, latents: torch.Tensor, name: str) -> None:
         channels = self.unet.config.in_channels
@@ -333,12 +349,16 @@ class TuneAVideoPipeline(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "np",
         return_dict: bool = True,
+        window: int | None = None,
+        window_overlap: int = 4,
     ) -> TuneAVideoPipelineOutput | tuple:
         """Sample videos for ``prompt``: (batch, 3, num_frames, height, width) in [0, 1].
 
         ``latents`` (1 or batch, 4, F, h, w), e.g. from :meth:`invert`, start the sampling as they are
         (× the scheduler's ``init_noise_sigma``); one is shared by all prompts. Without them the
-        start is noise from ``generator``. ``output_type``: "np", "pt" or "latent".
+        start is noise from ``generator``. ``output_type``: "np", "pt" or "latent". ``window``: clips
+        longer than this many frames go through the UNet in overlapping windows (``window_overlap``
+        frames shared), so its memory does not grow with the clip; see ``vidsynth/models/windows.py``.
         """
         # 1. Check inputs
         self.check_inputs(
@@ -354,6 +374,8 @@ class TuneAVideoPipeline(DiffusionPipeline):
             generator,
             output_type,
         )
+
+        window = self._check_window(window, window_overlap, num_frames)
 
         # 2. Define call parameters
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -384,7 +406,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         for t in progress:
             model_input = torch.cat([latents] * 2) if do_guidance else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
-            noise_pred = self.unet(model_input, t, encoder_hidden_states=text_embeddings).sample
+            noise_pred = windowed_unet(self.unet, model_input, t, text_embeddings, window, window_overlap)
             if do_guidance:
                 noise_uncond, noise_text = noise_pred.chunk(2)
                 noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
