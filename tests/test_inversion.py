@@ -5,6 +5,7 @@ from diffusers import DDIMScheduler, PNDMScheduler
 
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.inversion import ddim_invert, inversion_scheduler
+from vidsynth.testing.tiny_sd import SD14_SCHEDULER
 
 PROMPT = "a man is skiing"
 
@@ -64,17 +65,6 @@ def test_timesteps_are_the_originals_whatever_the_scheduler(pipe):
     assert torch.equal(with_ddim, with_pndm)
 
 
-SD_SCHEDULE = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-}
-
-
 def _smooth_model(x: torch.Tensor, t) -> torch.Tensor:
     """A fixed, smooth stand-in for a UNet: a channel mix plus a squashed term, the same at every t."""
     mix = torch.randn(4, 4, generator=torch.Generator().manual_seed(1)) * 0.3
@@ -84,9 +74,9 @@ def _smooth_model(x: torch.Tensor, t) -> torch.Tensor:
 def _invert_then_sample(prediction_type: str, inverted_as: str, steps: int = 50) -> float:
     """Mean error of DDIM sampling (read as ``prediction_type``) from the inverted latents (read as ``inverted_as``)."""
     latents = torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    inverse = inversion_scheduler({**SD_SCHEDULE, "prediction_type": inverted_as}, steps)
+    inverse = inversion_scheduler({**SD14_SCHEDULER, "prediction_type": inverted_as}, steps)
     sample = ddim_invert(_smooth_model, latents, inverse)[-1]
-    sampler = DDIMScheduler.from_config({**SD_SCHEDULE, "prediction_type": prediction_type})
+    sampler = DDIMScheduler.from_config({**SD14_SCHEDULER, "prediction_type": prediction_type})
     sampler.set_timesteps(steps)
     for t in sampler.timesteps:
         sample = sampler.step(_smooth_model(sample, t), t, sample).prev_sample
