@@ -14,6 +14,8 @@ original Tune-A-Video script, and why:
   original's per-step ``latent_dist.sample()`` does;
 * every random draw of a step comes from a generator seeded by (seed, step), so a run killed at any
   step and resumed ends with exactly the weights of an uninterrupted run;
+* ``window_sampling: random`` tunes on a long clip: each step (and each process) sees a window of
+  ``n_sample_frames`` drawn anywhere in the span, out of latents encoded once for the whole span;
 * checkpoints and the result hold only the trained parameters, not the 3.4 GB UNet: for SD-1.x
   74.4 M of them, 297.5 MB in float32 (``save_dtype: fp16`` or ``bf16`` halves the result;
   checkpoints stay float32, plus Adam's state, so that resuming is exact);
@@ -32,7 +34,7 @@ import diffusers
 import torch
 import transformers
 from accelerate import Accelerator, PartialState
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, parse_flag_from_env, set_seed
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
@@ -97,12 +99,14 @@ def interrupted(run: RunFolder, steps_done: int, max_steps: int) -> Interrupted:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     cfg = load_config(TrainConfig, [args.config], args.overrides)
-    state = PartialState()
+    # accelerate launch --cpu sets ACCELERATE_USE_CPU, which Accelerator reads; the first state made must read it too,
+    # or it settles on the GPU, and processes started on a machine without one each run alone as process 0.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     if not state.is_main_process:
         logger.setLevel(logging.ERROR)  # each message once, from the main process
 
     # Check the whole request before any model loads: config, base model, clip, sizes, output folder.
-    clip_info, trainable_count = check_request(cfg)
+    clip_info, span, trainable_count = check_request(cfg)
     run = RunFolder(Path(cfg.output_dir))
     resume_from = find_checkpoint(cfg.resume_from_checkpoint, run.checkpoints)
     if cfg.resume_from_checkpoint and resume_from is None:
@@ -123,6 +127,7 @@ def main(argv: list[str] | None = None) -> Path:
     # The saved config records what actually ran, with absolute paths so inference.py finds them from anywhere.
     cfg.seed, cfg.mixed_precision = seed, mixed_precision
     cfg.train_data.video_path = clip_info.path
+    cfg.train_data.sample_end_idx = span.frames.stop  # the span's end as used: null is saved as the clip's length
     if Path(cfg.pretrained_model_path).exists():
         cfg.pretrained_model_path = str(Path(cfg.pretrained_model_path).absolute())
 
@@ -137,11 +142,12 @@ def main(argv: list[str] | None = None) -> Path:
         diffusers.utils.logging.set_verbosity_error()
     set_seed(seed)  # the temporal layers' initial q/k/v weights are random
 
-    # The clip: frames range(start, n, stride)[:n_sample_frames], resized, in [-1, 1].
+    # The span range(start, end, stride): its first window (fixed) or all of it (random), resized, in [-1, 1].
     data = cfg.train_data
-    clip = read_clip(
-        clip_info, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
-    )
+    sampling = (data.width, data.height, data.sample_start_idx, data.sample_frame_rate)
+    clip = read_clip(clip_info, span.frames_read, *sampling)
+    # Validation edits the span's first window, the frames a fixed run tunes on, so validations stay comparable.
+    validation_clip = read_clip(clip_info, span.window, *sampling) if span.sampling == "random" else clip
 
     # Load the noise scheduler and the models; inflate the UNet.
     model = cfg.pretrained_model_path
@@ -154,6 +160,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # Encode the clip and the prompt once; no step runs the VAE or the text encoder, so they are freed.
     clip_latents = encode_clip(pipeline.vae, clip.pixels)  # posterior mean and std, (1, 4, F, h, w) each
+    validation_latents = clip_latents.window(0, span.window)  # (1, 4, W, h, w)
     with torch.no_grad():
         text_embeddings = pipeline.encode_prompt(data.prompt, accelerator.device, 1, False)[0].float()  # (1, 77, D)
     del pipeline  # validation loads them again while it runs
@@ -189,6 +196,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     logger.info("***** Tuning *****")
     logger.info("  Clip: %s, frames %s at %dx%d", clip.path, list(clip.frame_indices), clip.width, clip.height)
+    if span.sampling == "random":
+        logger.info("  Windows: %d consecutive of these frames per step, drawn at random", span.window)
     logger.info("  Prompt: %r; trained parameters: %.2fM", data.prompt, trainable_count / 1e6)
     logger.info(
         "  Steps: %d, batch %d, accumulation %d",
@@ -211,7 +220,9 @@ def main(argv: list[str] | None = None) -> Path:
             pipeline = validation_pipeline(model, accelerator.unwrap_model(unet), accelerator.device, cfg.frozen_dtype)
             with accelerator.autocast():
                 folder = run.samples / f"sample-{step}"
-                render_validation(pipeline, model, clip, clip_latents, cfg.validation_data, folder, seed)
+                render_validation(
+                    pipeline, model, validation_clip, validation_latents, cfg.validation_data, folder, seed
+                )
             unet.train()
 
     progress = tqdm(
@@ -228,10 +239,11 @@ def main(argv: list[str] | None = None) -> Path:
             for micro_step in range(cfg.gradient_accumulation_steps):
                 with accelerator.accumulate(unet):
                     generator = step_generator(seed, global_step, micro_step, accelerator.process_index)
+                    window_start = span.draw(generator)  # each process its own window: data parallel over the span
                     loss = diffusion_loss(
                         unet,
                         noise_scheduler,
-                        clip_latents,
+                        clip_latents.window(window_start, span.window),
                         text_embeddings,
                         generator,
                         batch_size=cfg.train_batch_size,
@@ -244,6 +256,10 @@ def main(argv: list[str] | None = None) -> Path:
                     lr_scheduler.step()
                     optimizer.zero_grad()
                 step_loss += accelerator.gather(loss.detach()).mean().item() / cfg.gradient_accumulation_steps
+                if span.sampling == "random":  # where each process's window starts, in source frames
+                    starts = accelerator.gather(torch.tensor([span.frames[window_start]], device=accelerator.device))
+                    windows = {f"window_start/process_{i}": start for i, start in enumerate(starts.tolist())}
+                    accelerator.log(windows, step=global_step + 1)
             global_step += 1
             if not math.isfinite(step_loss):
                 raise VidSynthError(
@@ -274,6 +290,10 @@ def main(argv: list[str] | None = None) -> Path:
     except KeyboardInterrupt:
         progress.close()
         raise interrupted(run, global_step, cfg.max_train_steps) from None
+    # Every process ends together. A process that tore its process group down at once could hang for good on the
+    # CPU: gloo's worker thread may still be releasing the last collective's tensors, which needs the GIL that the
+    # process group's destructor holds while it joins that thread.
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
 

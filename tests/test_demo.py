@@ -39,7 +39,8 @@ def test_demo_runs_offline_and_writes_playable_files_with_sound(tmp_path):
     assert len(videos) == 2 and (edits / "grid.gif").is_file()
     for video in videos:
         info = probe_video(video)
-        assert info.has_audio and info.num_frames == 8 and (info.width, info.height) == (128, 128)
+        assert info.has_audio and (info.num_frames, info.fps) == (16, 8.0)  # the whole scene at its frame rate
+        assert (info.width, info.height) == (128, 128)
         assert video.with_suffix(".json").is_file()
     assert (out / "run" / "tuned_unet.safetensors").is_file()
 

@@ -41,6 +41,8 @@ SIDECAR_KEYS = {
     "num_frames",
     "width",
     "height",
+    "window",
+    "grid_gif",
     "source",
 }
 
@@ -131,6 +133,7 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         assert (sidecar["video"], sidecar["prompt"], sidecar["method"]) == (f"{name}.mp4", prompt, "tuneavideo")
         assert (sidecar["seed"], sidecar["num_inference_steps"], sidecar["guidance_scale"]) == (33, 2, 12.5)
         assert (sidecar["inversion_steps"], sidecar["strength"]) == (2, None)
+        assert sidecar["window"] is None and sidecar["grid_gif"] == {"every_nth_frame": 1, "fps": fps}  # short clip
         assert (sidecar["fps"], sidecar["num_frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
         assert "tuned_unet.safetensors" in sidecar["model"]
         assert sidecar["source"] == {
@@ -270,7 +273,7 @@ def test_without_a_run_the_size_follows_the_clip_s_aspect_ratio_and_is_logged(ti
     with pytest.raises(SystemExit) as exit_info:
         run_main(lambda: inference.main([*argv, "--out", str(tmp_path / "out")]))
     assert exit_info.value.code == 130  # Ctrl-C while loading: one line, nothing written
-    assert "Editing 3 frames of wide.mp4 (from frame 0, stride 2) at 512x304" in caplog.text
+    assert "Editing 3 frames of wide.mp4 (0.00-0.75 s from frame 0, stride 2: 4 fps) at 512x304" in caplog.text
     assert "50 inversion + 5 sampling steps" in caplog.text and "interrupted" in caplog.text
     assert not (tmp_path / "out").exists()
 

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +22,7 @@ from safetensors.torch import load_file
 import train
 from vidsynth import VideoUNet
 from vidsynth.cli import run_main
-from vidsynth.config import TrainConfig, load_config
+from vidsynth.config import InferenceConfig, TrainConfig, load_config
 from vidsynth.dtypes import torch_dtype
 from vidsynth.models.frozen_weights import FrozenConv2d, FrozenLinear, store_frozen_weights
 from vidsynth.models.trainable import (
@@ -32,10 +33,13 @@ from vidsynth.models.trainable import (
 )
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.scene import render_scene
-from vidsynth.training.encode import ClipLatents
+from vidsynth.training.encode import ClipLatents, encode_clip
+from vidsynth.training.preflight import check_span
+from vidsynth.training.span import TuningSpan
 from vidsynth.training.step import diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
 from vidsynth.training.validation import validation_pipeline
+from vidsynth.video import VideoInfo
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 12  # rendered clip; tuning takes 4 of them at stride 2
@@ -161,9 +165,16 @@ def tensors_in(tree) -> list[torch.Tensor]:
     return [t for value in tree.values() for t in tensors_in(value)] if isinstance(tree, dict) else []
 
 
-@pytest.mark.parametrize("use_8bit_adam", [False, True], ids=["adamw", "adamw-8bit"])
-def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip, monkeypatch, use_8bit_adam):
+@pytest.mark.parametrize(
+    ("use_8bit_adam", "window_sampling"),
+    [(False, "fixed"), (True, "fixed"), (False, "random")],
+    ids=["adamw", "adamw-8bit", "random-windows"],
+)
+def test_killed_run_resumed_ends_with_identical_weights(
+    tmp_path, tiny_sd, clip, monkeypatch, use_8bit_adam, window_sampling
+):
     changes = {
+        "train_data": {"window_sampling": window_sampling},  # random: 4-frame windows out of the 6-frame span
         "use_8bit_adam": use_8bit_adam,
         "max_train_steps": 4,
         "checkpointing_steps": 2,
@@ -196,6 +207,40 @@ def test_killed_run_resumed_ends_with_identical_weights(tmp_path, tiny_sd, clip,
     assert all(torch.equal(got[name], expected[name]) for name in expected)
     assert any(not torch.equal(at_step_2[name], expected[name]) for name in expected)
     assert [p.name for p in (tmp_path / "a" / "checkpoints").iterdir()] == ["checkpoint-4"]  # total limit 1
+    # The span is recorded for inference: its end resolved in config.yaml; the clip tuned on in the metadata.
+    assert load_config(TrainConfig, [tmp_path / "b" / "config.yaml"]).train_data.sample_end_idx == CLIP_FRAMES
+    metadata = read_trained_metadata(tmp_path / "b" / "tuned_unet.safetensors")
+    span = list(range(0, CLIP_FRAMES, 2)) if window_sampling == "random" else [0, 2, 4, 6]
+    assert metadata["clip"]["frame_indices"] == span and metadata["window_sampling"] == window_sampling
+
+
+def test_random_windows_encode_the_span_once_and_each_step_tunes_on_the_window_it_drew(
+    tmp_path, tiny_sd, clip, monkeypatch
+):
+    changes = {"train_data": {"sample_frame_rate": 1, "window_sampling": "random"}, "max_train_steps": 4}
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, tmp_path / "out", **changes)
+    encoded, tuned_on = [], []
+
+    def keep_encoded(*args):
+        encoded.append(encode_clip(*args))
+        return encoded[-1]
+
+    def keep_window(unet, scheduler, latents, *args, **kwargs):
+        tuned_on.append(latents)
+        return diffusion_loss(unet, scheduler, latents, *args, **kwargs)
+
+    monkeypatch.setattr(train, "encode_clip", keep_encoded)
+    monkeypatch.setattr(train, "diffusion_loss", keep_window)
+    run_train(["--config", str(config)])
+
+    (whole,) = encoded  # the VAE ran once, on every frame of the span
+    assert whole.mean.shape[2] == CLIP_FRAMES
+    span = TuningSpan(range(CLIP_FRAMES), window=4, sampling="random")
+    starts = [span.draw(step_generator(33, step)) for step in range(4)]
+    assert len(set(starts)) > 1  # the windows move from step to step
+    for latents, start in zip(tuned_on, starts, strict=True):
+        expected = whole.window(start, 4)
+        assert torch.equal(latents.mean, expected.mean) and torch.equal(latents.std, expected.std)
 
 
 def test_ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume(tmp_path, tiny_sd, clip, monkeypatch, caplog):
@@ -243,6 +288,28 @@ def run_cli(argv: list[str], caplog) -> tuple[int, str]:
         ("missing", ["train_data.video_path={missing}"], "not found.*nope.mp4"),
         ("corrupt", ["train_data.video_path={corrupt}"], "Cannot read .*bad.mp4"),
         ("short", ["train_data.n_sample_frames=8"], "has 12 frames.* 6 frames.*n_sample_frames"),
+        (
+            "start-past-clip",
+            ["train_data.sample_start_idx=12"],
+            "has 12 frames; from frame 12 .* 0 frames.*start earlier",
+        ),
+        (
+            "end-past-clip",
+            ["train_data.sample_end_idx=13"],
+            "sample_end_idx is 13 but .*clip.mp4 has 12 frames. Set sample_end_idx=12 or less, or null",
+        ),
+        (
+            "end-before-start",
+            ["train_data.sample_start_idx=4", "train_data.sample_end_idx=4"],
+            r"sample_end_idx \(4\) is not after sample_start_idx \(4\).*between 5 and 12",
+        ),
+        (
+            "window-over-span",
+            ["train_data.sample_end_idx=6"],
+            "frames 0 to 6 .* at stride 2, has 3 frames, fewer than the window of n_sample_frames=4. Fix: lower "
+            "train_data.n_sample_frames to 3, or lower sample_frame_rate to 1, or raise sample_end_idx",
+        ),
+        ("window-sampling", ["train_data.window_sampling=randm"], "must be one of fixed, random; got 'randm'"),
         ("size-8", ["train_data.width=36"], "width must be a positive multiple of 8.*got 36. Use 32 or 40"),
         ("save-dtype", ["save_dtype=fp64"], "'save_dtype' must be one of fp32, fp16, bf16; got 'fp64'"),
         (
@@ -421,6 +488,33 @@ def test_step_draws_come_from_the_seed_and_the_step_only(tiny_sd):
     assert not torch.equal(loss(5), loss(5, clip=wide))
 
 
+def test_random_windows_cover_the_whole_span_and_come_from_the_step_generator():
+    span = TuningSpan(range(3, 15, 2), window=4, sampling="random")  # 6 span frames: windows at positions 0..2
+    starts = [span.draw(step_generator(33, step)) for step in range(60)]
+    assert set(starts) == {0, 1, 2}  # the last window too: uniformly anywhere in the span
+    assert starts == [span.draw(step_generator(33, step)) for step in range(60)]  # the same again: resumable
+    assert starts != [span.draw(step_generator(33, step, process=1)) for step in range(60)]  # per process
+    # fixed: always the first window, and the generator is left as it was (fixed runs draw what they always drew)
+    generator = step_generator(33, 0)
+    state = generator.get_state()
+    assert dataclasses.replace(span, sampling="fixed").draw(generator) == 0
+    assert torch.equal(generator.get_state(), state)
+
+
+def test_clip_latents_encoded_frame_by_frame_equal_one_batch_encode(tiny_sd):
+    """The span is encoded one frame at a time; the posterior is exactly what one batch encode gives (fixed runs
+    train on what they always did), and a window is the slice of those frames."""
+    pipe = validation_pipeline(str(tiny_sd), VideoUNet.from_pretrained_2d(tiny_sd), torch.device("cpu"))
+    pixels = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (F, 3, H, W)
+    latents = encode_clip(pipe.vae, pixels)
+    with torch.no_grad():
+        posterior = pipe.vae.encode(pixels).latent_dist  # over (F, 4, h, w)
+    assert torch.equal(latents.mean, posterior.mean.permute(1, 0, 2, 3).unsqueeze(0))
+    assert torch.equal(latents.std, posterior.std.permute(1, 0, 2, 3).unsqueeze(0))
+    window = latents.window(2, 3)
+    assert torch.equal(window.mean, latents.mean[:, :, 2:5]) and torch.equal(window.std, latents.std[:, :, 2:5])
+
+
 def test_frozen_bf16_layers_compute_in_float32_and_save_only_bf16_weights():
     torch.manual_seed(0)
     model = torch.nn.Sequential(
@@ -500,6 +594,72 @@ def test_accelerate_launch_runs_without_a_config_file(tmp_path, tiny_sd, clip):
     result = tmp_path / "out" / "tuned_unet.safetensors"
     unet = VideoUNet.from_pretrained_2d(tiny_sd)
     assert load_trained(unet, result)["steps"] == 1
+
+
+def tensorboard_scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series accelerate's TensorBoard tracker wrote under ``logs``: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series = {}
+    for folder in {path.parent for path in logs.rglob("events.out.tfevents*")}:
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            series[tag] = [(event.step, event.value) for event in events.Scalars(tag)]
+    return series
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, so that concurrent launches do not meet on accelerate's default 29500."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_processes_tune_on_their_own_random_windows(tmp_path, tiny_sd, clip):
+    """Two processes on the CPU: data parallel over the clip, each process its own windows.
+
+    ``accelerate launch --cpu`` starts one process whatever ``--num_processes`` says (several CPU processes
+    need mpirun), so the processes are started as on GPUs (torchrun) and ACCELERATE_USE_CPU puts them on the CPU.
+    """
+    out = tmp_path / "out"
+    config = write_config(
+        tmp_path / "c.yaml",
+        tiny_sd,
+        clip,
+        out,
+        train_data={"sample_frame_rate": 1, "window_sampling": "random"},  # 4-frame windows out of all 12 frames
+        validation_data={"prompts": ["a red ball"], "num_inference_steps": 2, "num_inv_steps": 2},
+        report_to="tensorboard",
+    )
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--main_process_port", str(free_port())]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    command = [*launch, "train.py", "--config", str(config)]
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    metadata = read_trained_metadata(out / "tuned_unet.safetensors")
+    assert metadata["steps"] == 3 and metadata["clip"]["frame_indices"] == list(range(CLIP_FRAMES))
+    # Each process drew its windows from its own step generator (seed, step, process): different windows.
+    span = TuningSpan(range(CLIP_FRAMES), window=4, sampling="random")
+    scalars = tensorboard_scalars(out / "logs")
+    drawn = {}
+    for process in (0, 1):
+        drawn[process] = [value for _, value in scalars[f"window_start/process_{process}"]]
+        assert drawn[process] == [span.frames[span.draw(step_generator(33, step, 0, process))] for step in range(3)]
+    assert drawn[0] != drawn[1]
+    # Validation edited the span's first window, as a fixed run would.
+    validated = load_config(InferenceConfig, [out / "samples" / "sample-3" / "config.yaml"])
+    assert (validated.start_frame, validated.num_frames) == (0, 4)
+
+
+def test_whole_clip_config_tunes_on_every_frame_of_car_turn_sound_in_random_windows():
+    cfg = load_config(TrainConfig, [REPO / "configs" / "whole-clip.yaml"])
+    car_turn_sound = VideoInfo("car-turn-sound.mp4", num_frames=80, fps=10.0, width=480, height=480, has_audio=True)
+    span = check_span(car_turn_sound, cfg.train_data)
+    assert (span.frames, span.window, span.sampling) == (range(80), 24, "random")
+    assert cfg.validation_data.video_length == span.window  # validation edits the first window
 
 
 def test_shipped_configs_document_every_key_and_match_the_original_samples():

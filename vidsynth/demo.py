@@ -4,8 +4,9 @@
    there); otherwise a tiny SD-1.x checkpoint with *random* weights is built, so everything runs
    with no network and no GPU (the pictures are then noise-like: the point is to see every stage work);
 2. clip: a procedurally rendered scene with a tone as its sound track (nothing to download);
-3. tune: ``train.py`` for a few steps on that clip;
-4. edit: ``inference.py`` with two prompts, writing MP4s with the sound put back and a GIF grid.
+3. tune: ``train.py`` for a few steps on windows of that clip;
+4. edit: ``inference.py`` with two prompts over the whole clip, every frame at the source frame rate
+   (the UNet in windows), writing MP4s with the sound put back and a GIF grid.
 
 The stages run the same commands a user runs, in subprocesses, so the demo also proves them.
 """
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     edits = out / time.strftime("edits-%Y%m%d-%H%M%S")
     command = ["inference.py", "--run", str(run), "--out", str(edits), "--steps", str(args.steps)]
+    command += ["--frames", "all", "--stride", "1"]  # the whole scene at its own frame rate
     command += ["--inversion-steps", str(args.steps)]
     for prompt in PROMPTS:
         command += ["--prompt", prompt]

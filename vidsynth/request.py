@@ -250,12 +250,11 @@ def resolve_clip(config: InferenceConfig, tuned: dict) -> ClipSpan:
         num_frames = available
     else:
         num_frames = pick(config.num_frames, "n_sample_frames", min(defaults.n_sample_frames, max(available, 1)))
-    if num_frames > available:  # the clip's end is checked below, with the fix
-        if end < info.num_frames:
-            raise VidSynthError(
-                f"the span (frames {start} to {end - 1}) at stride {stride} has {available} frames, but {num_frames} "
-                f"were asked. Lower --frames to {available}, or use --frames all"
-            )
+    if num_frames > available and end < info.num_frames:  # a span to the clip's end: checked below, with the fix
+        raise VidSynthError(
+            f"the span (frames {start} to {end - 1}) at stride {stride} has {available} frames, but {num_frames} "
+            f"were asked. Lower --frames to {available}, or use --frames all"
+        )
     span = ClipSpan(
         info=info,
         num_frames=num_frames,

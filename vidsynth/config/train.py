@@ -16,6 +16,8 @@ from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES
 
 # piecewise_constant needs step rules that no key here sets, so it is not offered.
 LR_SCHEDULERS = tuple(kind.value for kind in SchedulerType if kind is not SchedulerType.PIECEWISE_CONSTANT)
+# fixed: tune on the span's first n_sample_frames, as the original; random: a window anywhere in the span per step.
+WINDOW_SAMPLING = ("fixed", "random")
 
 
 def _check_at_least(key: str, value: int | float | None, low: int | float) -> None:
@@ -28,11 +30,16 @@ def _check_at_least(key: str, value: int | float | None, low: int | float) -> No
 class TrainDataConfig:
     video_path: str = "???"  # the clip to tune on (any format ffmpeg reads)
     prompt: str = "???"  # what the clip shows, e.g. "a man is skiing"
-    n_sample_frames: int = 24  # frames used for tuning
+    n_sample_frames: int = 24  # frames seen per step: the window
     width: int = 512  # frames are resized to width x height (multiples of 8)
     height: int = 512  # see width; any aspect ratio
-    sample_start_idx: int = 0  # first frame index used
+    sample_start_idx: int = 0  # first frame index of the span
     sample_frame_rate: int = 2  # stride between used frames
+    sample_end_idx: int | None = None  # end (exclusive) of the span: range(start, end, stride); none: the clip's end
+    window_sampling: str = "fixed"  # fixed: the span's first window (original) | random: any window, drawn per step
+
+    def __post_init__(self):
+        check_choice("train_data.window_sampling", self.window_sampling, WINDOW_SAMPLING)
 
 
 @dataclass

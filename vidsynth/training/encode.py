@@ -4,12 +4,14 @@ The original runs the VAE encoder and the text encoder in every step although th
 change; here both run once. What changes from step to step in the original is only the VAE
 posterior *sample*, so the posterior's mean and standard deviation are kept and every step draws a
 fresh sample from them (or uses the mean, ``latent_sampling: mean``) at the cost of one ``randn``.
+With random windows (``span.py``) the whole span is encoded, and each step slices its window out.
 """
 
 from dataclasses import dataclass
 
 import torch
 from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 from vidsynth.models.frozen_weights import compute_dtype
 
@@ -21,6 +23,11 @@ class ClipLatents:
     mean: torch.Tensor  # (1, 4, F, h, w) posterior mean, unscaled
     std: torch.Tensor  # (1, 4, F, h, w) posterior standard deviation, unscaled
     scaling_factor: float  # the VAE's latent scale (0.18215 for SD-1.x)
+
+    def window(self, start: int, length: int) -> "ClipLatents":
+        """The posterior of frames ``start`` to ``start + length`` (views, no copy): one step's window."""
+        frames = slice(start, start + length)
+        return ClipLatents(self.mean[:, :, frames], self.std[:, :, frames], self.scaling_factor)  # (1, 4, W, h, w)
 
     def draw(self, batch_size: int, generator: torch.Generator | None, sample_posterior: bool) -> torch.Tensor:
         """Training latents (batch_size, 4, F, h, w), already multiplied by the scaling factor.
@@ -39,12 +46,16 @@ class ClipLatents:
 def encode_clip(vae: AutoencoderKL, pixels: torch.Tensor) -> ClipLatents:
     """Encode clip frames (F, 3, H, W) in [-1, 1] to the posterior of each frame, one frame at a time.
 
-    The frames go through the VAE one by one (its slicing), which bounds the encoder's activation
-    memory to one frame; the posterior is kept in float32 whatever the VAE's dtype.
+    One frame's pixels at a time go to the VAE's device and through the encoder, so the encoder's
+    memory is one frame's however long the span is (80 frames or 8); only the moments, 8 x h x w
+    values a frame, grow with it. They are turned into mean and std at once, exactly as the VAE does
+    for a whole batch; the posterior is kept in float32 whatever the VAE's dtype.
     """
     param = next(vae.parameters())
-    vae.enable_slicing()
-    posterior = vae.encode(pixels.to(param.device, compute_dtype(vae))).latent_dist  # over (F, 4, h, w)
+    moments = torch.cat(
+        [vae.encode(frame.to(param.device, compute_dtype(vae))).latent_dist.parameters for frame in pixels.split(1)]
+    )  # (F, 8, h, w): mean and log-variance
+    posterior = DiagonalGaussianDistribution(moments)
     mean = posterior.mean.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     std = posterior.std.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     return ClipLatents(mean.contiguous(), std.contiguous(), float(vae.config.scaling_factor))

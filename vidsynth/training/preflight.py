@@ -12,10 +12,11 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 
-from vidsynth.config.train import TrainConfig
+from vidsynth.config.train import TrainConfig, TrainDataConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import trainable_parameter_names
 from vidsynth.models.unet import VideoUNet
+from vidsynth.training.span import TuningSpan
 from vidsynth.video import VideoInfo, check_clip_request
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -82,11 +83,42 @@ def validation_notes(cfg: TrainConfig) -> list[str]:
     ]
 
 
-def check_request(cfg: TrainConfig) -> tuple[VideoInfo, int]:
-    """All checks that need no model weights; returns the clip's info and the trainable parameter count."""
+def check_span(info: VideoInfo, data: TrainDataConfig) -> TuningSpan:
+    """The span ends inside the clip, after its start, and holds a window of ``n_sample_frames``.
+
+    Runs after :func:`~vidsynth.video.check_clip_request`, which has found the start inside the clip
+    and a window's frames between it and the clip's end (the span when ``sample_end_idx`` is null).
+    """
+    span = TuningSpan.of(data, info.num_frames)
+    start, end, stride, clip_frames = span.frames.start, span.frames.stop, span.frames.step, info.num_frames
+    if end > clip_frames:
+        raise VidSynthError(
+            f"train_data.sample_end_idx is {end} but {info.path} has {clip_frames} frames. "
+            f"Set sample_end_idx={clip_frames} or less, or null for the clip's end"
+        )
+    if end <= start:
+        raise VidSynthError(
+            f"train_data.sample_end_idx ({end}) is not after sample_start_idx ({start}), so the span has no frames. "
+            f"Set sample_end_idx between {start + 1} and {clip_frames}, or null for the clip's end"
+        )
+    if len(span.frames) < span.window:
+        fixes = [f"lower train_data.n_sample_frames to {len(span.frames)}"]
+        if span.window > 1 and (max_stride := (end - 1 - start) // (span.window - 1)) >= 1:
+            fixes.append(f"lower sample_frame_rate to {max_stride}")
+        if end < clip_frames:
+            fixes.append(f"raise sample_end_idx (up to {clip_frames}, or null for the clip's end)")
+        raise VidSynthError(
+            f"the span, frames {start} to {end} (exclusive) at stride {stride}, has {len(span.frames)} frames, "
+            f"fewer than the window of n_sample_frames={span.window}. Fix: {', or '.join(fixes)}"
+        )
+    return span
+
+
+def check_request(cfg: TrainConfig) -> tuple[VideoInfo, TuningSpan, int]:
+    """All checks that need no model weights; returns the clip's info, the span and the trainable parameter count."""
     unet_config = check_model(cfg.pretrained_model_path)
     data = cfg.train_data
     info = check_clip_request(
         data.video_path, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
     )
-    return info, check_trainable_modules(unet_config, cfg)
+    return info, check_span(info, data), check_trainable_modules(unet_config, cfg)

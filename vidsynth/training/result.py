@@ -4,6 +4,8 @@
 the default modules 74.4 M parameters: 297.5 MB in float32, 148.8 MB with ``save_dtype`` fp16 or
 bf16), with the base model, the inflation options, the clip (path, fps, frame indices, size) and
 the prompt in its metadata: ``inference.py`` rebuilds the tuned model from it and the base model.
+The clip is the frames tuned on: the one window of a fixed run, the whole span of a random one
+(``window_sampling``, also in the metadata, with the window's ``n_sample_frames``).
 It is renamed into place last, after the optional ``pipeline/``, so its presence means the run
 finished; nothing is visible under a final name before it is complete.
 """
@@ -41,6 +43,7 @@ def write_result(unet: VideoUNet, run: RunFolder, cfg: TrainConfig, clip: Clip, 
         "clip": clip.metadata(),
         "prompt": cfg.train_data.prompt,
         "n_sample_frames": cfg.train_data.n_sample_frames,
+        "window_sampling": cfg.train_data.window_sampling,
         "steps": steps,
         "seed": seed,
     }
