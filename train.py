@@ -51,7 +51,7 @@ from vidsynth.training.checkpoints import (
     register_trained_param_hooks,
     save_checkpoint,
 )
-from vidsynth.training.encode import encode_clip
+from vidsynth.training.encode import encode_posterior
 from vidsynth.training.optimizer import build_optimizer, check_8bit_adam
 from vidsynth.training.precision import resolve_mixed_precision
 from vidsynth.training.preflight import check_request, validation_notes
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> Path:
     pipeline = validation_pipeline(model, unet, accelerator.device)  # VAE, text encoder, tokenizer around the UNet
 
     # Encode the clip and the prompt once; no step runs the VAE or the text encoder, so they are freed.
-    clip_latents = encode_clip(pipeline.vae, clip.pixels)  # posterior mean and std, (1, 4, F, h, w) each
+    clip_latents = encode_posterior(pipeline.vae, clip.pixel_frames())  # posterior mean and std, (1, 4, F, h, w) each
     validation_latents = clip_latents.window(0, span.window)  # (1, 4, W, h, w)
     with torch.no_grad():
         text_embeddings = pipeline.encode_prompt(data.prompt, accelerator.device, 1, False)[0].float()  # (1, 77, D)

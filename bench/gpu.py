@@ -31,7 +31,7 @@ from vidsynth.config.inference import InferenceConfig  # noqa: E402
 from vidsynth.dtypes import torch_dtype  # noqa: E402
 from vidsynth.editing import encode_clip, render_edits  # noqa: E402
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
-from vidsynth.training.encode import encode_clip as encode_posterior  # noqa: E402
+from vidsynth.training.encode import encode_posterior  # noqa: E402
 from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
 from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
 from vidsynth.video import Clip  # noqa: E402
@@ -69,7 +69,7 @@ def tuning(args: argparse.Namespace, device: torch.device, checkpointing: bool) 
     optimizer = torch.optim.AdamW(params, lr=3e-5)
     lr_scheduler = get_scheduler("constant", optimizer=optimizer)
     vae = sd14.vae().to(device, torch.bfloat16).requires_grad_(False)
-    latents = encode_posterior(vae, random_clip(args.frames, args.size).pixels)  # (1, 4, F, h, w) each
+    latents = encode_posterior(vae, random_clip(args.frames, args.size).pixel_frames())  # (1, 4, F, h, w) each
     del vae
     context = torch.randn(1, 77, 768, device=device)
     noise_scheduler = DDPMScheduler.from_config(SD14_SCHEDULER)

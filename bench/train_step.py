@@ -48,7 +48,7 @@ from bench.sd14 import SD14_UNET, SD14_VAE, text_encoder  # noqa: E402
 from vidsynth.config import TrainConfig  # noqa: E402
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
 from vidsynth.models.unet import VideoUNet  # noqa: E402
-from vidsynth.training.encode import encode_clip  # noqa: E402
+from vidsynth.training.encode import encode_posterior  # noqa: E402
 from vidsynth.training.optimizer import build_optimizer  # noqa: E402
 from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
 from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
@@ -144,7 +144,7 @@ def measure(name: str, frames: int, size: int, warmup: int, steps: int, probe_pa
             return F.mse_loss(prediction.float(), noise.float())
 
     else:
-        latents = encode_clip(vae, pixels)  # once, before the first step; train.py then frees the VAE
+        latents = encode_posterior(vae, pixels.split(1))  # once, before the first step; train.py then frees the VAE
         del vae
 
         def loss_fn(generator: torch.Generator) -> torch.Tensor:

@@ -33,7 +33,7 @@ from vidsynth.models.trainable import (
 )
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.scene import render_scene
-from vidsynth.training.encode import ClipLatents, encode_clip
+from vidsynth.training.encode import ClipLatents, encode_posterior
 from vidsynth.training.preflight import check_span
 from vidsynth.training.span import TuningSpan
 from vidsynth.training.step import diffusion_loss, step_generator
@@ -222,14 +222,14 @@ def test_random_windows_encode_the_span_once_and_each_step_tunes_on_the_window_i
     encoded, tuned_on = [], []
 
     def keep_encoded(*args):
-        encoded.append(encode_clip(*args))
+        encoded.append(encode_posterior(*args))
         return encoded[-1]
 
     def keep_window(unet, scheduler, latents, *args, **kwargs):
         tuned_on.append(latents)
         return diffusion_loss(unet, scheduler, latents, *args, **kwargs)
 
-    monkeypatch.setattr(train, "encode_clip", keep_encoded)
+    monkeypatch.setattr(train, "encode_posterior", keep_encoded)
     monkeypatch.setattr(train, "diffusion_loss", keep_window)
     run_train(["--config", str(config)])
 
@@ -506,7 +506,7 @@ def test_clip_latents_encoded_frame_by_frame_equal_one_batch_encode(tiny_sd):
     train on what they always did), and a window is the slice of those frames."""
     pipe = validation_pipeline(str(tiny_sd), VideoUNet.from_pretrained_2d(tiny_sd), torch.device("cpu"))
     pixels = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (F, 3, H, W)
-    latents = encode_clip(pipe.vae, pixels)
+    latents = encode_posterior(pipe.vae, pixels.split(1))
     with torch.no_grad():
         posterior = pipe.vae.encode(pixels).latent_dist  # over (F, 4, h, w)
     assert torch.equal(latents.mean, posterior.mean.permute(1, 0, 2, 3).unsqueeze(0))

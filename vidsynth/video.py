@@ -10,6 +10,7 @@ only, so a typo costs a second rather than a model load, and :func:`read_clip` t
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -64,6 +65,10 @@ class Clip:
     def pixel_chunk(self, start: int, stop: int) -> torch.Tensor:
         """Frames ``start:stop`` as (f, 3, H, W) float32 in [-1, 1]."""
         return torch.from_numpy(self.frames[start:stop]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    def pixel_frames(self) -> Iterator[torch.Tensor]:
+        """Every frame as (1, 3, H, W) float32 in [-1, 1], made one at a time."""
+        return (self.pixel_chunk(i, i + 1) for i in range(len(self.frames)))
 
     @property
     def fps(self) -> float:

@@ -7,6 +7,7 @@ fresh sample from them (or uses the mean, ``latent_sampling: mean``) at the cost
 With random windows (``span.py``) the whole span is encoded, and each step slices its window out.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -43,17 +44,18 @@ class ClipLatents:
 
 
 @torch.no_grad()
-def encode_clip(vae: AutoencoderKL, pixels: torch.Tensor) -> ClipLatents:
-    """Encode clip frames (F, 3, H, W) in [-1, 1] to the posterior of each frame, one frame at a time.
+def encode_posterior(vae: AutoencoderKL, frames: Iterable[torch.Tensor]) -> ClipLatents:
+    """Encode clip frames, each (1, 3, H, W) in [-1, 1], to the posterior of each frame, one frame at a time.
 
-    One frame's pixels at a time go to the VAE's device and through the encoder, so the encoder's
-    memory is one frame's however long the span is (80 frames or 8); only the moments, 8 x h x w
-    values a frame, grow with it. They are turned into mean and std at once, exactly as the VAE does
-    for a whole batch; the posterior is kept in float32 whatever the VAE's dtype.
+    One frame's pixels at a time are made (``Clip.pixel_frames``, or ``pixels.split(1)``), go to the
+    VAE's device and through the encoder, so memory is one frame's however long the span is (80
+    frames or 900); only the moments, 8 x h x w values a frame, grow with it. They are turned into
+    mean and std at once, exactly as the VAE does for a whole batch; the posterior is kept in float32
+    whatever the VAE's dtype.
     """
     param = next(vae.parameters())
     moments = torch.cat(
-        [vae.encode(frame.to(param.device, compute_dtype(vae))).latent_dist.parameters for frame in pixels.split(1)]
+        [vae.encode(frame.to(param.device, compute_dtype(vae))).latent_dist.parameters for frame in frames]
     )  # (F, 8, h, w): mean and log-variance
     posterior = DiagonalGaussianDistribution(moments)
     mean = posterior.mean.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
