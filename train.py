@@ -195,7 +195,17 @@ def main(argv: list[str] | None = None) -> Path:
         accelerator.load_state(str(resume_from))
 
     logger.info("***** Tuning *****")
-    logger.info("  Clip: %s, frames %s at %dx%d", clip.path, list(clip.frame_indices), clip.width, clip.height)
+    frames = clip.frame_indices
+    logger.info(
+        "  Clip: %s, %d frames (%d to %d, stride %d) at %dx%d",
+        clip.path,
+        len(frames),
+        frames[0],
+        frames[-1],
+        clip.stride,
+        clip.width,
+        clip.height,
+    )
     if span.sampling == "random":
         logger.info("  Windows: %d consecutive of these frames per step, drawn at random", span.window)
     logger.info("  Prompt: %r; trained parameters: %.2fM", data.prompt, trainable_count / 1e6)
