@@ -693,7 +693,6 @@ def test_shipped_configs_document_every_key_and_match_the_original_samples():
 
 def test_frame_sizes_need_only_be_multiples_of_8(tmp_path, tiny_sd, monkeypatch):
     """72x40 is a multiple of neither the tiny model's 16 nor SD's 64: the UNet meets odd latent sizes (9x5 -> 5x3)."""
-    # A 64-pixel-wide source: decord cannot even decode a 48-wide one when asked for width 72 (see video.py).
     clip = render_scene(tmp_path / "clip.mp4", num_frames=CLIP_FRAMES, width=64, height=64)
     out = tmp_path / "run"
     size = {"width": 72, "height": 40}
