@@ -144,10 +144,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     # The span range(start, end, stride): its first window (fixed) or all of it (random), resized, in [-1, 1].
     data = cfg.train_data
-    sampling = (data.width, data.height, data.sample_start_idx, data.sample_frame_rate)
-    clip = read_clip(clip_info, span.frames_read, *sampling)
+    clip = read_clip(
+        clip_info, span.frames_read, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
+    )
     # Validation edits the span's first window, the frames a fixed run tunes on, so validations stay comparable.
-    validation_clip = read_clip(clip_info, span.window, *sampling) if span.sampling == "random" else clip
+    validation_clip = clip.first(span.window)  # the same frames, not decoded a second time
 
     # Load the noise scheduler and the models; inflate the UNet.
     model = cfg.pretrained_model_path

@@ -8,6 +8,7 @@ only, so a typo costs a second rather than a model load, and :func:`read_clip` t
 :class:`VideoInfo` it returns so the header is read once.
 """
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator
@@ -65,6 +66,12 @@ class Clip:
     def pixel_chunk(self, start: int, stop: int) -> torch.Tensor:
         """Frames ``start:stop`` as (f, 3, H, W) float32 in [-1, 1]."""
         return torch.from_numpy(self.frames[start:stop]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    def first(self, num_frames: int) -> "Clip":
+        """The clip's first ``num_frames`` frames (a view of the same uint8 array)."""
+        if num_frames >= len(self.frames):
+            return self
+        return dataclasses.replace(self, frames=self.frames[:num_frames], frame_indices=self.frame_indices[:num_frames])
 
     def pixel_frames(self) -> Iterator[torch.Tensor]:
         """Every frame as (1, 3, H, W) float32 in [-1, 1], made one at a time."""

@@ -87,7 +87,7 @@ def pyramid_weights(window: int) -> torch.Tensor:
 
 def blend(predictions: list[tuple[int, torch.Tensor]], num_frames: int) -> torch.Tensor:
     """Weighted mean per frame of window predictions [(start, (b, c, w, h, w))] -> (b, c, num_frames, h, w)."""
-    start, first = predictions[0]
+    _, first = predictions[0]
     total = first.new_zeros(*first.shape[:2], num_frames, *first.shape[3:])  # (b, c, F, h, w)
     weight = first.new_zeros(num_frames)
     for start, prediction in predictions:
