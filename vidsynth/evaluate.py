@@ -152,17 +152,20 @@ def evaluate(
     clip_model: str | Path | ClipScorer = DEFAULT_CLIP_MODEL,
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
+    progress: bool = True,
 ) -> list[dict]:
     """Score every edited MP4 found in ``paths``; one dict per MP4 with the four metrics.
 
     ``clip_model`` is a hub id, a local CLIP folder, or an already loaded :class:`ClipScorer` (so a
-    benchmark scoring many runs loads CLIP once).
+    benchmark scoring many runs loads CLIP once). ``progress``: a bar over the clips (off where a caller shows its own).
     """
     videos = find_videos(paths)
     sidecars = [load_sidecar(video) for video in videos]  # all checked before the slow work starts
     scorer = clip_model if isinstance(clip_model, ClipScorer) else ClipScorer(clip_model, device=device, dtype=dtype)
     rows = []
-    for (video, label), meta in zip(tqdm(videos.items(), desc="Evaluating clips", unit="clip"), sidecars, strict=True):
+    for (video, label), meta in zip(
+        tqdm(videos.items(), desc="Evaluating clips", unit="clip", disable=not progress), sidecars, strict=True
+    ):
         edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
         image_emb = scorer.image_embeddings(edited)  # (F, D)
         rows.append(

@@ -100,22 +100,36 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
 
 def load_config(schema: type[T], yaml_paths: list[str | Path] = (), overrides: list[str] = ()) -> T:
     """Build a ``schema`` instance from its defaults, YAML files (in order) and overrides."""
-    layers = []
-    for path in yaml_paths:
-        path = Path(path)
-        if not path.is_file():
-            raise VidSynthError(f"config file {path} does not exist. Pass --config with the path of a YAML file")
-        try:
-            layer = OmegaConf.load(path)
-        except (YAMLError, OmegaConfBaseException) as err:
-            raise VidSynthError(f"config file {path} is not valid YAML: {err}") from err
-        if not isinstance(layer, DictConfig):
-            raise VidSynthError(f"config file {path} must hold a mapping of keys to values")
-        layers.append(_layer(OmegaConf.to_container(layer), schema, str(path)))
+    layers = [(read_yaml(path), str(path)) for path in yaml_paths]
     if overrides:
-        layers.append(_layer(OmegaConf.to_container(parse_overrides(list(overrides))), schema, "the command line"))
+        layers.append((OmegaConf.to_container(parse_overrides(list(overrides))), "the command line"))
+    return config_from_layers(schema, layers)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML file's mapping, or a message saying what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise VidSynthError(
+            f"config file {path} does not exist. Check the path (relative paths start at the current folder)"
+        )
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
+        layer = OmegaConf.load(path)
+    except (YAMLError, OmegaConfBaseException) as err:
+        raise VidSynthError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(layer, DictConfig):
+        raise VidSynthError(f"config file {path} must hold a mapping of keys to values")
+    return OmegaConf.to_container(layer)
+
+
+def config_from_layers(schema: type[T], layers: list[tuple[dict, str]]) -> T:
+    """A ``schema`` instance from its defaults and ``(mapping, where it came from)`` layers, later ones winning.
+
+    Every layer is checked on its own, so a typo is reported with the file (or other source) it is in.
+    """
+    checked = [_layer(data, schema, source) for data, source in layers]
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), *checked)
         return OmegaConf.to_object(merged)
     except MissingMandatoryValue as err:
         raise VidSynthError(

@@ -1,0 +1,237 @@
+"""Experiments end to end on the tiny model: clips x settings x prompts, one table, resumable, locally and on Ray."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vidsynth.errors import VidSynthError
+from vidsynth.experiment.__main__ import main
+from vidsynth.experiment.config import load_experiment
+from vidsynth.experiment.plan import UNTUNED, make_plan
+from vidsynth.scene import render_scene
+from vidsynth.testing.tiny_clip import build_tiny_clip
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPTS = ["a red ball flies", "a blue ball flies"]
+FAST_TRAIN = {
+    "train_data": {"n_sample_frames": 4, "width": 32, "height": 32},
+    "max_train_steps": 2,
+    "checkpointing_steps": 100,
+    "learning_rate": 1e-3,
+}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return [
+        render_scene(folder / "ball.mp4", num_frames=12, width=48, height=48, audio_channels=2),
+        render_scene(folder / "ball-silent.mp4", num_frames=12, width=48, height=48, audio_channels=0, seed=1),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0)
+
+
+def write_experiment(path: Path, tiny_sd: Path, tiny_clip: Path, videos: list[Path], grid: dict, **changes) -> Path:
+    experiment = {
+        "clips": [{"video": str(video), "prompt": "a ball flies", "edits": PROMPTS} for video in videos],
+        "train": {"pretrained_model_path": str(tiny_sd), **FAST_TRAIN},
+        "edit": {"num_inference_steps": 2, "inversion_steps": 2},
+        "grid": grid,
+        "clip_model": str(tiny_clip),
+        "out": str(path.parent / "experiment"),
+        **changes,
+    }
+    path.write_text(yaml.safe_dump(experiment))
+    return path
+
+
+def read_rows(out: Path) -> list[dict]:
+    with (out / "results.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def runs_of(out: Path) -> list[list[str]]:
+    """experiment.log split into runs: the event lines of each invocation (timestamps dropped)."""
+    runs = []
+    for line in (out / "experiment.log").read_text().splitlines():
+        event = line.split(" ", 2)[2]
+        if event.startswith("experiment "):
+            runs.append([])
+        else:
+            runs[-1].append(event)
+    return runs
+
+
+def finished_files(out: Path) -> dict[Path, int]:
+    """The file each job writes last (train.py's result, cell.json), with its modification time."""
+    files = [*out.glob("cells/*/*/tuned_unet.safetensors"), *out.glob("cells/*/*/edits/*/cell.json")]
+    return {path: path.stat().st_mtime_ns for path in files}
+
+
+def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
+    tmp_path, tiny_sd, tiny_clip, clips, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # any import of Ray without --ray fails this test
+    missing = tmp_path / "no-such-clip.mp4"
+    grid = {"edit.guidance_scale": [1.0, 4.0]}
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, [*clips, missing], grid)
+    out = tmp_path / "experiment"
+
+    with pytest.raises(VidSynthError, match="2 of 6 cells failed"):
+        main([str(config)])
+
+    rows = read_rows(out)
+    assert len(rows) == 3 * 2 * 2  # clips x settings x prompts
+    cells = {(row["clip"], row["edit.guidance_scale"], row["prompt"]) for row in rows}
+    names = ("ball", "ball-silent", "no-such-clip")
+    assert cells == {(c, g, p) for c in names for g in ("1.0", "4.0") for p in PROMPTS}
+    for row in rows:
+        if row["clip"] == "no-such-clip":
+            assert "Video file not found" in row["error"] and str(missing) in row["error"]
+            assert row["text_alignment"] == ""
+        else:
+            assert row["error"] == "" and row["method"] == "tuneavideo"
+            assert 0 < float(row["consistency_all_pairs"]) <= 100.0 + 1e-6
+            assert float(row["tune_s"]) > 0 and float(row["edit_s"]) > 0 and float(row["peak_ram_gib"]) > 0
+            assert Path(row["video"]).is_file()
+    # One tuning per clip, shared by both guidance settings; the failing clip never started a process.
+    first = runs_of(out)[0]
+    assert sum(e.startswith("tune") and "done" in e for e in first) == 2
+    assert sum(e.startswith("edit") and "done" in e for e in first) == 4
+    summary = (out / "results.md").read_text()
+    assert "| guidance_scale=1.0 | tuneavideo | 2 | 1 |" in summary
+    assert (out / "plots" / "edit.guidance_scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The same command again: every finished cell is skipped (no process runs, nothing is rewritten).
+    before = finished_files(out)
+    assert len(before) == 2 + 4
+    with pytest.raises(VidSynthError, match="2 of 6 cells failed"):
+        main([str(config)])
+    second = runs_of(out)[1]
+    assert not [event for event in second if "done in" in event]
+    assert sum("finished, skipped" in event for event in second) == 6
+    assert finished_files(out) == before
+    assert read_rows(out) == rows
+
+    # One cell's results deleted: only that cell is edited again, from the tuning that is there.
+    redo = next(path for path in before if path.name == "cell.json")
+    redo.unlink()
+    with pytest.raises(VidSynthError, match="2 of 6 cells failed"):
+        main([str(config)])
+    third = [event for event in runs_of(out)[2] if "done in" in event]
+    assert len(third) == 1 and third[0].startswith(f"edit {redo.parent.relative_to(out / 'cells').as_posix()}:")
+    after = finished_files(out)
+    assert after[redo] != before[redo]
+    assert {p: t for p, t in after.items() if p != redo} == {p: t for p, t in before.items() if p != redo}
+
+
+def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
+    grid = {"train.learning_rate": [1e-3, 2e-3]}
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, grid)
+    out = tmp_path / "experiment"
+    command = [sys.executable, "-m", "vidsynth.experiment", str(config), "--ray", "local", "--cpus-per-cell", "1"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    rows = read_rows(out)
+    assert len(rows) == 2 * 2 * 2
+    assert {(r["clip"], r["train.learning_rate"], r["prompt"]) for r in rows} == {
+        (c, lr, p) for c in ("ball", "ball-silent") for lr in ("0.001", "0.002") for p in PROMPTS
+    }
+    assert all(row["error"] == "" and float(row["text_alignment"]) == float(row["text_alignment"]) for row in rows)
+    events = runs_of(out)[0]
+    assert sum(e.startswith("tune") and "done" in e for e in events) == 4  # one per clip x learning rate
+    assert sum(e.startswith("edit") and "done" in e for e in events) == 4
+    assert "| learning_rate=0.001 | tuneavideo | 2 | 0 |" in proc.stdout  # the summary, printed
+    assert len(list(out.glob("cells/*/learning_rate=*/tuned_unet.safetensors"))) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clip_modle": "x"}, "unknown config key 'clip_modle'.*Did you mean 'clip_model'"),
+        ({"train": {"learning_rat": 1e-4}}, "unknown config key 'learning_rat'.*Did you mean 'learning_rate'"),
+        ({"edit": {"guidanse": 3.0}}, "unknown config key 'guidanse'.*Did you mean 'guidance'"),
+        ({"grid": {"edit.stepz": [1, 2]}}, "unknown config key 'stepz' in grid.*Did you mean 'steps'"),
+        ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY or edit.KEY"),
+        ({"grid": {"train.learning_rate": []}}, "grid key 'train.learning_rate' needs a non-empty list"),
+        ({"clips": [{"video": "a.mp4", "promt": "x", "edits": ["y"]}]}, "'promt'.*Did you mean 'prompt'"),
+        ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
+        ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
+    ],
+)
+def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
+    experiment = {
+        "clips": [{"video": str(clips[0]), "prompt": "a ball", "edits": PROMPTS}],
+        "train": {"pretrained_model_path": str(tiny_sd)},
+        "grid": {"edit.guidance_scale": [1.0, 2.0]},
+        "out": str(tmp_path / "experiment"),
+    }
+    for key, value in change.items():
+        experiment[key] = {**experiment.get(key, {}), **value} if key in ("train", "edit") else value
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump(experiment))
+    with pytest.raises(VidSynthError, match=message):
+        main([str(config)])
+    assert not (tmp_path / "experiment").exists()
+
+
+def test_cell_size_flags_need_ray(tmp_path):
+    with pytest.raises(VidSynthError, match="--gpus-per-cell and --cpus-per-cell size Ray tasks"):
+        main([str(tmp_path / "any.yaml"), "--gpus-per-cell", "1"])
+
+
+def test_plan_shares_tunings_dedupes_the_baseline_and_renames_changed_settings(tmp_path, tiny_sd, clips):
+    clips_csv = tmp_path / "clips.csv"
+    clips_csv.write_text(
+        "video,prompt,edits,n_sample_frames\n"
+        f"{clips[0]},a ball,a red ball | a blue ball,4\n"
+        f"{clips[1]},a ball,a green ball,6\n"
+    )
+    grid = {"train.learning_rate": [1e-4, 3e-4], "edit.method": ["tuneavideo", "img2img"]}
+    config = write_experiment(tmp_path / "e.yaml", tiny_sd, tmp_path, [], grid, clips=str(clips_csv))
+    experiment, entries = load_experiment(config)
+    assert [e.edits for e in entries] == [["a red ball", "a blue ball"], ["a green ball"]]
+    plan = make_plan(experiment, entries)
+
+    assert len(plan.cells) == 2 * 4
+    tuned = [t for t in plan.tunings if t.config is not None]
+    assert len(tuned) == 2 * 2  # clip x learning rate; the img2img cells need none
+    assert {t.config.learning_rate for t in tuned} == {1e-4, 3e-4}
+    assert [t.config.train_data.n_sample_frames for t in tuned] == [4, 4, 6, 6]
+    baseline = [e for e in plan.edits if e.tuning.folder.name == UNTUNED]
+    assert len(baseline) == 2  # one per clip: the learning rate does not change an img2img edit
+    assert len(plan.edits) == 2 * 2 + 2
+    first = baseline[0].config
+    assert (first.base, first.video, first.num_frames, first.width) == (str(tiny_sd), str(clips[0]), 4, 32)
+    for edit in plan.edits:
+        if edit.tuning.config is not None:
+            assert edit.config.run == str(edit.tuning.folder) and edit.folder.parent.parent == edit.tuning.folder
+
+    # A changed tuning setting outside the grid makes new tuning folders; the editing folders' names stay.
+    changed = write_experiment(tmp_path / "f.yaml", tiny_sd, tmp_path, [], grid, clips=str(clips_csv))
+    text = yaml.safe_load(changed.read_text())
+    text["train"]["max_train_steps"] = 3
+    changed.write_text(yaml.safe_dump(text))
+    other = make_plan(*load_experiment(changed))
+    assert not {t.folder for t in tuned} & {t.folder for t in other.tunings}
+    assert {e.folder.name for e in plan.edits} == {e.folder.name for e in other.edits}
+
+
+def test_example_experiment_plans_the_original_clips_and_prompts():
+    experiment, entries = load_experiment(REPO / "configs" / "experiments" / "example.yaml")
+    plan = make_plan(experiment, entries)
+    assert [Path(e.video).name for e in entries] == ["car-turn.mp4", "man-surfing.mp4"]
+    assert "a jeep car is moving on the snow" in entries[0].edits and "a panda is surfing" in entries[1].edits
+    settings = 1
+    for values in experiment.grid.values():
+        settings *= len(values)
+    assert len(plan.cells) == 2 * settings

@@ -1,0 +1,114 @@
+"""The experiment file: clips, a tuning config, editing keys and a grid of settings, typed like the other configs.
+
+    clips:                      # a list of entries, or the path of a CSV with the same columns
+      - video: ../shared/media/car-turn.mp4
+        prompt: a jeep car is moving on the road        # the source caption (train_data.prompt)
+        edits: [a jeep car is moving on the beach, a jeep car is moving on the snow]
+        n_sample_frames: 8                              # optional span keys, as train_data's
+    train: configs/clip.yaml    # a train.py YAML, or its keys inline; the clip keys are filled in per clip
+    edit: {num_inference_steps: 50}                     # inference.py keys every edit uses
+    grid:                       # dotted keys (train.* or edit.*), a list of values each: their product runs
+      train.learning_rate: [3e-5, 1e-4]
+      edit.guidance_scale: [7.5, 12.5]
+    clip_model: openai/clip-vit-large-patch14           # CLIP for the metrics (hub id or folder)
+    out: outputs/experiments/example
+
+A CSV of clips has the columns ``video``, ``prompt`` and ``edits`` (prompts separated by ``|``), and
+optionally ``name`` and the span keys. Unknown keys anywhere are refused with the closest valid one.
+"""
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from vidsynth.config.loader import config_from_layers, load_config
+from vidsynth.errors import VidSynthError
+from vidsynth.metrics import DEFAULT_CLIP_MODEL
+
+EDITS_SEPARATOR = "|"  # between the prompts of a CSV's edits column
+SPAN_KEYS = ("n_sample_frames", "sample_start_idx", "sample_frame_rate", "sample_end_idx", "width", "height")
+
+
+@dataclass
+class ClipEntry:
+    video: str = "???"  # the clip (any format ffmpeg reads); relative paths are from the current folder
+    prompt: str = "???"  # what the clip shows: the tuning prompt
+    edits: list[str] = field(default_factory=list)  # the edit prompts
+    name: str | None = None  # the clip's folder under cells/ (default: the video's file name)
+    # The span, as train_data's keys (null: the tuning config's).
+    n_sample_frames: int | None = None
+    sample_start_idx: int | None = None
+    sample_frame_rate: int | None = None
+    sample_end_idx: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+    # inference.py's names for the span keys are accepted too.
+    ALIASES: ClassVar[dict[str, str]] = {
+        "num_frames": "n_sample_frames",
+        "start_frame": "sample_start_idx",
+        "stride": "sample_frame_rate",
+    }
+
+    def __post_init__(self):
+        if not self.edits or not all(isinstance(p, str) and p.strip() for p in self.edits):
+            raise VidSynthError(
+                f"clip {self.video} has no edit prompts (or an empty one). Give it edits: [prompt, ...]"
+            )
+
+    def train_data(self) -> dict:
+        """The ``train_data`` keys this entry sets: the clip, its caption and the span keys it gives."""
+        span = {key: getattr(self, key) for key in SPAN_KEYS if getattr(self, key) is not None}
+        return {"video_path": str(Path(self.video).absolute()), "prompt": self.prompt, **span}
+
+
+@dataclass
+class ExperimentConfig:
+    clips: Any = "???"  # a list of clip entries (video, prompt, edits, span keys), or the path of a CSV of them
+    train: Any = field(default_factory=dict)  # the path of a train.py YAML, or its keys inline
+    edit: dict[str, Any] = field(default_factory=dict)  # inference.py config keys every edit uses
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # train.KEY or edit.KEY: values; their product runs
+    clip_model: str = DEFAULT_CLIP_MODEL  # CLIP for the metrics: a hub id or a local folder
+    out: str = "outputs/experiment"  # the experiment folder: cells/, results.md, results.csv, plots/
+
+    def __post_init__(self):
+        for key, values in self.grid.items():
+            if not isinstance(values, list) or not values:
+                raise VidSynthError(f"grid key '{key}' needs a non-empty list of values, e.g. {key}: [1, 2]")
+            if key.split(".", 1)[0] not in ("train", "edit") or "." not in key:
+                raise VidSynthError(
+                    f"grid key '{key}' must name a tuning or an editing key: train.KEY or edit.KEY "
+                    "(e.g. train.learning_rate, edit.guidance_scale)"
+                )
+
+
+def read_clips_csv(path: Path) -> list[dict]:
+    """Clip entries from a CSV: one row each, ``edits`` split at ``|``, empty cells left out."""
+    if not path.is_file():
+        raise VidSynthError(f"clips file {path} does not exist. Give clips as a list, or the path of a CSV")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    entries = []
+    for row in rows:
+        entry = {key.strip(): value.strip() for key, value in row.items() if key and value and value.strip()}
+        if "edits" in entry:
+            entry["edits"] = [p.strip() for p in entry["edits"].split(EDITS_SEPARATOR) if p.strip()]
+        entries.append(entry)  # span keys stay text here: the typed config converts (or refuses) them
+    if not entries:
+        raise VidSynthError(f"clips file {path} has no rows. Give a header (video,prompt,edits) and a row per clip")
+    return entries
+
+
+def load_experiment(path: str | Path, overrides: list[str] = (), out: str | None = None) -> tuple:
+    """The experiment config and its clip entries, every key checked."""
+    config = load_config(ExperimentConfig, [path], overrides)
+    if out:
+        config.out = out
+    clips = config.clips
+    if isinstance(clips, str):
+        clips = read_clips_csv(Path(clips))
+    if not isinstance(clips, list) or not clips:
+        raise VidSynthError(f"'clips' in {path} must be a list of clip entries or the path of a CSV of them")
+    entries = [config_from_layers(ClipEntry, [(entry, f"clips[{i}] of {path}")]) for i, entry in enumerate(clips)]
+    return config, entries
