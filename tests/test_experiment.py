@@ -189,6 +189,15 @@ def test_cell_size_flags_need_ray(tmp_path):
         main([str(tmp_path / "any.yaml"), "--gpus-per-cell", "1"])
 
 
+def test_ray_refuses_cells_larger_than_the_cluster(tmp_path, tiny_sd, tiny_clip, clips):
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, {})
+    command = [sys.executable, "-m", "vidsynth.experiment", str(config), "--ray", "local", "--gpus-per-cell", "1"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "each cell asks for 1 GPU(s) but the Ray cluster has 0. Lower --gpus-per-cell" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "experiment").exists()
+
+
 def test_plan_shares_tunings_dedupes_the_baseline_and_renames_changed_settings(tmp_path, tiny_sd, clips):
     clips_csv = tmp_path / "clips.csv"
     clips_csv.write_text(

@@ -40,8 +40,8 @@ class RayExecutor:
             )
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise VidSynthError(
-                f"cannot start or join Ray at {address!r}: {err}. Use --ray local for a cluster on this machine, "
-                "or start one with `ray start --head` and pass --ray auto"
+                f"cannot start or join Ray at {address!r}: {str(err).rstrip('.')}. Use --ray local for a cluster on "
+                "this machine, or start one with `ray start --head` and pass --ray auto"
             ) from err
         available = ray.cluster_resources()
         for name, need in (("GPU", gpus), ("CPU", cpus)):
