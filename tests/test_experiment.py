@@ -166,6 +166,7 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
         ({"clips": [{"video": "a.mp4", "promt": "x", "edits": ["y"]}]}, "'promt'.*Did you mean 'prompt'"),
         ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
         ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
+        ({"clip_model": "no/such-clip-model"}, "CLIP model 'no/such-clip-model' for the metrics cannot be loaded"),
     ],
 )
 def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):

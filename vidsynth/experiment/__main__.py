@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from vidsynth.errors import VidSynthError
-    from vidsynth.experiment.config import load_experiment
+    from vidsynth.experiment.config import check_clip_model, load_experiment
     from vidsynth.experiment.plan import make_plan
     from vidsynth.experiment.runner import LocalExecutor, run_plan
     from vidsynth.experiment.table import summarize, summary_markdown, write_plots
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         raise VidSynthError("--gpus-per-cell and --cpus-per-cell size Ray tasks. Add --ray local (or auto)")
     experiment, clips = load_experiment(args.experiment, args.overrides, args.out)
     plan = make_plan(experiment, clips)
+    check_clip_model(experiment.clip_model)  # every cell needs it: a missing one fails now, not after each edit
     if args.ray is None:
         executor = LocalExecutor()
     else:

@@ -100,6 +100,19 @@ def read_clips_csv(path: Path) -> list[dict]:
     return entries
 
 
+def check_clip_model(clip_model: str) -> None:
+    """The CLIP model is a folder with a config, or a hub id in the local cache (or reachable)."""
+    from transformers.utils import cached_file
+
+    try:
+        cached_file(clip_model, "config.json")
+    except OSError as err:
+        raise VidSynthError(
+            f"the CLIP model {clip_model!r} for the metrics cannot be loaded: {str(err).splitlines()[0]} "
+            "Set clip_model to a local CLIP folder, or download the model while online"
+        ) from err
+
+
 def load_experiment(path: str | Path, overrides: list[str] = (), out: str | None = None) -> tuple:
     """The experiment config and its clip entries, every key checked."""
     config = load_config(ExperimentConfig, [path], overrides)
