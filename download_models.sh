@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetch a Stable Diffusion 1.x model from the Hugging Face hub into checkpoints/<name> (diffusers layout,
-# safetensors only, only the parts the VidSynth pipeline loads).
+# safetensors only, only the parts the VidSynth pipeline loads); with --kind, a ControlNet or a depth model;
+# with --control, the ControlNets and the depth model of structure guidance.
 #
 # Why this shape:
 #   - The hub is probed first with short timeouts, so a machine without network fails in seconds with one
@@ -12,6 +13,12 @@
 set -euo pipefail
 
 readonly DEFAULT_MODEL="CompVis/stable-diffusion-v1-4"
+# What --control fetches: the defaults of inference.py's --control canny / --control depth.
+readonly CONTROL_MODELS=(
+    "controlnet lllyasviel/control_v11p_sd15_canny"
+    "controlnet lllyasviel/control_v11f1p_sd15_depth"
+    "depth depth-anything/Depth-Anything-V2-Small-hf"
+)
 readonly PROBE_TIMEOUT_S=10
 readonly PROG="${0##*/}"
 PYTHON="${PYTHON:-python3}"
@@ -20,23 +27,33 @@ readonly SCRIPT_DIR
 
 usage() {
     cat <<EOF
-Usage: $PROG [MODEL_ID] [--dir DEST] [--fp16] [--revision REV] [--force]
-       $PROG --verify-only DIR [--fp16]
+Usage: $PROG [MODEL_ID] [--kind KIND] [--dir DEST] [--fp16] [--revision REV] [--force]
+       $PROG --control [--dir FOLDER] [--fp16] [--force]
+       $PROG --verify-only DIR [--kind KIND] [--fp16]
 
-Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub.
+Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub, or a
+ControlNet or depth-estimation model for structure guidance (inference.py --control).
 
 Arguments and options:
   MODEL_ID           hub id of a diffusers SD-1.x model (default: $DEFAULT_MODEL),
                      e.g. stable-diffusion-v1-5/stable-diffusion-v1-5 or a DreamBooth model
+  --kind KIND        what MODEL_ID is: sd (default), controlnet (a diffusers ControlNet, e.g.
+                     lllyasviel/control_v11p_sd15_canny) or depth (a transformers depth-estimation model)
+  --control          fetch what inference.py --control uses by default, each into checkpoints/<name> (where
+                     inference.py looks first; with --dir, into FOLDER/<name>): the ControlNets
+                     lllyasviel/control_v11p_sd15_canny and lllyasviel/control_v11f1p_sd15_depth (--fp16
+                     applies to them) and the depth model depth-anything/Depth-Anything-V2-Small-hf
   --dir DEST         model folder to fill (default: checkpoints/<last part of MODEL_ID> in the repository)
-  --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones
+  --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones (sd, controlnet)
   --revision REV     branch, tag or commit to fetch (default: the repository's default branch)
   --force            download again even if DEST is already complete
   --verify-only DIR  only check that DIR holds every file the pipeline needs (no network), then exit
   -h, --help         show this help and exit
 
-Only model_index.json, scheduler/, tokenizer/, text_encoder/, vae/ and unet/ are fetched: no safety checker,
-feature extractor, .ckpt, .bin, flax or onnx files. Files are staged in <parent of DEST>/.partial-<name>/,
+Only the files that are loaded are fetched. For sd: model_index.json, scheduler/, tokenizer/, text_encoder/,
+vae/ and unet/ (no safety checker, feature extractor, .ckpt, .bin, flax or onnx files); for controlnet:
+config.json and diffusion_pytorch_model.safetensors; for depth: config.json, model.safetensors and
+preprocessor_config.json. Files are staged in <parent of DEST>/.partial-<name>/,
 where an interrupted download resumes when the same command is run again, and moved to DEST once verified;
 DEST/.complete marks a finished download, which later runs report as already complete without network.
 
@@ -60,16 +77,30 @@ log() {
 }
 
 # One Python program with two jobs, so the list of needed files lives in one place:
-#   verify DIR SUFFIX                     print the needed files missing or empty in DIR, one per line; exit 3 if any
-#   probe REPO REVISION SUFFIX DEST SECS  check the hub is reachable, the repo readable and complete; exit 2 if not
-# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant.
+#   verify DIR SUFFIX KIND                     print the needed files missing or empty in DIR, one per line; exit 3 if any
+#   probe REPO REVISION SUFFIX DEST SECS KIND  check the hub is reachable, the repo readable and complete; exit 2 if not
+# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant; KIND is sd, controlnet or depth.
 read -r -d '' HELPER_PY <<'PY' || true
 import os
 import sys
 
+# What each kind of model is, for messages, and the file that marks its layout.
+KINDS = {
+    "sd": ("a diffusers SD-1.x", "model_index.json"),
+    "controlnet": ("a diffusers ControlNet", "config.json"),
+    "depth": ("a transformers depth-estimation model", "config.json"),
+}
 
-def missing_files(present, suffix):
-    """Needed files that `present(name)` rejects: what StableDiffusionPipeline.from_pretrained reads for SD-1.x."""
+
+def missing_files(present, suffix, kind):
+    """Needed files that `present(name)` rejects: what VidSynth's from_pretrained calls read for this kind."""
+    if kind == "controlnet":  # ControlNetModel.from_pretrained
+        required = ["config.json", f"diffusion_pytorch_model{suffix}.safetensors"]
+        return [name for name in required if not present(name)]
+    if kind == "depth":  # AutoModelForDepthEstimation and AutoImageProcessor.from_pretrained
+        required = ["config.json", "model.safetensors", "preprocessor_config.json"]
+        return [name for name in required if not present(name)]
+    # StableDiffusionPipeline.from_pretrained for SD-1.x
     required = [
         "model_index.json",
         "scheduler/scheduler_config.json",
@@ -87,20 +118,20 @@ def missing_files(present, suffix):
     return missing
 
 
-def verify(root, suffix):
+def verify(root, suffix, kind):
     """Exit 3 with the missing names on stdout when `root` lacks a needed file or has an empty one."""
 
     def present(name):
         path = os.path.join(root, name)
         return os.path.isfile(path) and os.path.getsize(path) > 0
 
-    missing = missing_files(present, suffix)
+    missing = missing_files(present, suffix, kind)
     if missing:
         print("\n".join(missing))
         sys.exit(3)
 
 
-def probe(repo, revision, suffix, dest, timeout):
+def probe(repo, revision, suffix, dest, timeout, kind):
     """One short request or two, so that no network, no access or a wrong id fail in seconds with one message."""
     from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import (
@@ -114,14 +145,15 @@ def probe(repo, revision, suffix, dest, timeout):
 
     endpoint = constants.ENDPOINT
     license_fix = f"accept the model's license at {endpoint}/{repo} and set HF_TOKEN to a token of that account"
+    what, marker = KINDS[kind]
     try:
-        # A HEAD on model_index.json is what answers 401/403 for gated repos; the listing below does not.
-        get_hf_file_metadata(hf_hub_url(repo, "model_index.json", revision=revision), timeout=timeout)
+        # A HEAD on the layout's first file is what answers 401/403 for gated repos; the listing below does not.
+        get_hf_file_metadata(hf_hub_url(repo, marker, revision=revision), timeout=timeout)
         listing = HfApi().model_info(repo, revision=revision, timeout=timeout).siblings or []
     except OfflineModeIsEnabled:
         return (
             f"HF_HUB_OFFLINE is set, so {repo} cannot be downloaded. "
-            f"Unset HF_HUB_OFFLINE, or copy a diffusers SD-1.x folder into {dest}."
+            f"Unset HF_HUB_OFFLINE, or copy {what} folder into {dest}."
         )
     except GatedRepoError:
         return f"{repo} is gated and this account may not download it. To fix: {license_fix}."
@@ -133,7 +165,9 @@ def probe(repo, revision, suffix, dest, timeout):
     except RevisionNotFoundError:
         return f"{repo} has no revision {revision!r}. Pass an existing branch, tag or commit to --revision."
     except RemoteEntryNotFoundError:
-        return f"{repo} has no model_index.json, so it is not a diffusers model. Pick a diffusers SD-1.x model id."
+        if kind == "sd":
+            return f"{repo} has no model_index.json, so it is not a diffusers model. Pick a diffusers SD-1.x model id."
+        return f"{repo} has no {marker}, so it is not {what}. Check the model id and --kind."
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         if status in (401, 403):
@@ -142,32 +176,33 @@ def probe(repo, revision, suffix, dest, timeout):
     except Exception as err:  # connection refused, DNS failure, timeout, proxy error: all mean "no usable hub"
         return (
             f"cannot reach the Hugging Face hub ({endpoint}): {type(err).__name__}: {err}. "
-            f"Check your network and HF_ENDPOINT, or copy a diffusers SD-1.x folder into {dest}."
+            f"Check your network and HF_ENDPOINT, or copy {what} folder into {dest}."
         )
-    missing = missing_files({entry.rfilename for entry in listing}.__contains__, suffix)
+    missing = missing_files({entry.rfilename for entry in listing}.__contains__, suffix, kind)
     if missing:
         hint = "Drop --fp16" if suffix else "Try --fp16"
         return (
             f"{repo} does not ship every needed file as safetensors (missing: {', '.join(missing)}). "
-            f"{hint}, pick another --revision, or pick a diffusers SD-1.x model that has them."
+            f"{hint}, pick another --revision, or pick {what} repository that has them."
         )
     return None
 
 
 if sys.argv[1] == "verify":
-    verify(sys.argv[2], sys.argv[3])
+    verify(sys.argv[2], sys.argv[3], sys.argv[4])
 else:
-    problem = probe(sys.argv[2], sys.argv[3] or None, sys.argv[4], sys.argv[5], float(sys.argv[6]))
+    problem = probe(sys.argv[2], sys.argv[3] or None, sys.argv[4], sys.argv[5], float(sys.argv[6]), sys.argv[7])
     if problem:
         print(f"download_models.sh: {problem}", file=sys.stderr)
         sys.exit(2)
 PY
 
-# Check that folder $1 holds every needed file of weights variant $2. Returns 0 when complete; 1 when not, with
-# the missing names in MISSING (comma-separated). A helper crash must not pass for "complete", hence the exit code 3.
+# Check that folder $1 holds every needed file of weights variant $2 for model kind $KIND. Returns 0 when complete;
+# 1 when not, with the missing names in MISSING (comma-separated). A helper crash must not pass for "complete",
+# hence the exit code 3.
 check_complete() {
     local rc=0
-    MISSING="$("$PYTHON" -c "$HELPER_PY" verify "$1" "$2")" || rc=$?
+    MISSING="$("$PYTHON" -c "$HELPER_PY" verify "$1" "$2" "$KIND")" || rc=$?
     case "$rc" in
         0) return 0 ;;
         3)
@@ -193,12 +228,20 @@ verify_dir=""
 revision=""
 suffix=""
 force=0
+control=0
+KIND="sd"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h | --help)
             usage
             exit 0
             ;;
+        --kind)
+            [[ $# -ge 2 ]] || die "--kind needs sd, controlnet or depth. Usage: $PROG MODEL_ID --kind KIND"
+            KIND="$2"
+            shift
+            ;;
+        --control) control=1 ;;
         --dir)
             [[ $# -ge 2 ]] || die "--dir needs a folder. Usage: $PROG [MODEL_ID] --dir DEST"
             dest="$2"
@@ -225,6 +268,27 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
+case "$KIND" in
+    sd | controlnet | depth) ;;
+    *) die "unknown --kind $KIND. Use sd (an SD-1.x model), controlnet or depth." ;;
+esac
+[[ "$KIND" != depth || -z "$suffix" ]] ||
+    die "depth models ship one precision; drop --fp16 (inference.py casts it to --dtype)."
+
+if [[ "$control" -eq 1 ]]; then
+    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "$KIND" == sd ]] ||
+        die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
+    parent="${dest:-$SCRIPT_DIR/checkpoints}"
+    for entry in "${CONTROL_MODELS[@]}"; do
+        read -r kind id <<<"$entry"
+        options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
+        [[ "$force" -eq 0 ]] || options+=(--force)
+        [[ "$kind" != controlnet || -z "$suffix" ]] || options+=(--fp16)
+        bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
+    done
+    exit 0
+fi
+
 command -v "$PYTHON" >/dev/null ||
     die "no Python found ($PYTHON). Activate the project's venv, or set PYTHON=/path/to/python."
 weights="$(weights_name "$suffix")"
@@ -241,6 +305,8 @@ if [[ -n "$verify_dir" ]]; then
     exit 0
 fi
 
+[[ "$KIND" == sd || -n "$model_id" ]] ||
+    die "--kind $KIND needs a MODEL_ID, e.g. lllyasviel/control_v11p_sd15_canny (or use --control)."
 model_id="${model_id:-$DEFAULT_MODEL}"
 [[ "$model_id" =~ ^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$ ]] ||
     die "invalid model id '$model_id'. Pass a hub id like $DEFAULT_MODEL."
@@ -278,7 +344,7 @@ fi
 log "checking $model_id on the Hugging Face hub"
 # Nothing is written before this check passes: an offline machine is left exactly as it was. A staging folder
 # with files from an earlier interrupted attempt is kept on every failure, so that the next run resumes it.
-"$PYTHON" -c "$HELPER_PY" probe "$model_id" "$revision" "$suffix" "$dest" "$PROBE_TIMEOUT_S" || exit 2
+"$PYTHON" -c "$HELPER_PY" probe "$model_id" "$revision" "$suffix" "$dest" "$PROBE_TIMEOUT_S" "$KIND" || exit 2
 
 if [[ "$force" -eq 1 ]]; then
     rm -rf "$staging"
@@ -287,14 +353,20 @@ fi
 trap 'has_payload "$staging" || rm -rf "$staging"' EXIT
 mkdir -p "$staging"
 
-includes=(
-    model_index.json
-    "scheduler/*.json"
-    "tokenizer/*"
-    text_encoder/config.json "text_encoder/model$suffix.safetensors"
-    vae/config.json "vae/diffusion_pytorch_model$suffix.safetensors"
-    unet/config.json "unet/diffusion_pytorch_model$suffix.safetensors"
-)
+case "$KIND" in
+    controlnet) includes=(config.json "diffusion_pytorch_model$suffix.safetensors") ;;
+    depth) includes=(config.json model.safetensors preprocessor_config.json) ;;
+    *)
+        includes=(
+            model_index.json
+            "scheduler/*.json"
+            "tokenizer/*"
+            text_encoder/config.json "text_encoder/model$suffix.safetensors"
+            vae/config.json "vae/diffusion_pytorch_model$suffix.safetensors"
+            unet/config.json "unet/diffusion_pytorch_model$suffix.safetensors"
+        )
+        ;;
+esac
 hf_args=(download "$model_id" --local-dir "$staging")
 for pattern in "${includes[@]}"; do
     hf_args+=(--include "$pattern")

@@ -5,6 +5,7 @@
     python inference.py --pipeline path/to/tuneavideo-pipeline --video clip.mp4 --prompt "..."
     python inference.py --method img2img --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."
     python inference.py --compare --run outputs/man-skiing --prompt "..."   # source | img2img | tuned
+    python inference.py --run outputs/man-skiing --prompt "..." --control canny   # keeps the source's edges
 
 ``--run`` is the output folder of ``train.py`` (the trained parameters plus the base model and clip
 its config names) or a folder saved by the original Tune-A-Video; ``--pipeline`` a full pipeline
@@ -64,6 +65,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     edit.add_argument("--no-inversion", action="store_const", const=False, dest="inversion", help="start from noise")
     edit.add_argument("--strength", type=float, help="img2img: how far each frame is noised, in (0, 1] (default 0.5)")
     edit.add_argument("--batch-size", type=int, dest="batch_size", help="img2img: frames per batch (default 4)")
+    control = parser.add_argument_group("structure guidance (ControlNet; each flag repeatable, one per control)")
+    control.add_argument("--control", action="append", dest="controls", help="maps made from the clip: canny | depth")
+    control.add_argument("--control-video", action="append", dest="control_videos", help="maps made elsewhere")
+    control.add_argument(
+        "--controlnet",
+        action="append",
+        dest="controlnets",
+        help="ControlNet (hub id or folder) per control: the --control ones, then the --control-video ones "
+        "(default for canny and depth: the SD-1.5 ControlNets)",
+    )
+    control.add_argument(
+        "--control-scale", type=float, action="append", dest="control_scales", help="per control (default 1.0)"
+    )
     output = parser.add_argument_group("output and hardware")
     output.add_argument("--out", help="output folder (must be new or empty)")
     output.add_argument("--format", dest="formats", help="comma-separated: mp4,gif (default both)")
@@ -101,6 +115,7 @@ def resolve_config(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    from vidsynth.control import control_maps, load_controlnets
     from vidsynth.editing import edit_img2img, edit_tuneavideo
     from vidsynth.outputs import write_results
     from vidsynth.request import resolve_request
@@ -108,13 +123,18 @@ def main(argv: list[str] | None = None) -> None:
     request = resolve_request(resolve_config(args))
     logger.info("%s", request.describe())
     clip = request.clip.read()
+    maps = control_maps(request.controls, clip, request.device, request.dtype)  # one (F, H, W, 3) per control
+    controlnet = load_controlnets(request.controls, request.dtype, request.device)  # None without controls
     method = request.config.method
     edits = {}
     if method == "img2img" or request.config.compare:
-        edits["img2img"] = (request.img2img_base, edit_img2img(request, clip))
+        edits["img2img"] = (request.img2img_base, edit_img2img(request, clip, maps, controlnet))
     if method == "tuneavideo" or request.config.compare:
-        edits["tuneavideo"] = (request.model.name, edit_tuneavideo(request, clip))
-    files = write_results(request, clip, edits)
+        edits["tuneavideo"] = (
+            request.model.name,
+            edit_tuneavideo(request, clip, control_maps=maps, controlnet=controlnet),
+        )
+    files = write_results(request, clip, edits, maps)
     print(f"{' vs. '.join(edits)} edit(s) of {Path(clip.path).name} in {request.out}: {', '.join(files)}")
 
 

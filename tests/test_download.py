@@ -47,6 +47,22 @@ UNWANTED = [
     "sd-v1-4.ckpt",
     "README.md",
 ]
+# A ControlNet repository (lllyasviel/control_v11p_sd15_canny's layout) and a depth model's (Depth Anything V2's).
+CONTROLNET_FILES = ["config.json", "diffusion_pytorch_model.safetensors"]
+CONTROLNET_REPO = [
+    *CONTROLNET_FILES,
+    "diffusion_pytorch_model.fp16.safetensors",
+    "diffusion_pytorch_model.bin",
+    "diffusion_pytorch_model.fp16.bin",
+    "images/input.png",
+    "README.md",
+]
+DEPTH_FILES = ["config.json", "model.safetensors", "preprocessor_config.json"]
+CONTROL_REPOS = {
+    "lllyasviel/control_v11p_sd15_canny": CONTROLNET_REPO,
+    "lllyasviel/control_v11f1p_sd15_depth": CONTROLNET_REPO,
+    "depth-anything/Depth-Anything-V2-Small-hf": [*DEPTH_FILES, "README.md", "depth.png"],
+}
 
 
 def _run(*args, endpoint=CLOSED_PORT, cwd=None, timeout=60, python=None):
@@ -127,6 +143,7 @@ def fake_hub():
         "org/no-fp16": {name: b"x" for name in PIPELINE_FILES + FP32_WEIGHTS},
         "org/gated-sd": {name: b"x" for name in names},
         "org/failing-sd": {name: b"x" for name in names},
+        **{repo: {name: f"{repo}/{name}".encode() for name in files} for repo, files in CONTROL_REPOS.items()},
     }
     server.gated = {"org/gated-sd"}
     server.failing = {"org/failing-sd"}  # the hub breaks after the probe, before any file arrives
@@ -293,4 +310,42 @@ def test_missing_huggingface_hub_names_the_venv_the_readme_makes(tmp_path):
     assert f"{python} cannot import huggingface_hub" in proc.stderr
     assert f". {SCRIPT.parent / venv}/bin/activate" in proc.stderr
     assert f"PYTHON={SCRIPT.parent / venv}/bin/python" in proc.stderr
+    assert not (tmp_path / "sd").exists()
+
+
+def test_control_fetches_the_controlnets_and_the_depth_model_with_only_their_loaded_files(tmp_path, fake_hub):
+    endpoint = f"http://127.0.0.1:{fake_hub.server_port}"
+    proc = _run("--control", "--fp16", "--dir", str(tmp_path / "checkpoints"), endpoint=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    folders = tmp_path / "checkpoints"
+    assert sorted(p.name for p in folders.iterdir()) == sorted(repo.split("/")[1] for repo in CONTROL_REPOS)
+    fp16 = {"config.json", "diffusion_pytorch_model.fp16.safetensors", ".complete"}
+    assert _files(folders / "control_v11p_sd15_canny") == fp16
+    assert _files(folders / "control_v11f1p_sd15_depth") == fp16
+    assert _files(folders / "Depth-Anything-V2-Small-hf") == {*DEPTH_FILES, ".complete"}  # one precision
+    assert (folders / "Depth-Anything-V2-Small-hf" / "model.safetensors").read_bytes() == (
+        b"depth-anything/Depth-Anything-V2-Small-hf/model.safetensors"
+    )
+    seen = len(fake_hub.requests)
+    proc = _run("--control", "--fp16", "--dir", str(folders), endpoint=endpoint)
+    assert proc.returncode == 0 and proc.stdout.count("already complete") == 3
+    assert len(fake_hub.requests) == seen
+
+
+def test_one_controlnet_by_id_and_the_checks_of_each_kind(tmp_path, fake_hub):
+    endpoint = f"http://127.0.0.1:{fake_hub.server_port}"
+    dest = tmp_path / "canny"
+    proc = _run("lllyasviel/control_v11p_sd15_canny", "--kind", "controlnet", "--dir", str(dest), endpoint=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(dest) == {*CONTROLNET_FILES, ".complete"}
+
+    folder = _make_model(tmp_path / "depth", ["config.json", "model.safetensors"])
+    proc = _run("--verify-only", str(folder), "--kind", "depth")
+    assert proc.returncode == 2 and "missing: preprocessor_config.json." in proc.stderr
+    proc = _run("depth-anything/Depth-Anything-V2-Small-hf", "--kind", "depth", "--fp16")
+    assert proc.returncode == 2 and "drop --fp16" in proc.stderr
+    proc = _run("--kind", "controlnet")
+    assert proc.returncode == 2 and "needs a MODEL_ID" in proc.stderr
+    proc = _run("org/tiny-sd", "--kind", "controlnet", "--dir", str(tmp_path / "sd"), endpoint=endpoint)
+    assert proc.returncode == 2 and "so it is not a diffusers ControlNet" in proc.stderr  # no config.json at its root
     assert not (tmp_path / "sd").exists()

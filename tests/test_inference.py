@@ -42,6 +42,7 @@ SIDECAR_KEYS = {
     "width",
     "height",
     "window",
+    "control",
     "grid_gif",
     "source",
 }
@@ -134,6 +135,7 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         assert (sidecar["seed"], sidecar["num_inference_steps"], sidecar["guidance_scale"]) == (33, 2, 12.5)
         assert (sidecar["inversion_steps"], sidecar["strength"]) == (2, None)
         assert sidecar["window"] is None and sidecar["grid_gif"] == {"every_nth_frame": 1, "fps": fps}  # short clip
+        assert sidecar["control"] is None  # no structure guidance
         assert (sidecar["fps"], sidecar["num_frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
         assert "tuned_unet.safetensors" in sidecar["model"]
         assert sidecar["source"] == {

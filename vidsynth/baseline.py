@@ -6,7 +6,8 @@ To make the comparison fair it runs with the main method's settings: the same cl
 (``vidsynth.video.read_clip``), DDIM with the model's noise schedule, the same steps, guidance,
 negative prompt and seed. Every frame gets a fresh generator seeded with that seed, so all frames see
 the same noise (the least flicker per-frame editing can have) and frame i's result does not depend on
-which frames share its batch.
+which frames share its batch. With structure guidance it is diffusers'
+``StableDiffusionControlNetImg2ImgPipeline`` with the same ControlNets, maps and scales.
 """
 
 from __future__ import annotations
@@ -24,30 +25,38 @@ from tqdm import tqdm
 from vidsynth.errors import VidSynthError
 
 if TYPE_CHECKING:
-    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers import ControlNetModel, MultiControlNetModel, StableDiffusionImg2ImgPipeline
 
 logger = logging.getLogger(__name__)
 
 
 def load_img2img_pipeline(
-    base_model: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    base_model: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    controlnet: ControlNetModel | MultiControlNetModel | None = None,
 ) -> StableDiffusionImg2ImgPipeline:
     """Load an SD-1.x model (folder or hub id) as an img2img pipeline with DDIM, without safety checker.
 
     The scheduler is DDIM built from the model's scheduler config, as the main pipeline's is (SD
-    folders name PNDM), so both methods walk the same timesteps.
+    folders name PNDM), so both methods walk the same timesteps. With ``controlnet``: the ControlNet
+    img2img pipeline around it.
     """
     # Imported here: diffusers' SD pipeline module pulls in transformers' image processors (for the
     # safety checker), a slow import with torchvision warnings that Tune-A-Video-only runs need not pay.
-    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline, StableDiffusionImg2ImgPipeline
 
+    pipeline_class, extra = StableDiffusionImg2ImgPipeline, {}
+    if controlnet is not None:
+        pipeline_class, extra = StableDiffusionControlNetImg2ImgPipeline, {"controlnet": controlnet}
     try:
-        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
+        pipe = pipeline_class.from_pretrained(
             str(base_model),
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,
             dtype=dtype,
+            **extra,
         )
     except (OSError, ValueError) as err:
         raise VidSynthError(
@@ -105,13 +114,16 @@ def render_img2img(
     negative_prompt: str | None = None,
     seed: int = 33,
     batch_size: int = 4,
+    control: dict | None = None,
 ) -> list[np.ndarray]:
     """Edit every frame of ``pixels`` (F, 3, H, W) in [-1, 1] (``Clip.pixels``) once per prompt.
 
     ``strength`` in (0, 1]: how far each frame is noised before denoising (img2img runs the last
     ``int(num_inference_steps × strength)`` DDIM steps). Frames go through the pipeline
     ``batch_size`` at a time. Returns one video per prompt, (3, F, H, W) float32 in [0, 1], laid out
-    like the main pipeline's edits.
+    like the main pipeline's edits. ``control``: for a ControlNet pipeline, the video pipeline's
+    ControlNet arguments (``conditioning_frames``: (F, 3, H, W) in [0, 1], or a list of them, one per
+    ControlNet; ``controlnet_conditioning_scale``; ``control_guidance_start``/``end``).
     """
     prompts = list(prompts)
     _check_inputs(pixels, prompts, batch_size, num_inference_steps)
@@ -135,6 +147,7 @@ def render_img2img(
                 # One generator per frame, all seeded alike (on the CPU: the same noise on every device).
                 generators = [torch.Generator("cpu").manual_seed(seed) for _ in batch]
                 output = pipe(
+                    **_control_batch(control, batch),
                     prompt=[prompt] * len(batch),
                     image=frames[batch.start : batch.stop],
                     strength=strength,
@@ -149,3 +162,13 @@ def render_img2img(
             video = torch.cat(edited).permute(1, 0, 2, 3)  # (F, 3, H, W) -> (3, F, H, W)
             videos.append(video.numpy())
     return videos
+
+
+def _control_batch(control: dict | None, batch: range) -> dict:
+    """The ControlNet img2img pipeline's arguments for the frames of ``batch`` (nothing without control)."""
+    if not control:
+        return {}
+    maps = control["conditioning_frames"]
+    images = [m[batch.start : batch.stop] for m in maps] if isinstance(maps, list) else maps[batch.start : batch.stop]
+    options = {k: v for k, v in control.items() if k != "conditioning_frames"}
+    return {"control_image": images, **options}

@@ -4,7 +4,8 @@ An edit is the clip's latents DDIM-inverted once (or, without inversion, seeded 
 sampled with each new prompt. Every prompt starts from the same latents and from a generator seeded
 with the same seed, so an edit does not depend on which other prompts were rendered with it, and
 re-running one prompt with the seed of its sidecar gives the same video. ``inference.py``, ``--compare``
-and the validation edits while tuning all come through here.
+and the validation edits while tuning all come through here. With structure guidance both methods get
+the same ControlNets, maps (``vidsynth.control``) and scales.
 
 Memory does not grow with the clip beyond its latents: the VAE encodes and decodes a few frames at a
 time, the UNet runs over windows of the clip (``vidsynth/models/windows.py``), and the edited frames
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import ControlNetModel, MultiControlNetModel
 
 from vidsynth.atomic import atomic_path
 from vidsynth.baseline import load_img2img_pipeline, render_img2img
@@ -91,18 +93,40 @@ def invert_clip(
     return inverted
 
 
+def control_arguments(config: InferenceConfig, control_maps: list[np.ndarray]) -> dict:
+    """The pipelines' ControlNet arguments for ``control_maps`` (one (F, H, W, 3) uint8 video per control).
+
+    Scales are ``config.control_scales`` (one per control once the request is resolved; one for all;
+    none: 1.0). Without maps: no arguments.
+    """
+    if not control_maps:
+        return {}
+    frames = [torch.from_numpy(maps).permute(0, 3, 1, 2).float() / 255 for maps in control_maps]  # (F, 3, H, W)
+    scales = [float(scale) for scale in config.control_scales] or [1.0]
+    scales = scales * len(frames) if len(scales) == 1 else scales
+    several = len(frames) > 1
+    return {
+        "conditioning_frames": frames if several else frames[0],
+        "controlnet_conditioning_scale": scales if several else scales[0],
+        "control_guidance_start": config.control_guidance_start,
+        "control_guidance_end": config.control_guidance_end,
+    }
+
+
 def render_edits(
     pipe: TuneAVideoPipeline,
     video_latents: torch.Tensor,
     config: InferenceConfig,
     inversion_cache: str | Path | None = None,
+    control_maps: list[np.ndarray] = (),
 ) -> list[np.ndarray]:
     """Edit the clip whose latents are ``video_latents`` (1, 4, F, h, w) once per prompt of ``config``.
 
     ``video_latents`` come from ``pipe.encode_video`` (scaled). ``config.inversion``: start from the
     DDIM-inverted clip (``config.inversion_steps``), else from noise drawn with ``config.seed``.
-    ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`). Returns one
-    video per prompt, (F, H, W, 3) uint8.
+    ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`).
+    ``control_maps``: one (F, H, W, 3) uint8 map video per ControlNet of ``pipe``; the inversion runs
+    without them. Returns one video per prompt, (F, H, W, 3) uint8.
     """
     if video_latents.ndim != 5 or video_latents.shape[0] != 1:
         raise VidSynthError(
@@ -113,6 +137,7 @@ def render_edits(
     start = None
     if config.inversion:
         start = invert_clip(pipe, video_latents, config, inversion_cache)  # (1, 4, F, h, w)
+    control = control_arguments(config, list(control_maps))
     videos = []
     for prompt in config.prompts:
         generator = torch.Generator("cpu").manual_seed(config.seed)  # CPU: the same noise on every device
@@ -129,6 +154,7 @@ def render_edits(
             output_type="latent",
             window=config.window,
             window_overlap=config.window_overlap,
+            **control,
         )
         videos.append(decode_frames(pipe, output.videos))  # (F, H, W, 3) uint8
     return videos
@@ -139,25 +165,33 @@ def edit_tuneavideo(
     clip: Clip,
     pipe: TuneAVideoPipeline | None = None,
     video_latents: torch.Tensor | None = None,
+    control_maps: list[np.ndarray] = (),
+    controlnet: ControlNetModel | MultiControlNetModel | None = None,
 ) -> list[np.ndarray]:
     """The main method: video pipeline, DDIM inversion (cached) and sampling; one (F, H, W, 3) uint8 video per prompt.
 
     ``pipe``: an already built pipeline (validation passes the one around the UNet being tuned);
-    ``video_latents``: the clip's latents when already encoded.
+    ``video_latents``: the clip's latents when already encoded. ``controlnet`` and ``control_maps``:
+    structure guidance (``vidsynth.control``), for a pipeline built here.
     """
     if pipe is None:
-        pipe = load_pipeline(request.model, request.dtype, request.device)
+        pipe = load_pipeline(request.model, request.dtype, request.device, controlnet=controlnet)
     if not request.config.vae_slicing:
         pipe.vae.disable_slicing()
     if video_latents is None:
         video_latents = encode_clip(pipe, clip)  # (1, 4, F, h, w)
-    return render_edits(pipe, video_latents, request.config, request.inversion_cache)
+    return render_edits(pipe, video_latents, request.config, request.inversion_cache, control_maps)
 
 
-def edit_img2img(request: EditRequest, clip: Clip) -> list[np.ndarray]:
-    """The baseline: SD img2img on every frame at the same steps, guidance and seed; one video per prompt."""
+def edit_img2img(
+    request: EditRequest,
+    clip: Clip,
+    control_maps: list[np.ndarray] = (),
+    controlnet: ControlNetModel | MultiControlNetModel | None = None,
+) -> list[np.ndarray]:
+    """The baseline: SD img2img on every frame at the same steps, guidance, seed and controls; a video per prompt."""
     config = request.config
-    pipe = load_img2img_pipeline(request.img2img_base, request.device, request.dtype)
+    pipe = load_img2img_pipeline(request.img2img_base, request.device, request.dtype, controlnet)
     if not config.vae_slicing:
         pipe.vae.disable_slicing()
     return render_img2img(
@@ -170,4 +204,5 @@ def edit_img2img(request: EditRequest, clip: Clip) -> list[np.ndarray]:
         negative_prompt=config.negative_prompt,
         seed=config.seed,
         batch_size=config.batch_size,
+        control=control_arguments(config, list(control_maps)) or None,
     )

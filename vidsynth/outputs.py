@@ -3,7 +3,8 @@
 The output folder is written under a temporary name and renamed when every file is complete
 (:func:`vidsynth.atomic.atomic_path`), so a failed or interrupted edit leaves nothing behind and
 never touches an earlier result. With ``--compare`` each method gets a subfolder and every prompt a
-side-by-side GIF and MP4 (source | img2img | Tune-A-Video).
+side-by-side GIF and MP4 (source | img2img | Tune-A-Video). With structure guidance every grid shows
+each control's maps in a column after the source, and the sidecars name the controls.
 
 The MP4s hold every edited frame; a GIF of a long clip shows every k-th frame (at most
 :data:`GIF_MAX_FRAMES`, at fps / k so it still plays in real time), and the sidecar says which.
@@ -49,6 +50,11 @@ def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
     return f"source: {Path(clip.path).name}", clip.frames  # (F, H, W, 3) uint8
 
 
+def _control_columns(request: EditRequest, control_maps: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """One column per control: its maps (F, H, W, 3) uint8, captioned with what made them."""
+    return [(f"control: {spec.label}", maps) for spec, maps in zip(request.controls, control_maps, strict=True)]
+
+
 def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
     """The source's sound for exactly the edited span, or None (no sound asked, or the source has none)."""
     return (
@@ -80,6 +86,7 @@ def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str
         "width": clip.width,
         "height": clip.height,
         "window": windows if method == "tuneavideo" else None,
+        "control": _control_note(request),
         "grid_gif": {"every_nth_frame": step, "fps": clip.fps / step} if "gif" in config.formats else None,
         "source": {
             "path": clip.path,
@@ -91,6 +98,18 @@ def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str
     }
 
 
+def _control_note(request: EditRequest) -> dict | None:
+    """The sidecar's record of the structure guidance: each control, and the steps the ControlNets acted in."""
+    if not request.controls:
+        return None
+    config = request.config
+    return {
+        "controls": [spec.describe() for spec in request.controls],
+        "guidance_start": config.control_guidance_start,
+        "guidance_end": config.control_guidance_end,
+    }
+
+
 def write_edits(
     folder: Path,
     request: EditRequest,
@@ -99,8 +118,12 @@ def write_edits(
     model: str,
     method: str,
     sound: Path | None,
+    control_maps: list[np.ndarray] = (),
 ) -> None:
-    """One method's files in ``folder``: per prompt an MP4 (with the ``sound`` track) and its sidecar, the GIF grid."""
+    """One method's files in ``folder``: per prompt an MP4 (with the ``sound`` track) and its sidecar, the GIF grid.
+
+    ``control_maps``: one (F, H, W, 3) uint8 video per control of ``request``, shown after the source.
+    """
     config = request.config
     folder.mkdir(exist_ok=True)
     if "mp4" in config.formats:
@@ -108,7 +131,8 @@ def write_edits(
             write_video(folder / f"{name}.mp4", video, clip.fps, sound=sound)
             write_json(folder / f"{name}.json", sidecar(request, prompt, name, clip, model, method))
     if "gif" in config.formats:
-        columns = [_source_column(clip), *zip(config.prompts, videos, strict=True)]
+        controls = _control_columns(request, control_maps)
+        columns = [_source_column(clip), *controls, *zip(config.prompts, videos, strict=True)]
         _write_gif(folder / "grid.gif", columns, clip)
 
 
@@ -119,13 +143,15 @@ def write_comparison(
     img2img: list[np.ndarray],
     tuned: list[np.ndarray],
     sound: Path | None,
+    control_maps: list[np.ndarray] = (),
 ) -> None:
-    """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | img2img | Tune-A-Video."""
+    """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | (controls |) img2img | Tune-A-Video."""
     config = request.config
     names = unique_slugs(config.prompts)
     for prompt, name, baseline, edit in zip(config.prompts, names, img2img, tuned, strict=True):
         columns = [
             _source_column(clip),
+            *_control_columns(request, control_maps),
             (f"img2img (strength {config.strength:g}): {prompt}", baseline),
             (f"Tune-A-Video: {prompt}", edit),
         ]
@@ -135,11 +161,17 @@ def write_comparison(
             write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=sound)
 
 
-def write_results(request: EditRequest, clip: Clip, edits: dict[str, tuple[str, list[np.ndarray]]]) -> list[str]:
+def write_results(
+    request: EditRequest,
+    clip: Clip,
+    edits: dict[str, tuple[str, list[np.ndarray]]],
+    control_maps: list[np.ndarray] = (),
+) -> list[str]:
     """Write ``edits`` (method -> (model name, videos)) so that ``request.out`` appears only once complete.
 
     One method: its files in the folder itself. Two (``--compare``): a subfolder each, plus the
-    side-by-side grids. Returns the names in the folder.
+    side-by-side grids. ``control_maps``: the controls' maps, a grid column each. Returns the names in
+    the folder.
     """
     if request.config.audio and not request.clip.info.has_audio and "mp4" in request.config.formats:
         logger.info("%s has no sound track; the MP4s are silent", clip.path)
@@ -148,10 +180,10 @@ def write_results(request: EditRequest, clip: Clip, edits: dict[str, tuple[str, 
     with sound_track(_sound(request, clip) if mp4 else None) as sound, atomic_path(request.out, folder=True) as tmp:
         if len(edits) == 1:
             ((method, (model, videos)),) = edits.items()
-            write_edits(tmp, request, clip, videos, model, method, sound)
+            write_edits(tmp, request, clip, videos, model, method, sound, control_maps)
         else:
             for method, (model, videos) in edits.items():
-                write_edits(tmp / method, request, clip, videos, model, method, sound)
-            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1], sound)
+                write_edits(tmp / method, request, clip, videos, model, method, sound, control_maps)
+            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1], sound, control_maps)
         save_config(request.config, tmp / CONFIG_FILE)
     return sorted(p.name + "/" * p.is_dir() for p in request.out.iterdir())

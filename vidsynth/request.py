@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from diffusers import UNet2DConditionModel
 from omegaconf import OmegaConf
 
 from vidsynth.baseline import check_strength
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import TrainDataConfig
+from vidsynth.control.control_video import check_control_video
+from vidsynth.control.controlnets import check_controlnet
+from vidsynth.control.depth import check_depth_model
+from vidsynth.control.spec import DEFAULT_CONTROLNETS, ControlSpec, local_copy
 from vidsynth.dtypes import torch_dtype
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import read_trained_metadata
@@ -63,6 +68,11 @@ class ClipSpan:
         """Decode the span: (F, 3, H, W) pixels in [-1, 1] with where they came from."""
         return read_clip(self.info, self.num_frames, self.width, self.height, self.start_frame, self.stride)
 
+    @property
+    def frame_indices(self) -> range:
+        """The source frames that are edited."""
+        return range(self.start_frame, self.start_frame + self.num_frames * self.stride, self.stride)
+
 
 @dataclass(frozen=True)
 class EditRequest:
@@ -76,6 +86,7 @@ class EditRequest:
     dtype: torch.dtype
     out: Path
     inversion_cache: Path | None  # where the inverted latents are cached (None: no inversion)
+    controls: tuple[ControlSpec, ...] = ()  # structure guidance: ControlNets and where their maps come from
 
     def describe(self) -> str:
         """One line saying what is about to run, before the long work starts."""
@@ -88,11 +99,13 @@ class EditRequest:
         windows = ""
         if clip.num_frames > clip.window and cfg.method == "tuneavideo":
             windows = f", in windows of {clip.window} frames overlapping by {clip.window_overlap}"
+        guides = " + ".join(f"{c.label} (scale {c.scale:g})" for c in self.controls)
+        guidance = f", guided by {guides}" if guides else ""
         return (
             f"Editing {clip.num_frames} frames of {Path(clip.path).name} ({start:.2f}-{end:.2f} s from frame "
             f"{clip.start_frame}, stride {clip.stride}: {fps / clip.stride:.4g} fps) at {clip.width}x{clip.height}, "
             f"{len(cfg.prompts)} prompt(s), {steps}, {cfg.method}{' + img2img' if cfg.compare else ''} on "
-            f"{self.device.type} ({cfg.dtype}){windows}"
+            f"{self.device.type} ({cfg.dtype}){windows}{guidance}"
         )
 
 
@@ -319,8 +332,23 @@ def _fingerprint(ref: str) -> list:
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
+def _cache_file(config: InferenceConfig, name: str, key: dict, suffix: str) -> Path:
+    """``<cache>/<name>-<hash of key><suffix>``; the cache is ``cache_dir``, else the run's .cache, else the user's."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    if config.cache_dir:
+        cache_dir = Path(config.cache_dir).expanduser()
+    elif config.run:
+        cache_dir = Path(config.run) / ".cache"
+    else:
+        cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsynth"
+    return cache_dir.absolute() / f"{name}-{digest}{suffix}"
+
+
 def inversion_cache_path(config: InferenceConfig, model: ModelSource, clip: ClipSpan, device: torch.device) -> Path:
-    """``<cache>/inversion-<hash>.pt``, keyed by model, clip span, size, steps, dtype and device type."""
+    """``<cache>/inversion-<hash>.pt``, keyed by model, clip span, size, steps, dtype and device type.
+
+    The inversion runs without ControlNets, so the controls are not part of the key.
+    """
     key = {
         "model": [_fingerprint(ref) for ref in model.files],
         "clip": [_fingerprint(clip.path), clip.start_frame, clip.stride],
@@ -331,14 +359,89 @@ def inversion_cache_path(config: InferenceConfig, model: ModelSource, clip: Clip
         "dtype": config.dtype,
         "device": device.type,
     }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    if config.cache_dir:
-        cache_dir = Path(config.cache_dir).expanduser()
-    elif config.run:
-        cache_dir = Path(config.run) / ".cache"
-    else:
-        cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsynth"
-    return cache_dir.absolute() / f"inversion-{digest}.pt"
+    return _cache_file(config, "inversion", key, ".pt")
+
+
+def control_cache_path(
+    config: InferenceConfig, kind: str, source: str | None, clip: ClipSpan, device: torch.device
+) -> Path:
+    """``<cache>/control-<kind>-<hash>.npy``: maps keyed by kind, thresholds (canny) or model (depth), span and size."""
+    key = {
+        "clip": [_fingerprint(clip.path), clip.start_frame, clip.stride],
+        "frames": clip.num_frames,
+        "size": [clip.width, clip.height],
+    }
+    if kind == "canny":
+        key["thresholds"] = [config.canny_low_threshold, config.canny_high_threshold]
+    else:  # a model's maps depend on its weights and the arithmetic they ran in
+        key.update(model=_fingerprint(source), dtype=config.dtype, device=device.type)
+    return _cache_file(config, f"control-{kind}", key, ".npy")
+
+
+# ---------------------------------------------------------------- structure guidance
+
+
+def _unet_width(model: ModelSource) -> int | None:
+    """The base UNet's cross-attention width from its config (None when it cannot be read without loading)."""
+    root = model.base if model.kind == "trained" else model.path
+    try:
+        return UNet2DConditionModel.load_config(root, subfolder="unet").get("cross_attention_dim")
+    except (OSError, ValueError):  # a hub id not in the cache: the pipeline checks the width once loaded
+        return None
+
+
+def resolve_controls(
+    config: InferenceConfig, model: ModelSource, clip: ClipSpan, device: torch.device
+) -> tuple[ControlSpec, ...]:
+    """The controls, each with its ControlNet (checked against the base model) and scale, in ``controls`` order.
+
+    Order: the ``controls`` (``--control``), then the ``control_videos``; ``controlnets`` and
+    ``control_scales`` follow it. Everything is checked from configs and headers: no model loads.
+    """
+    kinds = [*config.controls, *["video"] * len(config.control_videos)]
+    order = "in order: the --control names, then the --control-video files"
+    if not kinds:
+        if config.controlnets or config.control_scales:
+            raise VidSynthError(
+                "--controlnet or --control-scale was given without a control. Add --control canny|depth or "
+                "--control-video FILE, or leave them out"
+            )
+        return ()
+    if config.controlnets and len(config.controlnets) != len(kinds):
+        raise VidSynthError(
+            f"{len(config.controlnets)} --controlnet for {len(kinds)} control(s). Give one per control, {order} "
+            f"(or none, for the defaults of canny and depth)"
+        )
+    if len(config.control_scales) not in (0, 1, len(kinds)):
+        raise VidSynthError(
+            f"{len(config.control_scales)} --control-scale for {len(kinds)} controls. Give one per control ({order}), "
+            "one for all, or none (1.0 each)"
+        )
+    if "video" in kinds and not config.controlnets:
+        raise VidSynthError(
+            "a control video needs the ControlNet its maps are made for. Pass --controlnet with its hub id or "
+            f"folder, one per control, {order}"
+        )
+    controlnets = [local_copy(ref) for ref in config.controlnets or [DEFAULT_CONTROLNETS[k] for k in kinds]]
+    scales = config.control_scales or [1.0]
+    scales = scales * len(kinds) if len(scales) == 1 else scales
+    width = _unet_width(model)
+    videos = iter(config.control_videos)
+    specs = []
+    for kind, controlnet, scale in zip(kinds, controlnets, scales, strict=True):
+        check_controlnet(controlnet, width)
+        source = thresholds = cache = None
+        if kind == "video":
+            source = check_control_video(next(videos), clip.info, clip.frame_indices)
+        else:
+            source = local_copy(config.depth_model) if kind == "depth" else None
+            cache = control_cache_path(config, kind, source, clip, device)
+            if kind == "canny":
+                thresholds = (config.canny_low_threshold, config.canny_high_threshold)
+            elif not cache.is_file():  # the model is needed only to make maps that are not cached yet
+                check_depth_model(source)
+        specs.append(ControlSpec(kind, controlnet, float(scale), source, thresholds, cache))
+    return tuple(specs)
 
 
 # ---------------------------------------------------------------- the whole request
@@ -376,6 +479,11 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
         out=str(out),
         device=str(device),
     )
+    controls = resolve_controls(config, model, clip, device)
+    if controls:  # the saved config names what was used: one ControlNet and one scale per control
+        config = dataclasses.replace(
+            config, controlnets=[c.controlnet for c in controls], control_scales=[c.scale for c in controls]
+        )
     tuned_method = config.method == "tuneavideo" or config.compare
     cache = inversion_cache_path(config, model, clip, device) if config.inversion and tuned_method else None
-    return EditRequest(config, model, img2img_base, clip, device, torch_dtype(config.dtype), out, cache)
+    return EditRequest(config, model, img2img_base, clip, device, torch_dtype(config.dtype), out, cache, controls)

@@ -9,8 +9,14 @@ aspect ratio. A span can be chosen by time (``start``/``end`` in seconds: every 
 stride) or by frames (``start_frame``, ``num_frames``; ``num_frames: all`` is the rest of the clip).
 Keys use diffusers' words; the original Tune-A-Video's (and older VidSynth's) names are accepted too
 (``ALIASES``), so its ``validation_data`` settings can be pasted in.
+
+Structure guidance: ``controls`` (``canny``, ``depth``) and ``control_videos`` (maps made elsewhere,
+e.g. pose renders), each with a ControlNet (``controlnets``, one per control in that order: the
+``controls``, then the ``control_videos``; default for canny and depth: the SD-1.5 ControlNets) and a
+scale (``control_scales``: none for 1.0 each, one for all, or one per control).
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +26,8 @@ from vidsynth.errors import VidSynthError
 
 FORMATS = ("mp4", "gif")
 METHODS = ("tuneavideo", "img2img")
+CONTROLS = ("canny", "depth")  # maps extracted from the clip; anything else comes as a control video
+DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 
 
 @dataclass
@@ -51,6 +59,16 @@ class InferenceConfig:
     inversion_steps: int = 50  # DDIM inversion steps
     strength: float = 0.5  # img2img: how far each frame is noised, in (0, 1]; runs int(steps x strength) steps
     batch_size: int = 4  # img2img: frames per batch
+    # --- structure guidance (ControlNet) ---
+    controls: list[str] = field(default_factory=list)  # maps extracted from the clip: canny | depth
+    control_videos: list[str] = field(default_factory=list)  # maps made elsewhere (e.g. pose), one frame per frame
+    controlnets: list[str] = field(default_factory=list)  # one per control (controls, then control_videos)
+    control_scales: list[float] = field(default_factory=list)  # none: 1.0 each; one for all; or one per control
+    control_guidance_start: float = 0.0  # fraction of the sampling steps where the ControlNets start acting
+    control_guidance_end: float = 1.0  # ... and where they stop
+    canny_low_threshold: int = 100  # cv2.Canny's hysteresis thresholds (the ControlNet annotator's defaults)
+    canny_high_threshold: int = 200
+    depth_model: str = DEPTH_MODEL  # transformers depth-estimation model (hub id or folder) for the depth control
     # --- hardware ---
     device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     dtype: str = "fp32"  # fp32 | fp16 | bf16: dtype of the models
@@ -114,3 +132,27 @@ class InferenceConfig:
             raise VidSynthError(f"config key 'window' must be at least 1 frame, got {self.window}. Use e.g. 24")
         if self.window_overlap is not None and self.window_overlap < 0:
             raise VidSynthError(f"config key 'window_overlap' must be 0 or more, got {self.window_overlap}. Use e.g. 4")
+        self._check_controls()
+
+    def _check_controls(self) -> None:
+        for name in self.controls:
+            if name not in CONTROLS:
+                raise VidSynthError(
+                    f"unknown control {name!r} (--control). Known controls: {', '.join(CONTROLS)}; for another kind "
+                    "(e.g. pose), make its maps elsewhere and pass them with --control-video and --controlnet"
+                )
+        for scale in self.control_scales:
+            if not math.isfinite(scale) or scale < 0:
+                raise VidSynthError(f"config key 'control_scales' must hold numbers >= 0, got {scale}. Use e.g. 1.0")
+        start, end = self.control_guidance_start, self.control_guidance_end
+        if not 0 <= start < end <= 1:
+            raise VidSynthError(
+                f"control_guidance_start ({start:g}) and control_guidance_end ({end:g}) are fractions of the sampling "
+                "steps with 0 <= start < end <= 1. Use e.g. 0 and 1"
+            )
+        low, high = self.canny_low_threshold, self.canny_high_threshold
+        if not 0 <= low <= high:
+            raise VidSynthError(
+                f"canny thresholds must satisfy 0 <= canny_low_threshold <= canny_high_threshold, got {low} and "
+                f"{high}. Use e.g. 100 and 200"
+            )

@@ -11,7 +11,8 @@ Inflation is a handful of in-place changes to the stock model, nothing copied fr
    (``frame_norm="joint"``, as the original) or per frame (``"per_frame"``).
 
 Frames are folded into the batch in exactly one place, :meth:`VideoUNet.forward`, which passes
-``num_frames`` to the attention layers through ``cross_attention_kwargs`` and sets it on the norms.
+``num_frames`` to the attention layers through ``cross_attention_kwargs`` and sets it on the norms;
+a ControlNet's maps are folded there too, and its residuals join the down and mid blocks per frame.
 Every pretrained key is unchanged, so weights of SD-1.x models and of the original Tune-A-Video
 load as they are.
 """
@@ -32,6 +33,7 @@ from safetensors.torch import load_file
 
 from vidsynth.errors import VidSynthError
 from vidsynth.models.attention import video_attn_processors
+from vidsynth.models.control import VideoControl
 from vidsynth.models.norm import FrameGroupNorm
 from vidsynth.models.transformer import VideoTransformerBlock
 
@@ -108,11 +110,13 @@ class VideoUNet(UNet2DConditionModel):
         encoder_hidden_states: torch.Tensor,
         cross_attention_kwargs: dict | None = None,
         return_dict: bool = True,
+        control: VideoControl | None = None,
     ) -> UNet2DConditionOutput | tuple[torch.Tensor]:
         """Predict noise for clips.
 
         sample: (b, c, f, h, w); timestep: scalar or (b,), one per clip shared by its frames;
-        encoder_hidden_states: (b, tokens, dim), the same text for every frame.
+        encoder_hidden_states: (b, tokens, dim), the same text for every frame. ``control``: ControlNet(s)
+        and their maps (1 or b, 3, f, H, W); each frame's residuals are added to its down and mid blocks.
         """
         if sample.ndim != 5:
             raise ValueError(f"VideoUNet expects (batch, channels, frames, height, width), got {tuple(sample.shape)}")
@@ -123,6 +127,10 @@ class VideoUNet(UNet2DConditionModel):
         frames = rearrange(sample, "b c f h w -> (b f) c h w")
         timestep = timestep.repeat_interleave(num_frames)  # (b f,)
         encoder_hidden_states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)  # (b f, L, D)
+        residuals = {}
+        if control is not None:
+            images = [rearrange(m.expand(batch, -1, -1, -1, -1), "b c f h w -> (b f) c h w") for m in control.frames]
+            residuals = control.residuals(frames, timestep, encoder_hidden_states, images)
         for module in self.modules():
             if isinstance(module, FrameGroupNorm):
                 module.num_frames = num_frames
@@ -133,6 +141,7 @@ class VideoUNet(UNet2DConditionModel):
                 timestep,
                 encoder_hidden_states,
                 cross_attention_kwargs={**(cross_attention_kwargs or {}), "num_frames": num_frames},
+                **residuals,
             )
             .sample
         )

@@ -12,7 +12,9 @@ sees:
 * **temporal attention and the joint GroupNorm see the window**, as in tuning (whose steps see one
   window of the clip);
 * frames that several windows cover get the **weighted mean** of their noise predictions, with
-  weights that fall off towards a window's ends ("pyramid", as diffusers' FreeNoise weighs them).
+  weights that fall off towards a window's ends ("pyramid", as diffusers' FreeNoise weighs them);
+* a ControlNet's maps are cut to the window with the latents (it sees one frame at a time, so its
+  residuals are the same in every window that covers a frame).
 
 With the temporal output projection at zero (its initial state) and per-frame GroupNorm, the result
 equals one full-clip forward for any window and overlap (tests/test_windows.py).
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from vidsynth.errors import VidSynthError
+from vidsynth.models.control import VideoControl
 
 
 @dataclass
@@ -105,14 +108,16 @@ def windowed_unet(
     encoder_hidden_states: torch.Tensor,
     window: int,
     overlap: int,
+    control: VideoControl | None = None,
 ) -> torch.Tensor:
     """The UNet's prediction for ``sample`` (b, c, F, h, w), run over windows of ``window`` frames in order.
 
-    ``window >= F`` is one ordinary forward (the UNet as it is, bit for bit).
+    ``window >= F`` is one ordinary forward (the UNet as it is, bit for bit). ``control``: ControlNet
+    maps for all F frames, cut to each window.
     """
     num_frames = sample.shape[2]
     if window >= num_frames:
-        return unet(sample, timestep, encoder_hidden_states=encoder_hidden_states).sample
+        return unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, control=control).sample
     starts = window_starts(num_frames, window, overlap)
     cache = SparseCausalCache()
     predictions = []
@@ -121,6 +126,13 @@ def windowed_unet(
         cache.start_window(first=start == 0, keep=None if following is None else following - 1 - start)
         chunk = sample[:, :, start : start + window]  # (b, c, W, h, w)
         kwargs = {"sparse_causal_cache": cache}
-        out = unet(chunk, timestep, encoder_hidden_states=encoder_hidden_states, cross_attention_kwargs=kwargs)
+        window_control = None if control is None else control.window(start, start + window)  # maps (b, 3, W, H, W)
+        out = unet(
+            chunk,
+            timestep,
+            encoder_hidden_states=encoder_hidden_states,
+            cross_attention_kwargs=kwargs,
+            control=window_control,
+        )
         predictions.append((start, out.sample))
     return blend(predictions, num_frames)

@@ -11,7 +11,9 @@ A model comes in four shapes, and each needs its own recipe, so callers name the
   names a package that is not installed, so each component is loaded from its subfolder by class.
 
 The sampling scheduler is always DDIM with the model's noise schedule, whatever a folder names (SD
-folders name PNDM), as the original does.
+folders name PNDM), as the original does. A ControlNet is not part of a model source: the caller
+loads it (``vidsynth.control``) and passes it in; a ControlNet saved in a pipeline folder is used only
+through ``TuneAVideoPipeline.from_pretrained``.
 """
 
 import json
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler
+from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, MultiControlNetModel
 from huggingface_hub import constants as hub_constants
 from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -63,24 +65,29 @@ def is_tuneavideo_folder(folder: str | os.PathLike) -> bool:
     return config.is_file() and json.loads(config.read_text()).get("_class_name") == "UNet3DConditionModel"
 
 
-def _components(folder: str, unet: VideoUNet) -> TuneAVideoPipeline:
-    """VAE, text encoder, tokenizer and DDIM scheduler from ``folder``, around ``unet``."""
+Controlnet = ControlNetModel | MultiControlNetModel | None
+
+
+def _components(folder: str, unet: VideoUNet, controlnet: Controlnet) -> TuneAVideoPipeline:
+    """VAE, text encoder, tokenizer and DDIM scheduler from ``folder``, around ``unet`` (and ``controlnet``)."""
     return TuneAVideoPipeline(
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
         text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
         tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
         unet=unet,
         scheduler=DDIMScheduler.from_pretrained(folder, subfolder="scheduler"),
+        controlnet=controlnet,
     )
 
 
-def _build(source: ModelSource, unet: VideoUNet | None) -> TuneAVideoPipeline:
+def _build(source: ModelSource, unet: VideoUNet | None, controlnet: Controlnet) -> TuneAVideoPipeline:
     if source.kind == "pipeline":
-        pipe = TuneAVideoPipeline.from_pretrained(source.path, **({"unet": unet} if unet is not None else {}))
+        given = {"unet": unet} if unet is not None else {}
+        pipe = TuneAVideoPipeline.from_pretrained(source.path, controlnet=controlnet, **given)
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         return pipe
     if source.kind == "tuneavideo":
-        return _components(source.path, unet or VideoUNet.from_tuneavideo(Path(source.path) / "unet"))
+        return _components(source.path, unet or VideoUNet.from_tuneavideo(Path(source.path) / "unet"), controlnet)
     base = source.base if source.kind == "trained" else source.path
     if unet is None:
         options = {}
@@ -90,7 +97,7 @@ def _build(source: ModelSource, unet: VideoUNet | None) -> TuneAVideoPipeline:
         unet = VideoUNet.from_pretrained_2d(base, subfolder="unet", **options)
         if source.kind == "trained":
             load_trained(unet, source.path)
-    return _components(base, unet)
+    return _components(base, unet, controlnet)
 
 
 def _is_hub_id(ref: str) -> bool:
@@ -102,18 +109,25 @@ def load_pipeline(
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
     unet: VideoUNet | None = None,
+    controlnet: Controlnet = None,
 ) -> TuneAVideoPipeline:
     """Build the editing pipeline for ``source`` in ``dtype`` on ``device``.
 
     ``unet``: use this video UNet instead of loading one (validation while tuning passes the UNet
-    being tuned; it is not cast or moved). Missing files and an unreachable hub become a
-    :class:`VidSynthError` with the fix.
+    being tuned; it is not cast or moved). ``controlnet``: the ControlNet(s) to guide with, cast and
+    moved like the models; without it the pipeline has none. Missing files and an unreachable hub
+    become a :class:`VidSynthError` with the fix.
     """
     try:
-        pipe = _build(source, unet)
+        pipe = _build(source, unet, controlnet)
     except OSError as err:  # missing or unreadable files, or a hub id that cannot be fetched
         raise _load_error(source, err) from err
-    for name in ("vae", "text_encoder") + (() if unet is not None else ("unet",)):
+    names = (
+        ("vae", "text_encoder")
+        + (() if unet is not None else ("unet",))
+        + (() if controlnet is None else ("controlnet",))
+    )
+    for name in names:
         getattr(pipe, name).to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next stage's bar takes the line
     return pipe

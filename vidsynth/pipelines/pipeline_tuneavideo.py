@@ -1,12 +1,17 @@
 """The Tune-A-Video editing pipeline on current diffusers: text-to-video sampling with the video UNet.
 
-A real ``DiffusionPipeline`` (components vae, text_encoder, tokenizer, unet, scheduler), so it moves
-between devices and dtypes, shows progress bars and round-trips through ``save_pretrained`` /
-``from_pretrained`` like any diffusers pipeline. What differs from an image pipeline:
+A real ``DiffusionPipeline`` (components vae, text_encoder, tokenizer, unet, scheduler and an optional
+controlnet), so it moves between devices and dtypes, shows progress bars and round-trips through
+``save_pretrained`` / ``from_pretrained`` like any diffusers pipeline. What differs from an image pipeline:
 
 * the UNet is :class:`~vidsynth.models.VideoUNet` and latents are ``(batch, 4, frames, h, w)``;
 * :meth:`TuneAVideoPipeline.invert` runs DDIM inversion (the original's, see ``inversion.py``) so an
   edit can start from the clip instead of from noise;
+* a ``controlnet`` (diffusers' ``ControlNetModel``, or several as ``MultiControlNetModel``) guides the
+  sampling with one map per frame (``conditioning_frames``), with the arguments and meaning of
+  diffusers' ``StableDiffusionControlNetPipeline``. It runs per frame inside the video UNet's forward
+  (``vidsynth/models/control.py``). The inversion runs without it: the inverted latents depend on the
+  model and the clip only, so one inversion serves every control, scale and prompt;
 * ``from_pretrained`` builds the *video* UNet before its weights load: diffusers' generic loader
   cannot resolve a component class from a package outside its own list, and would otherwise fall
   back to a 2-D UNet that drops the temporal weights. Every other model source (a base SD model, a
@@ -24,16 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers import AutoencoderKL, ControlNetModel, DiffusionPipeline, MultiControlNetModel
+from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
+from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth.errors import VidSynthError
+from vidsynth.models.control import VideoControl
 from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.models.unet import VideoUNet
 from vidsynth.models.windows import check_windows, windowed_unet
@@ -55,6 +63,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
     """Text-driven video editing with an inflated, one-shot tuned SD-1.x UNet (Tune-A-Video)."""
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
+    _optional_components = ["controlnet"]  # folders saved before ControlNets load with controlnet None
 
     def __init__(
         self,
@@ -63,10 +72,18 @@ class TuneAVideoPipeline(DiffusionPipeline):
         tokenizer: CLIPTokenizer,
         unet: VideoUNet,
         scheduler: SchedulerMixin,
+        controlnet: ControlNetModel | list[ControlNetModel] | MultiControlNetModel | None = None,
     ):
         super().__init__()
-        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        if isinstance(controlnet, list | tuple):
+            controlnet = MultiControlNetModel(controlnet)
+        modules = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet}
+        self.register_modules(**modules, scheduler=scheduler, controlnet=controlnet)
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        # Maps stay in [0, 1] (no normalisation), as in diffusers' ControlNet pipelines.
+        self.control_image_processor = VaeImageProcessor(
+            vae_scale_factor=self.vae_scale_factor, do_convert_rgb=True, do_normalize=False
+        )
         # The VAE sees one frame at a time (as the original decodes): a clip's frames at once would
         # need F times the activation memory. ``pipe.vae.disable_slicing()`` trades memory for speed.
         self.vae.enable_slicing()
@@ -253,6 +270,10 @@ class TuneAVideoPipeline(DiffusionPipeline):
         latents: torch.Tensor | None,
         generator: torch.Generator | list[torch.Generator] | None,
         output_type: str,
+        conditioning_frames: torch.Tensor | list | None = None,
+        controlnet_conditioning_scale: float | list[float] = 1.0,
+        control_guidance_start: list[float] = (0.0,),
+        control_guidance_end: list[float] = (1.0,),
     ) -> None:
         """Validate the arguments of :meth:`__call__`; every error says how to fix it."""
         prompts = [prompt] if isinstance(prompt, str) else prompt
@@ -288,8 +309,119 @@ class TuneAVideoPipeline(DiffusionPipeline):
             raise VidSynthError(f"{len(generator)} generators for {len(prompts)} prompts. Pass one, or one per prompt")
         if output_type not in OUTPUT_TYPES:
             raise VidSynthError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        self.check_control_inputs(
+            num_frames, conditioning_frames, controlnet_conditioning_scale, control_guidance_start, control_guidance_end
+        )
+
+    def _controlnet(self) -> ControlNetModel | MultiControlNetModel | None:
+        controlnet = getattr(self, "controlnet", None)
+        return controlnet._orig_mod if is_compiled_module(controlnet) else controlnet
+
+    def check_control_inputs(
+        self,
+        num_frames: int,
+        conditioning_frames: torch.Tensor | list | None,
+        controlnet_conditioning_scale: float | list[float],
+        control_guidance_start: list[float],
+        control_guidance_end: list[float],
+    ) -> None:
+        """The ControlNet arguments (guidance start/end already lists, as diffusers aligns them); errors say the fix."""
+        controlnet = self._controlnet()
+        if controlnet is None:
+            if conditioning_frames is not None:
+                raise VidSynthError(
+                    "conditioning_frames were given, but the pipeline has no controlnet. Build it with "
+                    "controlnet=ControlNetModel.from_pretrained(...), or leave conditioning_frames out"
+                )
+            return
+        multi = isinstance(controlnet, MultiControlNetModel)
+        nets = list(controlnet.nets) if multi else [controlnet]
+        width = self.unet.config.cross_attention_dim
+        for i, net in enumerate(nets, start=1):
+            if net.config.cross_attention_dim != width:
+                raise VidSynthError(
+                    f"ControlNet {i} ({net.config._name_or_path}) has cross-attention width "
+                    f"{net.config.cross_attention_dim}, the UNet {width}: it belongs to another base model. "
+                    "Use a ControlNet made for this base (SD-1.x: width 768, e.g. lllyasviel/control_v11p_sd15_canny)"
+                )
+        if conditioning_frames is None:
+            raise VidSynthError(
+                "the pipeline has a controlnet, but no conditioning_frames were given. Pass one map per frame "
+                "((frames, 3, H, W) in [0, 1], or a list of PIL images), or set pipe.controlnet = None"
+            )
+        if multi and (not isinstance(conditioning_frames, list) or len(conditioning_frames) != len(nets)):
+            given = len(conditioning_frames) if isinstance(conditioning_frames, list) else type(conditioning_frames)
+            raise VidSynthError(
+                f"with {len(nets)} ControlNets, conditioning_frames must be a list of {len(nets)} map videos (one per "
+                f"ControlNet, in order), got {given!r}"
+            )
+        for i, maps in enumerate(conditioning_frames if multi else [conditioning_frames], start=1):
+            _check_maps(maps, num_frames, f"conditioning_frames[{i - 1}]" if multi else "conditioning_frames")
+        scales = controlnet_conditioning_scale
+        if multi and isinstance(scales, list):
+            valid = len(scales) == len(nets) and all(_is_number(scale) for scale in scales)
+        else:
+            valid = _is_number(scales)
+        if not valid:
+            raise VidSynthError(
+                f"controlnet_conditioning_scale must be a number{' or a list of one per ControlNet' if multi else ''}, "
+                f"got {controlnet_conditioning_scale!r}. Use e.g. 1.0"
+            )
+        if len(control_guidance_start) != len(control_guidance_end) or len(control_guidance_start) != len(nets):
+            raise VidSynthError(
+                f"control_guidance_start and control_guidance_end must be one number, or a list of one per ControlNet "
+                f"({len(nets)}); got {control_guidance_start} and {control_guidance_end}"
+            )
+        for start, end in zip(control_guidance_start, control_guidance_end, strict=True):
+            if not (_is_number(start) and _is_number(end) and 0.0 <= start < end <= 1.0):
+                raise VidSynthError(
+                    f"control guidance must satisfy 0 <= start < end <= 1 (fractions of the sampling steps), got "
+                    f"start {start!r} and end {end!r}. Use e.g. start 0.0 and end 1.0"
+                )
 
     # ------------------------------------------------------------------ sampling
+
+    # Copied from diffusers.pipelines.controlnet.pipeline_controlnet.StableDiffusionControlNetPipeline.prepare_image
+    def prepare_image(
+        self,
+        image,
+        width,
+        height,
+        batch_size,
+        num_images_per_prompt,
+        device,
+        dtype,
+        do_classifier_free_guidance=False,
+        guess_mode=False,
+    ):
+        image = self.control_image_processor.preprocess(image, height=height, width=width).to(dtype=torch.float32)
+        image_batch_size = image.shape[0]
+
+        if image_batch_size == 1:
+            repeat_by = batch_size
+        else:
+            # image batch size is the same as prompt batch size
+            repeat_by = num_images_per_prompt
+
+        image = image.repeat_interleave(repeat_by, dim=0)
+
+        image = image.to(device=device, dtype=dtype)
+
+        if do_classifier_free_guidance and not guess_mode:
+            image = torch.cat([image] * 2)
+
+        return image
+
+    def prepare_conditioning_frames(
+        self, maps: torch.Tensor | list, width: int, height: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """One map per frame, (F, 3, H, W) in [0, 1] or F PIL images -> (1, 3, F, height, width) in ``dtype``.
+
+        Resized to the frame size as diffusers' ControlNet pipelines do. One clip's maps serve every
+        prompt and both halves of guidance: the video UNet expands them to the batch as it folds them.
+        """
+        frames = self.prepare_image(maps, width, height, 1, 1, device, dtype)  # (F, 3, H, W)
+        return frames.permute(1, 0, 2, 3).unsqueeze(0)  # (1, 3, F, H, W)
 
     def prepare_latents(
         self,
@@ -351,6 +483,10 @@ class TuneAVideoPipeline(DiffusionPipeline):
         return_dict: bool = True,
         window: int | None = None,
         window_overlap: int = 4,
+        conditioning_frames: torch.Tensor | list[PIL.Image.Image] | list | None = None,
+        controlnet_conditioning_scale: float | list[float] = 1.0,
+        control_guidance_start: float | list[float] = 0.0,
+        control_guidance_end: float | list[float] = 1.0,
     ) -> TuneAVideoPipelineOutput | tuple:
         """Sample videos for ``prompt``: (batch, 3, num_frames, height, width) in [0, 1].
 
@@ -359,7 +495,26 @@ class TuneAVideoPipeline(DiffusionPipeline):
         start is noise from ``generator``. ``output_type``: "np", "pt" or "latent". ``window``: clips
         longer than this many frames go through the UNet in overlapping windows (``window_overlap``
         frames shared), so its memory does not grow with the clip; see ``vidsynth/models/windows.py``.
+
+        With a ``controlnet``, as diffusers' ``StableDiffusionControlNetPipeline``: ``conditioning_frames``
+        are its maps, one per frame ((F, 3, H, W) in [0, 1] or F PIL images; for several ControlNets a
+        list of those, in order); ``controlnet_conditioning_scale`` weighs its residuals (one number, or
+        one per ControlNet); it acts from ``control_guidance_start`` to ``control_guidance_end``, as
+        fractions of the sampling steps.
         """
+        controlnet = self._controlnet()
+        # align format for control guidance (as diffusers' ControlNet pipelines)
+        if not isinstance(control_guidance_start, list) and isinstance(control_guidance_end, list):
+            control_guidance_start = len(control_guidance_end) * [control_guidance_start]
+        elif not isinstance(control_guidance_end, list) and isinstance(control_guidance_start, list):
+            control_guidance_end = len(control_guidance_start) * [control_guidance_end]
+        elif not isinstance(control_guidance_start, list) and not isinstance(control_guidance_end, list):
+            mult = len(controlnet.nets) if isinstance(controlnet, MultiControlNetModel) else 1
+            control_guidance_start, control_guidance_end = (
+                mult * [control_guidance_start],
+                mult * [control_guidance_end],
+            )
+
         # 1. Check inputs
         self.check_inputs(
             prompt,
@@ -373,6 +528,10 @@ class TuneAVideoPipeline(DiffusionPipeline):
             latents,
             generator,
             output_type,
+            conditioning_frames,
+            controlnet_conditioning_scale,
+            control_guidance_start,
+            control_guidance_end,
         )
 
         window = self._check_window(window, window_overlap, num_frames)
@@ -401,18 +560,39 @@ class TuneAVideoPipeline(DiffusionPipeline):
         # 6. Prepare extra step kwargs
         step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
-        # 7. Denoising loop
+        # 7. Prepare the ControlNet maps, (1, 3, F, H, W) each, and which steps each ControlNet acts in
+        if controlnet is not None:
+            multi = isinstance(controlnet, MultiControlNetModel)
+            maps = tuple(
+                self.prepare_conditioning_frames(m, width, height, device, compute_dtype(controlnet))
+                for m in (conditioning_frames if multi else [conditioning_frames])
+            )
+            scales = controlnet_conditioning_scale
+            scales = scales if isinstance(scales, list) else [scales] * len(maps)
+            controlnet_keep = []
+            for i in range(len(timesteps)):
+                keeps = [
+                    1.0 - float(i / len(timesteps) < s or (i + 1) / len(timesteps) > e)
+                    for s, e in zip(control_guidance_start, control_guidance_end, strict=True)
+                ]
+                controlnet_keep.append(keeps)
+
+        # 8. Denoising loop
         progress = self._progress(timesteps, "Sampling")
-        for t in progress:
+        for i, t in enumerate(progress):
             model_input = torch.cat([latents] * 2) if do_guidance else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
-            noise_pred = windowed_unet(self.unet, model_input, t, text_embeddings, window, window_overlap)
+            control = None
+            if controlnet is not None and any(controlnet_keep[i]):  # outside every ControlNet's steps: skip it
+                step_scales = tuple(float(c * k) for c, k in zip(scales, controlnet_keep[i], strict=True))
+                control = VideoControl(controlnet, maps, step_scales)
+            noise_pred = windowed_unet(self.unet, model_input, t, text_embeddings, window, window_overlap, control)
             if do_guidance:
                 noise_uncond, noise_text = noise_pred.chunk(2)
                 noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
             latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
 
-        # 8. Post-processing
+        # 9. Post-processing
         if output_type == "latent":
             videos = latents
         else:
@@ -422,6 +602,28 @@ class TuneAVideoPipeline(DiffusionPipeline):
             videos = (videos / 2 + 0.5).clamp(0, 1)  # float32 in [0, 1]
             videos = videos.cpu().numpy() if output_type == "np" else videos
 
-        # 9. Offload all models
+        # 10. Offload all models
         self.maybe_free_model_hooks()
         return TuneAVideoPipelineOutput(videos=videos) if return_dict else (videos,)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_maps(maps: torch.Tensor | list, num_frames: int, name: str) -> None:
+    """One ControlNet's maps: a (F, 3, H, W) tensor in [0, 1] or a list of F PIL images, one per frame."""
+    if isinstance(maps, torch.Tensor) and maps.ndim == 4 and maps.shape[1] == 3:
+        count = maps.shape[0]
+        low, high = maps.min().item(), maps.max().item()
+        if low < 0 or high > 1:
+            raise VidSynthError(f"{name} must be in [0, 1], got {low:g} to {high:g}. Divide uint8 maps by 255")
+    elif isinstance(maps, list) and maps and all(isinstance(m, PIL.Image.Image) for m in maps):
+        count = len(maps)
+    else:
+        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise VidSynthError(
+            f"{name} must be a tensor (frames, 3, H, W) in [0, 1] or a list of PIL images, one per frame; got {shape}"
+        )
+    if count != num_frames:
+        raise VidSynthError(f"{name} has {count} maps for {num_frames} frames. Pass one map per frame")

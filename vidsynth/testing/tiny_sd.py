@@ -27,8 +27,8 @@ SD14_SCHEDULER = {
 }
 
 
-def tiny_unet(seed: int = 0) -> UNet2DConditionModel:
-    """SD-1.x block types at toy width: 2 levels, 2 heads, cross-attention dim 32."""
+def tiny_unet(seed: int = 0, cross_attention_dim: int = 32) -> UNet2DConditionModel:
+    """SD-1.x block types at toy width: 2 levels, 2 heads, cross-attention dim 32 (the tiny text encoder's)."""
     torch.manual_seed(seed)
     return UNet2DConditionModel(
         sample_size=8,
@@ -39,7 +39,7 @@ def tiny_unet(seed: int = 0) -> UNet2DConditionModel:
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         mid_block_type="UNetMidBlock2DCrossAttn",
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
+        cross_attention_dim=cross_attention_dim,
         attention_head_dim=2,
         norm_num_groups=8,
     )
