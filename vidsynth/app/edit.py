@@ -1,0 +1,105 @@
+"""An edit job: the Edit tab's values as ``inference.py``'s options, checked as ``inference.py`` checks them,
+run as ``python inference.py --run ...``, then scored by ``python -m vidsynth.evaluate``.
+
+The edit goes where ``inference.py`` puts it by default, ``<run>/edits/<time>/``, decided when the job
+starts; ``inference.py`` writes that folder under a temporary name and renames it when every file is
+complete, so a cancelled or crashed edit leaves nothing (its temporaries are removed when it ends).
+The metrics are the command line's ``results.md`` and ``results.json`` in the edit's folder, so they
+are read back from disk like everything else.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidsynth.atomic import remove_stale_partials
+from vidsynth.config.inference import InferenceConfig
+from vidsynth.request import resolve_out, resolve_request
+
+
+@dataclass(frozen=True)
+class EditForm:
+    """The Edit tab's values, in ``inference.py``'s terms."""
+
+    run: Path
+    prompts: list[str]
+    steps: int  # DDIM sampling steps, and inversion steps
+    guidance: float
+    seed: int
+    inversion: bool
+    method: str  # tuneavideo | img2img
+    compare: bool
+    strength: float  # img2img
+    controls: list[str] = field(default_factory=list)  # structure guidance: maps made from the clip (canny, depth)
+    control_videos: list[Path] = field(default_factory=list)  # maps made elsewhere
+    controlnets: list[str] = field(default_factory=list)  # one per control, or none for the defaults
+    control_scales: list[float] = field(default_factory=list)
+
+
+def inference_config(form: EditForm) -> InferenceConfig:
+    """The form as ``inference.py``'s config (its schema's checks run)."""
+    return InferenceConfig(
+        run=str(form.run),
+        prompts=[prompt.strip() for prompt in form.prompts],
+        num_inference_steps=form.steps,
+        inversion_steps=form.steps,
+        guidance_scale=form.guidance,
+        seed=form.seed,
+        inversion=form.inversion,
+        method=form.method,
+        compare=form.compare,
+        strength=form.strength,
+        controls=list(form.controls),
+        control_videos=[str(video) for video in form.control_videos],
+        controlnets=list(form.controlnets),
+        control_scales=list(form.control_scales),
+    )
+
+
+def edit_config(form: EditForm) -> InferenceConfig:
+    """The editing config, after every check ``inference.py`` makes before loading a model."""
+    config = inference_config(form)
+    resolve_request(config)
+    return config
+
+
+def inference_args(config: InferenceConfig, out: Path) -> list[str]:
+    """``inference.py`` and its flags for ``config``, writing into ``out``."""
+    args = ["inference.py", "--run", config.run, *(f"--prompt={prompt}" for prompt in config.prompts)]
+    args += ["--steps", str(config.num_inference_steps), "--inversion-steps", str(config.inversion_steps)]
+    args += ["--guidance", str(config.guidance_scale), "--seed", str(config.seed), "--method", config.method]
+    args += ["--strength", str(config.strength), "--out", str(out)]
+    for flag, values in (
+        ("--control", config.controls),
+        ("--control-video", config.control_videos),
+        ("--controlnet", config.controlnets),
+        ("--control-scale", config.control_scales),
+    ):
+        args += [f"{flag}={value}" for value in values]
+    if config.compare:
+        args.append("--compare")
+    if not config.inversion:
+        args.append("--no-inversion")
+    return args
+
+
+class EditTask:
+    """``python inference.py ...`` into ``<run>/edits/<time>``, then ``python -m vidsynth.evaluate`` on it."""
+
+    kind = "edit"
+
+    def __init__(self, config: InferenceConfig, clip_model: str):
+        self.config, self.clip_model = config, clip_model
+        run = Path(config.run).name
+        self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in config.prompts)
+        self.output: Path | None = None
+
+    def begin(self) -> list[tuple[str, list[str]]]:
+        self.output = resolve_out(self.config)
+        metrics = ["-m", "vidsynth.evaluate", str(self.output), "--clip-model", self.clip_model]
+        return [("editing", inference_args(self.config, self.output)), ("metrics", metrics)]
+
+    def finish(self, succeeded: bool) -> None:
+        """Remove the temporaries a stopped edit was writing: its folder's, and its run's cached latents'."""
+        if self.output is not None:
+            remove_stale_partials(self.output.parent)
+            remove_stale_partials(Path(self.config.run) / ".cache")

@@ -1,0 +1,208 @@
+"""What the page's controls do, apart from the page: one object per server, shared by every browser tab.
+
+It holds the outputs folder, the models, the clips and the job queue; everything else is read from
+disk when asked (:mod:`vidsynth.app.runs`). Values arrive as the page sends them (numbers may be
+blank); every check raises :class:`~vidsynth.errors.VidSynthError` with the command line's message,
+which the page shows in place of a result.
+"""
+
+import dataclasses
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from vidsynth.app.clips import (
+    check_tuning_span,
+    clip_path,
+    default_span,
+    describe_span,
+    keep_clip,
+    list_clips,
+    render_sample,
+)
+from vidsynth.app.edit import EditForm, EditTask, edit_config
+from vidsynth.app.jobs import RUNNING, Job, JobQueue
+from vidsynth.app.models import CHECKPOINTS, ROOT, find_models
+from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
+from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
+from vidsynth.errors import VidSynthError
+from vidsynth.request import default_size
+from vidsynth.video import VideoInfo, probe_video
+
+
+def number(value: float | None, key: str, kind: type = int) -> int | float:
+    """A number field of the page as ``kind``; a blank one is refused, naming its config key."""
+    if value is None or value == "":
+        raise VidSynthError(f"{key} is empty. Enter a number")
+    return kind(value)
+
+
+def lines(text: str | None) -> list[str]:
+    """One prompt per line; blank lines are skipped."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def numbers(text: str | None, key: str) -> list[float]:
+    """Comma-separated numbers ("0.8, 0.4"); none when blank."""
+    try:
+        return [float(value) for value in re.split(r"[,\s]+", (text or "").strip()) if value]
+    except ValueError:
+        raise VidSynthError(f"{key} must be numbers separated by commas, got {text!r}. Write e.g. 0.8, 0.4") from None
+
+
+class Studio:
+    """The app's state: ``outputs`` (runs, ``clips/``, ``.models/``), the models and the job queue."""
+
+    def __init__(self, outputs: Path, checkpoints: Path = CHECKPOINTS):
+        self.outputs = Path(outputs).absolute()
+        self.clips = self.outputs / "clips"
+        self.clips.mkdir(parents=True, exist_ok=True)
+        render_sample(self.clips)
+        self.models = find_models(checkpoints, self.outputs / ".models")
+        self.defaults = tuning_defaults()
+        self.queue = JobQueue(cwd=ROOT)
+        self._scratch = Path(tempfile.mkdtemp(prefix="vidsynth-app-"))  # the configs of queued tuning jobs
+
+    def close(self) -> None:
+        self.queue.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # ------------------------------------------------------------ clips
+
+    def keep_upload(self, upload: str | Path) -> str:
+        """Keep an uploaded file as a clip (refused with the reader's message if it is not a video); its name."""
+        return keep_clip(Path(upload), self.clips).name
+
+    def clip_names(self) -> list[str]:
+        return list_clips(self.clips)
+
+    def clip_info(self, name: str | None) -> VideoInfo:
+        return probe_video(clip_path(self.clips, name))
+
+    def span_defaults(self, info: VideoInfo) -> dict:
+        return default_span(info, self.defaults.train_data, default_size(info))
+
+    def check_span(self, name, start, end, stride, frames, width, height, sampling) -> str:
+        """``train.py``'s checks of the span and sizes on the clip; what the span holds."""
+        info = self.clip_info(name)
+        form = self._span_form(info, start, end, stride, frames, width, height, sampling)
+        return describe_span(info, check_tuning_span(info, train_data(form, self.defaults)))
+
+    def _span_form(self, info, start, end, stride, frames, width, height, sampling, **tune) -> TuneForm:
+        """The Tune tab's values as a form: the span's as given, the rest from ``tune`` or the defaults."""
+        values = {
+            "clip": Path(info.path),
+            "prompt": "",
+            "run_name": "",
+            "steps": self.defaults.max_train_steps,
+            "learning_rate": self.defaults.learning_rate,
+            "base_model": self.models.bases[0],
+            "validation_prompts": [],
+            "validation_steps": self.defaults.validation_steps,
+            "validation_ddim_steps": self.defaults.validation_data.num_inference_steps,
+            **tune,
+        }
+        return TuneForm(
+            start=number(start, "sample_start_idx"),
+            end=None if end is None or end == "" else number(end, "sample_end_idx"),
+            stride=number(stride, "sample_frame_rate"),
+            frames=number(frames, "n_sample_frames"),
+            width=number(width, "width"),
+            height=number(height, "height"),
+            window_sampling=sampling,
+            **values,
+        )
+
+    # ------------------------------------------------------------ jobs
+
+    def base_model(self, choice: str | None) -> Path:
+        for base in self.models.bases:
+            if str(base) == choice:
+                return base
+        raise VidSynthError(f"base model {choice!r} is not one of {[str(b) for b in self.models.bases]}. Pick one")
+
+    def tune(self, name, prompt, run_name, steps, learning_rate, base, span: dict, validation: dict) -> Job:
+        """Check a tuning request as train.py would, then queue it."""
+        info = self.clip_info(name)
+        form = self._span_form(
+            info,
+            **span,
+            prompt=prompt or "",
+            run_name=run_name or "",
+            steps=number(steps, "max_train_steps"),
+            learning_rate=number(learning_rate, "learning_rate", float),
+            base_model=self.base_model(base),
+            validation_prompts=lines(validation["prompts"]),
+            validation_steps=number(validation["every"], "validation_steps"),
+            validation_ddim_steps=number(validation["ddim_steps"], "validation_data.num_inference_steps"),
+        )
+        cfg = tuning_config(form, self.outputs)
+        taken = [j for j in self.queue.jobs() if j.active and j.task.output == Path(cfg.output_dir)]
+        if taken:
+            raise VidSynthError(f"job {taken[0].id} already tunes into {cfg.output_dir}. Give this run another name")
+        return self.queue.submit(TuneTask(cfg, self._scratch / f"tune-{uuid.uuid4().hex[:12]}.yaml"))
+
+    def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None) -> Job:
+        """Check an edit request as inference.py would, then queue it.
+
+        ``control``: the structure guidance, {"kinds": ["canny", ...], "video": an uploaded map video or None,
+        "controlnets": one per line, "scales": comma-separated}.
+        """
+        control = control or {}
+        video = control.get("video")
+        form = EditForm(
+            run=self.run_path(run),
+            prompts=lines(prompts),
+            steps=number(steps, "num_inference_steps"),
+            guidance=number(guidance, "guidance_scale", float),
+            seed=number(seed, "seed"),
+            inversion=bool(inversion),
+            method=method,
+            compare=bool(compare),
+            strength=number(strength, "strength", float),
+            controls=list(control.get("kinds") or []),
+            control_videos=[Path(video)] if video else [],
+            controlnets=lines(control.get("controlnets")),
+            control_scales=numbers(control.get("scales"), "control_scales"),
+        )
+        config = edit_config(form)
+        if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits
+            kept = keep_clip(Path(video), self.outputs / "control-videos")
+            config = dataclasses.replace(config, control_videos=[str(kept)])
+        return self.queue.submit(EditTask(config, self.models.clip_model))
+
+    def cancel(self, job_id) -> Job:
+        return self.queue.cancel(number(job_id, "job"))
+
+    def latest(self, kind: str) -> Job | None:
+        """The running job of ``kind``, else its newest one."""
+        jobs = [job for job in self.queue.jobs() if job.task.kind == kind]
+        running = [job for job in jobs if job.state == RUNNING]
+        return (running or jobs or [None])[-1]
+
+    # ------------------------------------------------------------ runs
+
+    def runs(self) -> list[str]:
+        return finished_runs(self.outputs)
+
+    def run_path(self, name: str | None) -> Path:
+        if not name:
+            raise VidSynthError("no run chosen. Tune one first, or pick a finished run")
+        if name not in self.runs():
+            raise VidSynthError(f"{self.outputs / name} is not a finished run. Pick one from the list")
+        return self.outputs / name
+
+    def edits(self, run: str | None) -> list[str]:
+        return run_edits(self.run_path(run)) if run else []
+
+    def edit_view(self, run: str | None, edit: str | None) -> EditView:
+        if not edit:
+            return EditView()
+        if edit not in self.edits(run):
+            raise VidSynthError(f"run {run} has no edit {edit!r}. Pick one from the list")
+        view = read_edit(self.run_path(run) / "edits" / edit)
+        if view.source is not None and not view.source.is_relative_to(self.outputs) and view.source.is_file():
+            view.source = self.clips / self.keep_upload(view.source)  # the page serves files of outputs/ only
+        return view

@@ -1,0 +1,119 @@
+"""A tuning job: the page's values on top of ``configs/clip.yaml``, checked as ``train.py`` checks them, and
+run as ``python train.py --config <that config>``.
+
+The run folder is ``<outputs>/<run name>``, the one ``train.py`` writes, so a run started here can be
+edited from the command line and the other way round. A job that does not finish (cancelled,
+crashed) leaves no run behind: the folder it created is removed unless it holds the finished result.
+"""
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidsynth.app.models import ROOT
+from vidsynth.config import TrainConfig, load_config, save_config
+from vidsynth.errors import VidSynthError
+from vidsynth.naming import slugify
+from vidsynth.training.preflight import check_request
+from vidsynth.training.run_folder import RESULT_FILE, RunFolder
+
+CLIP_YAML = ROOT / "configs" / "clip.yaml"  # the defaults the page starts from: steps, learning rate, ...
+
+
+@dataclass(frozen=True)
+class TuneForm:
+    """The Tune tab's values (sizes and span in train.py's terms)."""
+
+    clip: Path
+    prompt: str
+    run_name: str
+    steps: int
+    learning_rate: float
+    base_model: Path
+    start: int
+    end: int | None  # exclusive; None: the clip's end
+    stride: int
+    frames: int  # the window: n_sample_frames
+    width: int
+    height: int
+    window_sampling: str
+    validation_prompts: list[str]
+    validation_steps: int
+    validation_ddim_steps: int  # sampling and inversion steps of the validation edits
+
+
+def tuning_defaults() -> TrainConfig:
+    return load_config(TrainConfig, [CLIP_YAML])
+
+
+def train_data(form: TuneForm, defaults: TrainConfig):
+    """``train_data`` of the form (re-checked by its dataclass)."""
+    return dataclasses.replace(
+        defaults.train_data,
+        video_path=str(form.clip),
+        prompt=form.prompt.strip(),
+        n_sample_frames=form.frames,
+        width=form.width,
+        height=form.height,
+        sample_start_idx=form.start,
+        sample_frame_rate=form.stride,
+        sample_end_idx=form.end,
+        window_sampling=form.window_sampling,
+    )
+
+
+def run_folder(outputs: Path, form: TuneForm) -> Path:
+    """``<outputs>/<run name>``: the name as a safe folder name, the prompt's when no name is given."""
+    return outputs / slugify(form.run_name.strip() or form.prompt)
+
+
+def tuning_config(form: TuneForm, outputs: Path) -> TrainConfig:
+    """The config ``train.py`` will run, after every check it makes before loading a model."""
+    if not form.prompt.strip():
+        raise VidSynthError('the prompt is empty. Describe what the clip shows, e.g. "a man is skiing"')
+    defaults = tuning_defaults()
+    data = train_data(form, defaults)
+    validation = dataclasses.replace(
+        defaults.validation_data,
+        prompts=form.validation_prompts,
+        num_inference_steps=form.validation_ddim_steps,
+        num_inv_steps=form.validation_ddim_steps,
+        video_length=form.frames,
+        width=form.width,
+        height=form.height,
+    )
+    cfg = dataclasses.replace(
+        defaults,
+        pretrained_model_path=str(form.base_model),
+        output_dir=str(run_folder(outputs, form)),
+        train_data=data,
+        validation_data=validation,
+        max_train_steps=form.steps,
+        learning_rate=form.learning_rate,
+        validation_steps=form.validation_steps,
+    )
+    check_request(cfg)  # the model, the clip, the sizes and the span
+    RunFolder(Path(cfg.output_dir)).check_start(resuming=False, overwrite=False)
+    return cfg
+
+
+class TuneTask:
+    """``python train.py --config FILE``; removes the run folder it created if it did not finish."""
+
+    kind = "tune"
+
+    def __init__(self, cfg: TrainConfig, config_file: Path):
+        self.config_file = save_config(cfg, config_file)
+        self.output = Path(cfg.output_dir)
+        self.title = f"tune {self.output.name}: {cfg.train_data.prompt!r}, {cfg.max_train_steps} steps"
+        self._created = False
+
+    def begin(self) -> list[tuple[str, list[str]]]:
+        self._created = not self.output.exists()
+        return [("tuning", ["train.py", "--config", str(self.config_file)])]
+
+    def finish(self, succeeded: bool) -> None:
+        if not succeeded and self._created and self.output.is_dir() and not (self.output / RESULT_FILE).is_file():
+            shutil.rmtree(self.output)
+        self.config_file.unlink(missing_ok=True)
