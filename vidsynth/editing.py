@@ -96,14 +96,13 @@ def invert_clip(
 def control_arguments(config: InferenceConfig, control_maps: list[np.ndarray]) -> dict:
     """The pipelines' ControlNet arguments for ``control_maps`` (one (F, H, W, 3) uint8 video per control).
 
-    Scales are ``config.control_scales`` (one per control once the request is resolved; one for all;
-    none: 1.0). Without maps: no arguments.
+    ``config`` is resolved (:func:`vidsynth.request.resolve_request`): one scale per control. Without
+    maps: no arguments.
     """
     if not control_maps:
         return {}
     frames = [torch.from_numpy(maps).permute(0, 3, 1, 2).float() / 255 for maps in control_maps]  # (F, 3, H, W)
-    scales = [float(scale) for scale in config.control_scales] or [1.0]
-    scales = scales * len(frames) if len(scales) == 1 else scales
+    scales = [float(scale) for scale in config.control_scales]
     several = len(frames) > 1
     return {
         "conditioning_frames": frames if several else frames[0],
