@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidsynth.evaluate import evaluate, format_markdown  # noqa: E402
-from vidsynth.scene import render_scene  # noqa: E402
+from vidsynth.evaluation.evaluate import evaluate, format_markdown  # noqa: E402
+from vidsynth.media.scene import render_scene  # noqa: E402
 from vidsynth.testing import build_tiny_sd  # noqa: E402
 from vidsynth.testing.tiny_clip import build_tiny_clip  # noqa: E402
 

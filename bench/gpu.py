@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import sd14  # noqa: E402
 from vidsynth.config.inference import InferenceConfig  # noqa: E402
 from vidsynth.dtypes import torch_dtype  # noqa: E402
-from vidsynth.editing import encode_clip, render_edits  # noqa: E402
+from vidsynth.editing.render import encode_clip, render_edits  # noqa: E402
+from vidsynth.media.video import Clip  # noqa: E402
 from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES  # noqa: E402
 from vidsynth.training.encode import encode_posterior  # noqa: E402
 from vidsynth.training.step import diffusion_loss, step_generator  # noqa: E402
 from vidsynth.training.unet_setup import prepare_unet  # noqa: E402
-from vidsynth.video import Clip  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

@@ -4,7 +4,7 @@
 
 One edit per clip length, each in its own process: the clip VAE-encoded, DDIM-inverted and sampled
 with one prompt (classifier-free guidance), decoded to uint8, exactly as ``inference.py`` renders
-(``vidsynth.editing.render_edits``), with the UNet over windows of ``--window`` frames. Prints wall
+(``vidsynth.editing.render.render_edits``), with the UNet over windows of ``--window`` frames. Prints wall
 and CPU seconds per frame (CPU seconds are steadier on a machine shared with other jobs), the UNet's
 frame-evaluations per frame (what the windows' overlap recomputes), and the peak resident memory
 *above the loaded pipeline* (freed memory is returned to the system and the peak reset once the
@@ -41,8 +41,8 @@ def measure(frames: int, size: int, steps: int, window: int, overlap: int) -> di
 
     from bench import sd14
     from vidsynth.config.inference import InferenceConfig
-    from vidsynth.editing import encode_clip, render_edits
-    from vidsynth.video import Clip
+    from vidsynth.editing.render import encode_clip, render_edits
+    from vidsynth.media.video import Clip
 
     pipe = sd14.pipeline()
     pipe.set_progress_bar_config(disable=True)

@@ -64,7 +64,7 @@ def rss_gb() -> float:
 
 def run_case(settings: dict, steps: int, dtype: torch.dtype) -> dict:
 
-    from vidsynth.editing import render_edits
+    from vidsynth.editing.render import render_edits
 
     overhead_gb = rss_gb()  # Python, torch, diffusers: what a 16-bit run does not halve
     torch.set_default_dtype(dtype)  # parameters are created in the measured dtype

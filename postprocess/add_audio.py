@@ -1,8 +1,8 @@
 """Put the source's sound back on an edited video that is already written (the standalone step).
 
-The video stream is copied untouched; the sound is cut and encoded by :mod:`vidsynth.sound`, which
+The video stream is copied untouched; the sound is cut and encoded by :mod:`vidsynth.media.sound`, which
 keeps mono, stereo or 5.1. New results get their sound while they are encoded, from
-``vidsynth.media.write_video(..., sound=SoundSpan(...))``; this is for videos edited elsewhere or earlier.
+``vidsynth.media.writers.write_video(..., sound=SoundSpan(...))``; this is for videos edited elsewhere or earlier.
 
 Usage: python -m postprocess.add_audio --video edited.mp4 --source clip.mp4 --out final.mp4 [--start S] [--duration D]
 Without --start, ``source.start`` of the sidecar ``edited.json`` is used when present, else 0.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from vidsynth.cli import run_main
 from vidsynth.errors import VidSynthError
-from vidsynth.sound import SoundSpan, add_sound, require_file
-from vidsynth.video import probe_video
+from vidsynth.media.sound import SoundSpan, add_sound, require_file
+from vidsynth.media.video import probe_video
 
 logger = logging.getLogger(__name__)
 

@@ -21,22 +21,23 @@ import pytest
 from gradio_client import Client, handle_file
 from tqdm import tqdm
 
-import inference
+from vidsynth import inference
 from vidsynth.app.edit import EditForm, edit_config, inference_args, inference_config
 from vidsynth.app.jobs import CANCELLED, DONE, FAILED, JobQueue, error_line
-from vidsynth.app.models import ROOT
 from vidsynth.app.progress import Progress, parse_bar, split_output
 from vidsynth.app.runs import validation_samples
 from vidsynth.app.service import Studio
 from vidsynth.app.tune import TuneTask, tuning_defaults
 from vidsynth.app.ui import serve
 from vidsynth.config import TrainDataConfig
+from vidsynth.editing.request import check_prompts
 from vidsynth.errors import VidSynthError
-from vidsynth.request import check_prompts
-from vidsynth.scene import render_scene
+from vidsynth.media.scene import render_scene
+from vidsynth.media.video import check_clip_request, probe_video
+from vidsynth.run_folder import RESULT_FILE
 from vidsynth.training.preflight import check_span
-from vidsynth.training.run_folder import RESULT_FILE
-from vidsynth.video import check_clip_request, probe_video
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Gradio's own queue metrics trip pandas 3's deprecation warnings on every event; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
@@ -319,7 +320,7 @@ class _CrashingTune(TuneTask):
         super().begin()
         script = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.mkdir(exist_ok=True); (p / 'config.yaml')"
         script += ".write_text('x'); print('error: out of memory'); sys.exit(3)"
-        return [("tuning", ["-c", script, str(self.output)])]
+        return [("tuning", [sys.executable, "-c", script, str(self.output)])]
 
 
 @pytest.mark.parametrize("existed", [False, True])
@@ -329,7 +330,7 @@ def test_a_crashed_tuning_job_leaves_no_run_folder_it_created(tmp_path, existed)
         run.mkdir()
     cfg = tuning_defaults()
     cfg.output_dir = str(run)
-    queue = JobQueue(cwd=ROOT)
+    queue = JobQueue()
     try:
         job = queue.submit(_CrashingTune(cfg, tmp_path / "job.yaml"))
         deadline = time.monotonic() + WAIT_S

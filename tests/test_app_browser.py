@@ -19,12 +19,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-import train
+from vidsynth import train
 from vidsynth.app.models import TINY_SD
 from vidsynth.app.service import Studio
 from vidsynth.app.ui import serve
-from vidsynth.scene import render_scene
-from vidsynth.training.run_folder import RESULT_FILE
+from vidsynth.media.scene import render_scene
+from vidsynth.run_folder import RESULT_FILE
 
 # Gradio's own queue metrics trip pandas 3's deprecation warnings on every event; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")

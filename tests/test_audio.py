@@ -19,10 +19,10 @@ import pytest
 
 from postprocess.add_audio import add_audio, main
 from vidsynth.errors import VidSynthError
-from vidsynth.media import write_grid_video, write_video
-from vidsynth.scene import SAMPLE_RATE, render_frames, render_scene
-from vidsynth.sound import SoundSpan, sound_track
-from vidsynth.video import probe_video, read_frames
+from vidsynth.media.scene import SAMPLE_RATE, render_frames, render_scene
+from vidsynth.media.sound import SoundSpan, sound_track
+from vidsynth.media.video import probe_video, read_frames
+from vidsynth.media.writers import write_grid_video, write_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 REPO = Path(__file__).resolve().parents[1]

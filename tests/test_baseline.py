@@ -16,15 +16,15 @@ import torch
 from diffusers import StableDiffusionImg2ImgPipeline
 from PIL import Image
 
-import inference
-from vidsynth.baseline import denoising_steps, load_img2img_pipeline, render_img2img
+from vidsynth import inference
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing.baseline import denoising_steps, load_img2img_pipeline, render_img2img
 from vidsynth.errors import VidSynthError
+from vidsynth.media.scene import render_scene
+from vidsynth.media.video import probe_video, read_clip
 from vidsynth.pipelines import loading
-from vidsynth.scene import render_scene
-from vidsynth.video import probe_video, read_clip
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

@@ -16,23 +16,23 @@ from diffusers import (
 )
 from PIL import Image
 
-import inference
+from vidsynth import inference
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.control import ControlSpec, control_maps, controlnets, load_controlnets, spec
 from vidsynth.control.depth import load_depth_estimator
+from vidsynth.editing.request import resolve_request
 from vidsynth.errors import VidSynthError
+from vidsynth.media.scene import render_scene
+from vidsynth.media.video import probe_video, read_frames
 from vidsynth.models import VideoUNet
 from vidsynth.models.control import VideoControl
 from vidsynth.models.windows import windowed_unet
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, load_pipeline, loading
-from vidsynth.request import resolve_request
-from vidsynth.scene import render_scene
 from vidsynth.testing.tiny_controlnet import build_tiny_controlnet, tiny_controlnet
 from vidsynth.testing.tiny_depth import build_tiny_depth
 from vidsynth.testing.tiny_sd import tiny_unet
-from vidsynth.video import probe_video, read_frames
 
 PROMPT = "a man is skiing"
 FRAMES, SIZE = 3, 32  # 32 px -> 4x4 latents

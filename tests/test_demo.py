@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vidsynth.scene import render_scene
-from vidsynth.video import probe_video
+from vidsynth.media.scene import render_scene
+from vidsynth.media.video import probe_video
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,8 +47,8 @@ def test_demo_runs_offline_and_writes_playable_files_with_sound(tmp_path):
 
 def test_every_shipped_editing_profile_resolves_into_a_request(tiny_sd, tmp_path):
     """A profile with a typo'd key, a size the VAE cannot take or more frames than a short clip has fails here."""
-    import inference
-    from vidsynth.request import resolve_request
+    from vidsynth import inference
+    from vidsynth.editing.request import resolve_request
 
     clip = render_scene(tmp_path / "clip.mp4", 24, 64, 48, 8.0, audio_channels=0)
     for profile in ("jetson",):

@@ -11,10 +11,10 @@ import pytest
 from imageio.v3 import imread
 
 from vidsynth.errors import VidSynthError
-from vidsynth.evaluate import evaluate, main
-from vidsynth.media import write_video
-from vidsynth.metrics import ClipScorer, text_alignment
-from vidsynth.scene import render_frames, render_scene
+from vidsynth.evaluation.evaluate import evaluate, main
+from vidsynth.evaluation.metrics import ClipScorer, text_alignment
+from vidsynth.media.scene import render_frames, render_scene
+from vidsynth.media.writers import write_video
 from vidsynth.testing.tiny_clip import build_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.experiment.__main__ import main
 from vidsynth.experiment.config import load_experiment
 from vidsynth.experiment.plan import UNTUNED, make_plan
-from vidsynth.scene import render_scene
+from vidsynth.media.scene import render_scene
 from vidsynth.testing.tiny_clip import build_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]

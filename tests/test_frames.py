@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from vidsynth.errors import VidSynthError
-from vidsynth.frames import assemble, extract, main, resample_indices
-from vidsynth.scene import SAMPLE_RATE, render_frames, render_scene
-from vidsynth.video import probe_video, read_frames
+from vidsynth.media.frames import assemble, extract, main, resample_indices
+from vidsynth.media.scene import SAMPLE_RATE, render_frames, render_scene
+from vidsynth.media.video import probe_video, read_frames
 
 NUM_FRAMES, WIDTH, HEIGHT, FPS = 12, 64, 48, 6.0
 

@@ -12,15 +12,15 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-import inference
-from vidsynth import request as edit_request
+from vidsynth import inference
+from vidsynth.editing import request as edit_request
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
+from vidsynth.media.scene import SAMPLE_RATE, render_scene
+from vidsynth.media.video import probe_video
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, loading
-from vidsynth.scene import SAMPLE_RATE, render_scene
-from vidsynth.video import probe_video
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

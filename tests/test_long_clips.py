@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import inference
-from vidsynth import outputs
+from vidsynth import inference
+from vidsynth.editing import outputs
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing.request import resolve_request
+from vidsynth.media.scene import SAMPLE_RATE, render_scene
+from vidsynth.media.video import probe_video
 from vidsynth.pipelines import TuneAVideoPipeline
-from vidsynth.request import resolve_request
-from vidsynth.scene import SAMPLE_RATE, render_scene
-from vidsynth.video import probe_video
 
 FPS, SIZE = 8.0, 32
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -110,7 +110,7 @@ def test_frames_all_on_the_command_line(tiny_sd, long_clip, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     args = _args(tiny_sd, long_clip, tmp_path / "out", "--frames", "all", "--stride", "3", "--format", "mp4")
     result = subprocess.run([sys.executable, "inference.py", *args], capture_output=True, text=True, env=env,
-                            cwd=Path(inference.__file__).parent)  # fmt: skip
+                            cwd=Path(inference.__file__).parents[1])  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert probe_video(tmp_path / "out" / "a-ball.mp4").num_frames == 8  # frames 0, 3, ..., 21
     assert "Editing 8 frames of long.mp4 (0.00-3.00 s from frame 0, stride 3: 2.667 fps)" in result.stderr

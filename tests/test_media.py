@@ -10,11 +10,11 @@ import torch
 from PIL import Image, ImageFont
 
 from vidsynth.atomic import atomic_path
-from vidsynth.captions import caption_font, caption_fonts, caption_lines, has_glyphs
-from vidsynth.media import grid_frames, to_uint8, write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.media.captions import caption_font, caption_fonts, caption_lines, has_glyphs
+from vidsynth.media.scene import render_frames, render_scene
+from vidsynth.media.video import probe_video, read_frames
+from vidsynth.media.writers import grid_frames, to_uint8, write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import slugify, unique_slugs
-from vidsynth.scene import render_frames, render_scene
-from vidsynth.video import probe_video, read_frames
 
 
 def test_to_uint8_channels_last_float():

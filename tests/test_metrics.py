@@ -7,7 +7,7 @@ import pytest
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from vidsynth.errors import VidSynthError
-from vidsynth.metrics import (
+from vidsynth.evaluation.metrics import (
     ClipScorer,
     flicker,
     frame_consistency_all_pairs,

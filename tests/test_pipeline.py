@@ -8,7 +8,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from vidsynth.config.inference import InferenceConfig
-from vidsynth.editing import render_edits
+from vidsynth.editing.render import render_edits
 from vidsynth.errors import VidSynthError
 from vidsynth.models import VideoUNet
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, load_pipeline

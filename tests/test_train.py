@@ -19,11 +19,13 @@ from accelerate.state import AcceleratorState, GradientState
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file
 
-import train
-from vidsynth import VideoUNet
+from vidsynth import VideoUNet, train
 from vidsynth.cli import run_main
 from vidsynth.config import InferenceConfig, TrainConfig, load_config
 from vidsynth.dtypes import torch_dtype
+from vidsynth.editing.validation import validation_pipeline
+from vidsynth.media.scene import render_scene
+from vidsynth.media.video import VideoInfo
 from vidsynth.models.frozen_weights import FrozenConv2d, FrozenLinear, store_frozen_weights
 from vidsynth.models.trainable import (
     DEFAULT_TRAINABLE_MODULES,
@@ -32,14 +34,11 @@ from vidsynth.models.trainable import (
     trainable_parameter_names,
 )
 from vidsynth.pipelines import TuneAVideoPipeline
-from vidsynth.scene import render_scene
 from vidsynth.training.encode import ClipLatents, encode_posterior
 from vidsynth.training.preflight import check_span
 from vidsynth.training.span import TuningSpan
 from vidsynth.training.step import diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
-from vidsynth.training.validation import validation_pipeline
-from vidsynth.video import VideoInfo
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 12  # rendered clip; tuning takes 4 of them at stride 2
@@ -768,7 +767,7 @@ def test_bitsandbytes_is_quiet_when_diffusers_imports_it():
                 return spec
 
         sys.meta_path.insert(0, Probe())
-        import train
+        from vidsynth import train
         """
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)

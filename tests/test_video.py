@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from vidsynth.errors import VidSynthError
-from vidsynth.scene import render_frames, render_scene
-from vidsynth.video import check_clip_request, probe_video, read_clip, read_frames
+from vidsynth.media.scene import render_frames, render_scene
+from vidsynth.media.video import check_clip_request, probe_video, read_clip, read_frames
 
 NUM_FRAMES, WIDTH, HEIGHT, FPS = 24, 96, 64, 12.0
 

@@ -13,26 +13,39 @@ The stages run the same commands a user runs, in subprocesses, so the demo also 
 
 import argparse
 import logging
+import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from vidsynth.cli import run_main
+from vidsynth.commands import child_env, command
 from vidsynth.errors import VidSynthError
+from vidsynth.workspace import CHECKPOINTS
 
 logger = logging.getLogger("vidsynth.demo")
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_MODEL = ROOT / "checkpoints" / "stable-diffusion-v1-4"
+REAL_MODEL = CHECKPOINTS / "stable-diffusion-v1-4"
+# Tuning settings on top of configs/clip.yaml's (the defaults): a short clip, a few steps.
+TUNING = (
+    "train_data.prompt=a red ball is rolling across a field under a blue sky",  # describes the rendered scene
+    "train_data.n_sample_frames=8",  # the window: 8 of the scene's 16 frames per step
+    "train_data.sample_frame_rate=1",  # every frame: the edit covers the whole scene at its frame rate
+    "train_data.window_sampling=random",  # each step a window drawn anywhere in the scene
+    "checkpointing_steps=1000",  # no checkpoints for a 10-step run
+    "validation_steps=1000",  # the demo renders its edits with inference.py instead
+    "learning_rate=3e-5",
+    "seed=33",
+    "overwrite=true",  # the demo's own run folder is rebuilt on every run
+)
 PROMPTS = ("a blue ball is rolling across the snow, cartoon style", "a red ball is rolling on the beach at sunset")
 
 
 def stage(name: str, timings: dict, command: list[str]) -> None:
     """Run one stage's command (its progress bars go to the terminal) and time it."""
-    logger.info("%s: python %s", name, " ".join(command))
+    logger.info("%s: %s", name, shlex.join(["python", *command[1:]]))
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, *command], cwd=ROOT)
+    result = subprocess.run(command, env=child_env())
     timings[name] = time.perf_counter() - start
     if result.returncode != 0:
         raise VidSynthError(f"the demo's {name} stage failed (exit {result.returncode}); its log is above")
@@ -45,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--steps", type=int, default=10, help="DDIM inversion and sampling steps")
     args = parser.parse_args(argv)
-    out = (ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out)
+    out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     timings["model"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    from vidsynth.scene import render_scene
+    from vidsynth.media.scene import render_scene
 
     clip = render_scene(out / "scene.mp4", num_frames=16, width=size, height=size, fps=8.0, audio_channels=2)
     timings["clip"] = time.perf_counter() - start
@@ -73,25 +86,24 @@ def main(argv: list[str] | None = None) -> None:
     stage(
         "tune",
         timings,
-        [
-            "train.py",
-            "--config",
-            "configs/demo.yaml",
+        command(
+            "train",
+            *TUNING,
             f"pretrained_model_path={model}",
             f"output_dir={run}",
             f"train_data.video_path={clip}",
             f"train_data.width={size}",
             f"train_data.height={size}",
             f"max_train_steps={args.train_steps}",
-        ],
+        ),
     )
     edits = out / time.strftime("edits-%Y%m%d-%H%M%S")
-    command = ["inference.py", "--run", str(run), "--out", str(edits), "--steps", str(args.steps)]
-    command += ["--frames", "all", "--stride", "1"]  # the whole scene at its own frame rate
-    command += ["--inversion-steps", str(args.steps)]
+    edit = command("inference", "--run", str(run), "--out", str(edits), "--steps", str(args.steps))
+    edit += ["--frames", "all", "--stride", "1"]  # the whole scene at its own frame rate
+    edit += ["--inversion-steps", str(args.steps)]
     for prompt in PROMPTS:
-        command += ["--prompt", prompt]
-    stage("edit", timings, command)
+        edit += ["--prompt", prompt]
+    stage("edit", timings, edit)
 
     files = sorted(p for p in edits.iterdir() if p.suffix in (".mp4", ".gif"))
     if not files:

@@ -1,6 +1,6 @@
 """The clips the app tunes on: uploads and samples kept in ``<outputs>/clips/``, their facts, and the span check.
 
-An uploaded file is checked with :func:`vidsynth.video.probe_video` before it is kept, so a file that
+An uploaded file is checked with :func:`vidsynth.media.video.probe_video` before it is kept, so a file that
 is not a video gets the command line's message and is not stored. A kept clip is named after its
 content, so uploading the same clip twice keeps one file, and runs tuned on it (whose configs name
 its absolute path) keep finding it after the app restarts. The span the page offers is checked with
@@ -15,10 +15,10 @@ from pathlib import Path
 from vidsynth.atomic import atomic_path
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.errors import VidSynthError
+from vidsynth.media.video import VideoInfo, check_clip_request, probe_video
 from vidsynth.naming import slugify
 from vidsynth.training.preflight import check_span
 from vidsynth.training.span import TuningSpan
-from vidsynth.video import VideoInfo, check_clip_request, probe_video
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".mpg", ".mpeg"}
 SAMPLE_SCENE = "scene.mp4"  # rendered at the first start, so there is always a clip to try
@@ -62,7 +62,7 @@ def keep_clip(upload: Path, folder: Path) -> Path:
 def render_sample(folder: Path) -> None:
     """The offline demo's scene (a ball in flight, a stereo tone) as a sample clip, the first time."""
     if not (folder / SAMPLE_SCENE).is_file():
-        from vidsynth.scene import render_scene
+        from vidsynth.media.scene import render_scene
 
         render_scene(folder / SAMPLE_SCENE, num_frames=16, width=128, height=128, fps=8.0, audio_channels=2)
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsynth.atomic import remove_stale_partials
+from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
-from vidsynth.request import resolve_out, resolve_request
+from vidsynth.editing.request import resolve_out, resolve_request
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def edit_config(form: EditForm) -> InferenceConfig:
 
 def inference_args(config: InferenceConfig, out: Path) -> list[str]:
     """``inference.py`` and its flags for ``config``, writing into ``out``."""
-    args = ["inference.py", "--run", config.run, *(f"--prompt={prompt}" for prompt in config.prompts)]
+    args = command("inference", "--run", config.run, *(f"--prompt={prompt}" for prompt in config.prompts))
     args += ["--steps", str(config.num_inference_steps), "--inversion-steps", str(config.inversion_steps)]
     args += ["--guidance", str(config.guidance_scale), "--seed", str(config.seed), "--method", config.method]
     args += ["--strength", str(config.strength), "--out", str(out)]
@@ -95,7 +96,7 @@ class EditTask:
 
     def begin(self) -> list[tuple[str, list[str]]]:
         self.output = resolve_out(self.config)
-        metrics = ["-m", "vidsynth.evaluate", str(self.output), "--clip-model", self.clip_model]
+        metrics = command("evaluate", str(self.output), "--clip-model", self.clip_model)
         return [("editing", inference_args(self.config, self.output)), ("metrics", metrics)]
 
     def finish(self, succeeded: bool) -> None:

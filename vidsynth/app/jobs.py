@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vidsynth.app.progress import Progress, parse_bar, split_output
+from vidsynth.commands import child_env
 from vidsynth.errors import VidSynthError
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ def error_line(lines: list[str]) -> str | None:
 class JobQueue:
     """Jobs in order, run one at a time by a worker thread; every method is safe to call from any thread."""
 
-    def __init__(self, cwd: Path):
-        self.cwd = cwd
+    def __init__(self):
         self._lock = threading.Condition()
         self._jobs: list[Job] = []
         self._events: list[dict] = []  # submitted / started / ended, in the order they happened
@@ -210,11 +209,9 @@ class JobQueue:
 
     def _run(self, job: Job, label: str, args: list[str]) -> str | None:
         """Run one command of ``job`` to its end, following its progress; None if it succeeded, else why not."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=self.cwd,
-            env=env,
+            args,
+            env={**child_env(), "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

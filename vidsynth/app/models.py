@@ -13,10 +13,8 @@ from pathlib import Path
 from huggingface_hub import try_to_load_from_cache
 
 from vidsynth.atomic import atomic_path
-from vidsynth.metrics import DEFAULT_CLIP_MODEL
+from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINTS = ROOT / "checkpoints"
 TINY_SD = "tiny-sd-random-weights"
 TINY_CLIP = "tiny-clip-random-weights"
 TINY_SD_NOTICE = (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vidsynth.config import InferenceConfig, load_config
 from vidsynth.naming import unique_slugs
-from vidsynth.training.run_folder import CONFIG_FILE, RESULT_FILE
+from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
 
 METRIC_COLUMNS = ("edit", "method", "prompt", "frames", "CLIP all pairs", "CLIP consecutive", "CLIP text", "flicker")
 

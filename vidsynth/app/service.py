@@ -24,12 +24,13 @@ from vidsynth.app.clips import (
 )
 from vidsynth.app.edit import EditForm, EditTask, edit_config
 from vidsynth.app.jobs import RUNNING, Job, JobQueue
-from vidsynth.app.models import CHECKPOINTS, ROOT, find_models
+from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
+from vidsynth.editing.request import default_size
 from vidsynth.errors import VidSynthError
-from vidsynth.request import default_size
-from vidsynth.video import VideoInfo, probe_video
+from vidsynth.media.video import VideoInfo, probe_video
+from vidsynth.workspace import CHECKPOINTS
 
 
 def number(value: float | None, key: str, kind: type = int) -> int | float:
@@ -62,7 +63,7 @@ class Studio:
         render_sample(self.clips)
         self.models = find_models(checkpoints, self.outputs / ".models")
         self.defaults = tuning_defaults()
-        self.queue = JobQueue(cwd=ROOT)
+        self.queue = JobQueue()
         self._scratch = Path(tempfile.mkdtemp(prefix="vidsynth-app-"))  # the configs of queued tuning jobs
 
     def close(self) -> None:

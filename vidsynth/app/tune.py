@@ -11,14 +11,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidsynth.app.models import ROOT
-from vidsynth.config import TrainConfig, load_config, save_config
+from vidsynth.commands import command
+from vidsynth.config import TrainConfig, save_config
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
+from vidsynth.run_folder import RESULT_FILE, RunFolder
 from vidsynth.training.preflight import check_request
-from vidsynth.training.run_folder import RESULT_FILE, RunFolder
-
-CLIP_YAML = ROOT / "configs" / "clip.yaml"  # the defaults the page starts from: steps, learning rate, ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class TuneForm:
 
 
 def tuning_defaults() -> TrainConfig:
-    return load_config(TrainConfig, [CLIP_YAML])
+    return TrainConfig()  # configs/clip.yaml's values: steps, learning rate, ...
 
 
 def train_data(form: TuneForm, defaults: TrainConfig):
@@ -111,7 +109,7 @@ class TuneTask:
 
     def begin(self) -> list[tuple[str, list[str]]]:
         self._created = not self.output.exists()
-        return [("tuning", ["train.py", "--config", str(self.config_file)])]
+        return [("tuning", command("train", "--config", str(self.config_file)))]
 
     def finish(self, succeeded: bool) -> None:
         if not succeeded and self._created and self.output.is_dir() and not (self.output / RESULT_FILE).is_file():

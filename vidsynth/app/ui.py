@@ -219,7 +219,7 @@ def build_page(studio: Studio) -> gr.Blocks:
                         metrics = gr.Dataframe(
                             headers=list(METRIC_COLUMNS),
                             interactive=False,
-                            label="metrics (vidsynth.evaluate)",
+                            label="metrics (python -m vidsynth.evaluate)",
                             elem_id="metrics",
                             column_widths=["20%", "11%", "21%", "8%", "10%", "11%", "9%", "10%"],
                         )

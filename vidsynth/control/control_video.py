@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vidsynth.errors import VidSynthError
-from vidsynth.video import VideoInfo, probe_video, read_frames
+from vidsynth.media.video import VideoInfo, probe_video, read_frames
 
 ASPECT_TOLERANCE = 0.01  # relative: a render of the clip at another resolution keeps its aspect ratio
 

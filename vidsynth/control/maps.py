@@ -1,6 +1,6 @@
 """The controls' maps for the edited frames, made once and cached like the inversion.
 
-Maps are made from the very frames that are edited (the :class:`~vidsynth.video.Clip`: same span,
+Maps are made from the very frames that are edited (the :class:`~vidsynth.media.video.Clip`: same span,
 stride and size), kept as uint8 (F, H, W, 3) like the frames themselves, and written to the cache
 file the request names (keyed by kind, thresholds or depth model, clip, span and size), so a second
 edit of the same clip with new prompts makes none again. A control video is read, not cached.
@@ -18,7 +18,7 @@ from vidsynth.control.canny import canny_maps
 from vidsynth.control.control_video import read_control_video
 from vidsynth.control.depth import depth_maps, load_depth_estimator
 from vidsynth.control.spec import ControlSpec
-from vidsynth.video import Clip
+from vidsynth.media.video import Clip
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from huggingface_hub import constants as hub_constants
 
 from vidsynth.errors import VidSynthError
+from vidsynth.workspace import CHECKPOINTS
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 # The SD-1.5 ControlNets (v1.1), which work with SD-1.x bases.
 DEFAULT_CONTROLNETS = {
     "canny": "lllyasviel/control_v11p_sd15_canny",

@@ -4,5 +4,6 @@
 
 The experiment file (:mod:`~vidsynth.experiment.config`) is resolved into jobs (:mod:`~.plan`), run
 one at a time or as Ray tasks (:mod:`~.runner`, :mod:`~.ray_cluster`), each job being ``train.py`` or
-``inference.py`` plus :mod:`vidsynth.evaluate` (:mod:`~.cells`), and gathered into one table (:mod:`~.table`).
+``inference.py`` plus :mod:`vidsynth.evaluation.evaluate` (:mod:`~.cells`),
+and gathered into one table (:mod:`~.table`).
 """

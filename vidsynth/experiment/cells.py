@@ -18,8 +18,8 @@ from vidsynth.config import save_config
 from vidsynth.errors import VidSynthError
 from vidsynth.experiment.plan import EditJob, TuningJob
 from vidsynth.experiment.stage import StageResult, run_stage
-from vidsynth.media import write_json
-from vidsynth.training.run_folder import RESULT_FILE
+from vidsynth.media.writers import write_json
+from vidsynth.run_folder import RESULT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Outcome:
     status: str
     stage: StageResult | None = None
     error: str | None = None
-    rows: list[dict] = field(default_factory=list)  # edit jobs: vidsynth.evaluate's rows, one per edited MP4
+    rows: list[dict] = field(default_factory=list)  # edit jobs: vidsynth.evaluation.evaluate's rows, one per edited MP4
 
     @property
     def ok(self) -> bool:
@@ -89,7 +89,7 @@ def edit_finished(job: EditJob) -> Outcome | None:
 
 @functools.cache
 def _scorer(clip_model: str, device: str):
-    from vidsynth.metrics import ClipScorer  # loaded once per process, for every cell it scores
+    from vidsynth.evaluation.metrics import ClipScorer  # loaded once per process, for every cell it scores
 
     return ClipScorer(clip_model, device=device)
 
@@ -98,7 +98,7 @@ def edit(job: EditJob, clip_model: str) -> Outcome:
     """Run ``inference.py`` for the job's prompts into its folder, score the edits, write ``cell.json`` last."""
     import torch
 
-    from vidsynth.evaluate import evaluate
+    from vidsynth.evaluation.evaluate import evaluate
 
     if job.folder.exists():  # an earlier run stopped between the edit and its cell.json: edit again
         shutil.rmtree(job.folder)

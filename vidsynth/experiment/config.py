@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from vidsynth.config.loader import config_from_layers, load_config
 from vidsynth.errors import VidSynthError
-from vidsynth.metrics import DEFAULT_CLIP_MODEL
+from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 
 EDITS_SEPARATOR = "|"  # between the prompts of a CSV's edits column
 SPAN_KEYS = ("n_sample_frames", "sample_start_idx", "sample_frame_rate", "sample_end_idx", "width", "height")

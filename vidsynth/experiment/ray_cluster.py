@@ -1,6 +1,6 @@
 """Running an experiment's jobs as Ray tasks: each asks for the cell's GPUs and CPUs; edits go where they were tuned.
 
-Imported only with ``--ray``. The workers import VidSynth from this checkout's path (set as their
+Imported only with ``--ray``. The workers import VidSynth from the folder the driver imported it from (set as their
 ``PYTHONPATH``), and read and write the experiment folder: on a cluster, both must be on storage every
 node sees at the same path (say an NFS mount), with the same Python environment on every node.
 """
@@ -14,9 +14,9 @@ import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from vidsynth.commands import PACKAGE_PARENT
 from vidsynth.errors import VidSynthError
 from vidsynth.experiment.cells import Outcome
-from vidsynth.experiment.stage import ROOT
 
 
 def _run_here(fn: Callable, *args) -> tuple[str, Outcome]:
@@ -29,7 +29,7 @@ class RayExecutor:
 
     def __init__(self, address: str, gpus: float, cpus: float):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
         try:
             ray.init(
                 address=address,

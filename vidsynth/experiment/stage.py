@@ -1,16 +1,15 @@
-"""Run ``train.py`` or ``inference.py`` for one job in a process of its own, and measure it.
+"""Run tuning (``vidsynth.train``) or editing (``vidsynth.inference``) for one job in a process of its own; measure it.
 
 Each stage is a child process: its memory is returned when it ends (an experiment of a hundred
 tunings does not accumulate one), a crash fails one cell and not the experiment, and its peak
-memory is its own. The child is this module's ``main``, which runs the script exactly as
-``python train.py ...`` would and, on the way out, writes the stage's seconds, exit code and peak
+memory is its own. The child is this module's ``main``, which runs the command exactly as
+``python -m vidsynth.train ...`` would and, on the way out, writes the stage's seconds, exit code and peak
 memory (the process's peak resident set, and on a GPU torch's peak allocation) to a JSON file.
 
-    python -m vidsynth.experiment.stage STATS_JSON SCRIPT [script arguments ...]
+    python -m vidsynth.experiment.stage STATS_JSON MODULE [command arguments ...]
 """
 
 import json
-import os
 import resource
 import runpy
 import subprocess
@@ -19,10 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidsynth.media import write_json
+from vidsynth.commands import child_env
+from vidsynth.media.writers import write_json
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = {"tune": ROOT / "train.py", "edit": ROOT / "inference.py"}
+MODULES = {"tune": "vidsynth.train", "edit": "vidsynth.inference"}
 GIB = 2**30
 
 
@@ -49,12 +48,12 @@ def _last_error(log: Path, code: int) -> str:
 def run_stage(kind: str, argv: list[str], log: Path, stats: Path) -> StageResult:
     """Run the ``kind`` stage (tune | edit) with ``argv``; its output goes to ``log``, its figures to ``stats``."""
     stats.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     env.setdefault("TQDM_MININTERVAL", "10")  # progress bars in a log file: a line every 10 s, not every step
-    command = [sys.executable, "-m", "vidsynth.experiment.stage", str(stats), str(SCRIPTS[kind]), *argv]
+    command = [sys.executable, "-m", "vidsynth.experiment.stage", str(stats), MODULES[kind], *argv]
     started = time.perf_counter()
     with log.open("w") as output:
-        code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
+        code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=env).returncode
     figures = json.loads(stats.read_text()) if stats.is_file() else {}
     seconds = figures.get("seconds", time.perf_counter() - started)
     error = None if code == 0 else _last_error(log, code)
@@ -69,12 +68,11 @@ def _peak_gpu_gib() -> float | None:
 
 
 def main() -> None:
-    stats, script, *args = sys.argv[1:]
-    sys.argv = [script, *args]
-    sys.path.insert(0, str(Path(script).parent))
+    stats, module, *args = sys.argv[1:]
+    sys.argv = [module, *args]
     started, code = time.perf_counter(), 1
     try:
-        runpy.run_path(script, run_name="__main__")
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)

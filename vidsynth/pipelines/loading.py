@@ -1,7 +1,7 @@
 """The one way to build the editing pipeline: :func:`load_pipeline` from a :class:`ModelSource`.
 
 A model comes in four shapes, and each needs its own recipe, so callers name the shape once (in
-``vidsynth.request``) and never branch on it again:
+``vidsynth.editing.request``) and never branch on it again:
 
 * ``base``: a plain SD-1.x model (folder or hub id), inflated as it loads (zero-shot editing);
 * ``trained``: a base model plus the small ``tuned_unet.safetensors`` of a tuning run, whose metadata

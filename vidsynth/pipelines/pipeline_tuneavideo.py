@@ -151,7 +151,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
         if pixels.ndim != 5 or pixels.shape[1] != 3:
             raise VidSynthError(
                 f"encode_video needs pixels as (frames, 3, H, W) or (batch, 3, frames, H, W), got "
-                f"{tuple(pixels.shape)}. Pass Clip.pixels of vidsynth.video.read_clip"
+                f"{tuple(pixels.shape)}. Pass Clip.pixels of vidsynth.media.video.read_clip"
             )
         batch, _, frames, height, width = pixels.shape
         self._check_size(height, width)

@@ -11,7 +11,6 @@ one is renamed away before it is deleted, for the same reason.
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,28 +20,11 @@ from accelerate import Accelerator
 from vidsynth.atomic import atomic_path, partial_name
 from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import load_trained, read_trained_metadata, save_trained
+from vidsynth.run_folder import checkpoint_step, list_checkpoints
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "trained_params.safetensors"
-_NAME = re.compile(r"checkpoint-(\d+)")
-
-
-def checkpoint_step(path: str | Path) -> int:
-    """The global step a ``checkpoint-N`` folder was saved at."""
-    match = _NAME.fullmatch(Path(path).name)
-    if not match:
-        raise VidSynthError(f"{path} is not a checkpoint folder (checkpoint-N). Point at one, or use 'latest'")
-    return int(match[1])
-
-
-def list_checkpoints(folder: str | Path) -> list[Path]:
-    """Complete ``checkpoint-N`` folders in ``folder``, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [path for path in folder.iterdir() if path.is_dir() and _NAME.fullmatch(path.name)]
-    return sorted(found, key=checkpoint_step)
 
 
 def find_checkpoint(spec: str | None, folder: str | Path) -> Path | None:

@@ -14,10 +14,10 @@ from diffusers import UNet2DConditionModel
 
 from vidsynth.config.train import TrainConfig, TrainDataConfig
 from vidsynth.errors import VidSynthError
+from vidsynth.media.video import VideoInfo, check_clip_request
 from vidsynth.models.trainable import trainable_parameter_names
 from vidsynth.models.unet import VideoUNet
 from vidsynth.training.span import TuningSpan
-from vidsynth.video import VideoInfo, check_clip_request
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
@@ -86,7 +86,7 @@ def validation_notes(cfg: TrainConfig) -> list[str]:
 def check_span(info: VideoInfo, data: TrainDataConfig) -> TuningSpan:
     """The span ends inside the clip, after its start, and holds a window of ``n_sample_frames``.
 
-    Runs after :func:`~vidsynth.video.check_clip_request`, which has found the start inside the clip
+    Runs after :func:`~vidsynth.media.video.check_clip_request`, which has found the start inside the clip
     and a window's frames between it and the clip's end (the span when ``sample_end_idx`` is null).
     """
     span = TuningSpan.of(data, info.num_frames)

@@ -16,11 +16,11 @@ from pathlib import Path
 from vidsynth.atomic import atomic_path
 from vidsynth.config.train import TrainConfig
 from vidsynth.dtypes import torch_dtype
+from vidsynth.media.video import Clip
 from vidsynth.models.trainable import save_trained
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines import ModelSource, load_pipeline
-from vidsynth.training.run_folder import RunFolder
-from vidsynth.video import Clip
+from vidsynth.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,10 @@
-"""Turning the inflated UNet into the model that tunes: what trains, in which dtype, how it saves memory.
+"""Turning the inflated UNet into the model that tunes: what trains, in which dtypes, how it saves memory.
 
-One function, used by ``train.py``, the benchmark and the tests alike, so that what they measure and
-check is exactly the trainer's set-up.
+Two independent levers set the dtypes: ``mixed_precision`` (autocast by accelerate) the dtype of the
+arithmetic, ``frozen_dtype`` the dtype the *frozen* weights are stored in (see
+``vidsynth/models/frozen_weights.py``). Trained parameters, their gradients and Adam's moments always
+stay float32 so that small updates are not rounded away. :func:`prepare_unet` is used by ``train.py``,
+the benchmark and the tests alike, so that what they measure and check is exactly the trainer's set-up.
 """
 
 from collections.abc import Sequence
@@ -30,3 +33,15 @@ def prepare_unet(
         unet.enable_gradient_checkpointing()
     unet.train()
     return [param for param in unet.parameters() if param.requires_grad]
+
+
+def resolve_mixed_precision(requested: str, device_type: str) -> str:
+    """The mixed precision to run with on ``device_type``.
+
+    fp16 autocast needs a GPU (accelerate refuses it on the CPU, and CPU fp16 kernels are slow),
+    so on the CPU fp16 runs as bf16, the CPU's half-precision format with fp32's range. The caller
+    tells the user when the result differs from the request.
+    """
+    if requested == "fp16" and device_type == "cpu":
+        return "bf16"
+    return requested

@@ -1,8 +1,8 @@
 """Validation while tuning: the validation prompts rendered exactly as ``inference.py`` renders them.
 
 The validation settings become an :class:`~vidsynth.config.inference.InferenceConfig` for the tuning
-clip, resolved by :func:`vidsynth.request.resolve_request` and rendered by
-:func:`vidsynth.editing.edit_tuneavideo` around the UNet being tuned: the clip DDIM-inverted with the
+clip, resolved by :func:`vidsynth.editing.request.resolve_request` and rendered by
+:func:`vidsynth.editing.render.edit_tuneavideo` around the UNet being tuned: the clip DDIM-inverted with the
 model as tuned so far (or noise, without ``use_inv_latent``), then sampled per prompt. The clip's
 posterior mean is inverted, so successive validations differ only by the tuning between them, and
 nothing is cached (the model changes every step). Written to ``samples/sample-<step>/``: the captioned
@@ -21,14 +21,14 @@ import torch
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import ValidationDataConfig
 from vidsynth.dtypes import torch_dtype
-from vidsynth.editing import edit_tuneavideo
+from vidsynth.editing.outputs import write_results
+from vidsynth.editing.render import edit_tuneavideo
+from vidsynth.editing.request import resolve_request
+from vidsynth.media.video import Clip
 from vidsynth.models.frozen_weights import store_frozen_weights
 from vidsynth.models.unet import VideoUNet
-from vidsynth.outputs import write_results
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, load_pipeline
-from vidsynth.request import resolve_request
 from vidsynth.training.encode import ClipLatents
-from vidsynth.video import Clip
 
 
 def validation_pipeline(

@@ -18,12 +18,12 @@ import numpy as np
 
 from vidsynth.atomic import atomic_path, remove_stale_partials
 from vidsynth.config import save_config
-from vidsynth.media import write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.editing.request import EditRequest
+from vidsynth.media.sound import SoundSpan, sound_track
+from vidsynth.media.video import Clip
+from vidsynth.media.writers import write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import unique_slugs
-from vidsynth.request import EditRequest
-from vidsynth.sound import SoundSpan, sound_track
-from vidsynth.training.run_folder import CONFIG_FILE
-from vidsynth.video import Clip
+from vidsynth.run_folder import CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 This is what Tune-A-Video has to beat: no temporal layers, no tuning, no inversion; each frame is
 noised to ``strength`` and denoised towards the prompt by diffusers' ``StableDiffusionImg2ImgPipeline``.
 To make the comparison fair it runs with the main method's settings: the same clip sampling
-(``vidsynth.video.read_clip``), DDIM with the model's noise schedule, the same steps, guidance,
+(``vidsynth.media.video.read_clip``), DDIM with the model's noise schedule, the same steps, guidance,
 negative prompt and seed. Every frame gets a fresh generator seeded with that seed, so all frames see
 the same noise (the least flicker per-frame editing can have) and frame i's result does not depend on
 which frames share its batch. With structure guidance it is diffusers'

@@ -26,7 +26,6 @@ import torch
 from diffusers import UNet2DConditionModel
 from omegaconf import OmegaConf
 
-from vidsynth.baseline import check_strength
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.control.control_video import check_control_video
@@ -34,12 +33,13 @@ from vidsynth.control.controlnets import check_controlnet
 from vidsynth.control.depth import check_depth_model
 from vidsynth.control.spec import DEFAULT_CONTROLNETS, ControlSpec, local_copy
 from vidsynth.dtypes import torch_dtype
+from vidsynth.editing.baseline import check_strength
 from vidsynth.errors import VidSynthError
+from vidsynth.media.video import Clip, VideoInfo, check_clip_request, probe_video, read_clip
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
-from vidsynth.training.run_folder import CONFIG_FILE, RESULT_FILE
-from vidsynth.video import Clip, VideoInfo, check_clip_request, probe_video, read_clip
+from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Editing works on frames only, so results are silent. A :class:`SoundSpan` names the stretch of the
 source's sound that belongs to the edited frames (``start`` = first frame index / source fps,
 ``duration`` = the edited video's length). :func:`sound_track` has moviepy cut that stretch and encode
-it as AAC; :func:`vidsynth.media.write_video` muxes it while encoding the frames (one encode), and
+it as AAC; :func:`vidsynth.media.writers.write_video` muxes it while encoding the frames (one encode), and
 :func:`add_sound` puts it next to an existing video's stream, copied untouched.
 
 A source without sound, or a span starting after its sound ends, gives silence and a log line, not an

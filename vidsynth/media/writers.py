@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from vidsynth.atomic import atomic_path
-from vidsynth.captions import caption_font, caption_lines
+from vidsynth.media.captions import caption_font, caption_lines
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def write_video(
 
     ``fps`` is passed to ffmpeg as a fraction, so rates such as 29.97 / 2 keep their timing (moviepy's
     ``write_videofile`` would round it to two decimals). ``sound``: an AAC track, as
-    :func:`vidsynth.sound.sound_track` cuts it with moviepy (once for all the edits of a clip), muxed
+    :func:`vidsynth.media.sound.sound_track` cuts it with moviepy (once for all the edits of a clip), muxed
     in the same ffmpeg run that encodes the frames, so the video is encoded once. yuv420p halves the
     colour resolution, hence even width and height.
     """
@@ -115,8 +115,9 @@ def grid_frames(columns: Sequence[tuple[str, np.ndarray | torch.Tensor]]) -> np.
     """Place videos side by side, each under its caption: uint8 (F, caption + H, sum of widths, 3).
 
     Columns are resized to the tallest one's height (aspect kept); all must have the same frame count.
-    Captions are wrapped to their column and cut to :data:`~vidsynth.captions.CAPTION_LINES` lines, each in a font that
-    has glyphs for its text; the text size grows with the video (1/32 of its height, 12 px at least).
+    Captions are wrapped to their column and cut to :data:`~vidsynth.media.captions.CAPTION_LINES` lines,
+    each in a font that has glyphs for its text; the text size grows with the video (1/32 of its height,
+    12 px at least).
     """
     if not columns:
         raise ValueError("A grid needs at least one column.")

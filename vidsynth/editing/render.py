@@ -20,15 +20,15 @@ import torch
 from diffusers import ControlNetModel, MultiControlNetModel
 
 from vidsynth.atomic import atomic_path
-from vidsynth.baseline import load_img2img_pipeline, render_img2img
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing.baseline import load_img2img_pipeline, render_img2img
+from vidsynth.editing.request import EditRequest
 from vidsynth.errors import VidSynthError
-from vidsynth.media import to_uint8
+from vidsynth.media.video import Clip
+from vidsynth.media.writers import to_uint8
 from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
-from vidsynth.request import EditRequest
-from vidsynth.video import Clip
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def invert_clip(
 def control_arguments(config: InferenceConfig, control_maps: list[np.ndarray]) -> dict:
     """The pipelines' ControlNet arguments for ``control_maps`` (one (F, H, W, 3) uint8 video per control).
 
-    ``config`` is resolved (:func:`vidsynth.request.resolve_request`): one scale per control. Without
+    ``config`` is resolved (:func:`vidsynth.editing.request.resolve_request`): one scale per control. Without
     maps: no arguments.
     """
     if not control_maps:

@@ -1,5 +1,6 @@
 """The output folder of one tuning run, and the rules that protect what is already in it.
 
+The layout is a contract: tuning writes it, and editing, the app and experiments read it.
 Layout: ``config.yaml`` (the resolved config), ``samples/`` (validation edits), ``checkpoints/``
 (resumable states), ``logs/`` (TensorBoard), ``tuned_unet.safetensors`` (the result) and, on
 request, ``pipeline/``. A finished result is never replaced unless ``overwrite: true``, and a fresh
@@ -8,18 +9,36 @@ loads, and nothing is created until every check has passed.
 """
 
 import logging
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidsynth.atomic import remove_stale_partials
 from vidsynth.errors import VidSynthError
-from vidsynth.training.checkpoints import list_checkpoints
 
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "tuned_unet.safetensors"
 CONFIG_FILE = "config.yaml"  # the resolved config, next to every output (tuning runs and edits)
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The global step a ``checkpoint-N`` folder was saved at."""
+    match = _CHECKPOINT.fullmatch(Path(path).name)
+    if not match:
+        raise VidSynthError(f"{path} is not a checkpoint folder (checkpoint-N). Point at one, or use 'latest'")
+    return int(match[1])
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """Complete ``checkpoint-N`` folders in ``folder``, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [path for path in folder.iterdir() if path.is_dir() and _CHECKPOINT.fullmatch(path.name)]
+    return sorted(found, key=checkpoint_step)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""Edit a clip with new prompts: one MP4 per prompt (with the source's sound) and a GIF grid.
+
+    python inference.py --run outputs/man-skiing --prompt "spider man is skiing on the beach, cartoon style"
+    python inference.py --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."   # zero-shot
+    python inference.py --pipeline path/to/tuneavideo-pipeline --video clip.mp4 --prompt "..."
+    python inference.py --method img2img --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."
+    python inference.py --compare --run outputs/man-skiing --prompt "..."   # source | img2img | tuned
+    python inference.py --run outputs/man-skiing --prompt "..." --control canny   # keeps the source's edges
+
+``--run`` is the output folder of ``train.py`` (the trained parameters plus the base model and clip
+its config names) or a folder saved by the original Tune-A-Video; ``--pipeline`` a full pipeline
+folder. Every option is a key of :class:`vidsynth.config.inference.InferenceConfig`; ``--profile
+NAME`` (``configs/NAME.yaml``), ``--config FILE`` and trailing ``key=value`` entries set them in
+layers, explicit flags last. The request is resolved and checked before a model loads
+(:mod:`vidsynth.editing.request`); the results appear in the output folder only once all are written.
+
+This file is the command line only: parse, resolve, render (:mod:`vidsynth.editing.render`), write
+(:mod:`vidsynth.editing.outputs`). The libraries are imported after the arguments are parsed, so ``--help``
+and usage errors are instant.
+"""
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+logger = logging.getLogger("inference")
+
+_NOT_FLAGS = {"overrides", "profile", "config"}
+
+
+def _frame_count(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of frames or 'all', got {text!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    model = parser.add_argument_group("model (one of --run, --pipeline, --base)")
+    model.add_argument("--run", help="output folder of train.py (or of the original Tune-A-Video)")
+    model.add_argument("--pipeline", help="a saved pipeline folder (VidSynth's or the original Tune-A-Video's)")
+    model.add_argument("--base", help="SD-1.x folder or hub id: zero-shot editing (with --video)")
+    clip = parser.add_argument_group("clip (default: the run's)")
+    clip.add_argument("--video", help="the clip to edit")
+    clip.add_argument("--start", type=float, help="seconds into the clip where the edit starts")
+    clip.add_argument("--end", type=float, help="seconds into the clip where the edit ends (default: the clip's end)")
+    clip.add_argument("--frames", type=_frame_count, dest="num_frames", help="frames to edit, or all (the whole span)")
+    clip.add_argument("--stride", type=int, help="source frames between edited frames (1: the source's frame rate)")
+    clip.add_argument("--window", type=int, help="frames the UNet sees at once (default: the run's n_sample_frames)")
+    clip.add_argument("--window-overlap", type=int, help="frames windows share (default: window / 4, max 4)")
+    edit = parser.add_argument_group("edit")
+    edit.add_argument("--method", help="tuneavideo (default) | img2img: per-frame SD img2img (needs a base)")
+    edit.add_argument("--compare", action="store_const", const=True, help="run both methods; add side-by-side grids")
+    edit.add_argument("--prompt", action="append", dest="prompts", help="an edit prompt; repeat for several")
+    edit.add_argument("--negative-prompt", dest="negative_prompt")
+    edit.add_argument("--steps", type=int, dest="num_inference_steps", help="DDIM sampling steps (default 50)")
+    edit.add_argument("--guidance", type=float, dest="guidance_scale", help="guidance scale, >= 0 (default 12.5)")
+    edit.add_argument("--seed", type=int)
+    edit.add_argument("--inversion-steps", type=int, dest="inversion_steps", help="DDIM inversion steps (default 50)")
+    edit.add_argument("--no-inversion", action="store_const", const=False, dest="inversion", help="start from noise")
+    edit.add_argument("--strength", type=float, help="img2img: how far each frame is noised, in (0, 1] (default 0.5)")
+    edit.add_argument("--batch-size", type=int, dest="batch_size", help="img2img: frames per batch (default 4)")
+    control = parser.add_argument_group("structure guidance (ControlNet; each flag repeatable, one per control)")
+    control.add_argument("--control", action="append", dest="controls", help="maps made from the clip: canny | depth")
+    control.add_argument("--control-video", action="append", dest="control_videos", help="maps made elsewhere")
+    control.add_argument(
+        "--controlnet",
+        action="append",
+        dest="controlnets",
+        help="ControlNet (hub id or folder) per control: the --control ones, then the --control-video ones "
+        "(default for canny and depth: the SD-1.5 ControlNets)",
+    )
+    control.add_argument(
+        "--control-scale", type=float, action="append", dest="control_scales", help="per control (default 1.0)"
+    )
+    output = parser.add_argument_group("output and hardware")
+    output.add_argument("--out", help="output folder (must be new or empty)")
+    output.add_argument("--format", dest="formats", help="comma-separated: mp4,gif (default both)")
+    output.add_argument("--no-audio", action="store_const", const=False, dest="audio", help="leave the MP4s silent")
+    output.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    output.add_argument("--dtype", help="fp32 | fp16 | bf16")
+    layers = parser.add_argument_group("config layers (applied before the flags above)")
+    layers.add_argument("--profile", help="a shipped profile: configs/NAME.yaml")
+    layers.add_argument("--config", help="a YAML file with any InferenceConfig keys")
+    layers.add_argument("overrides", nargs="*", metavar="key=value", help="config entries, e.g. start_frame=10")
+    args = parser.parse_args(argv)
+    if args.formats is not None:
+        args.formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
+    return args
+
+
+def resolve_config(args: argparse.Namespace):
+    """Defaults, then the profile, the config file, ``key=value`` entries, and explicit flags."""
+    from vidsynth.config import InferenceConfig, load_config
+    from vidsynth.errors import VidSynthError
+    from vidsynth.workspace import CONFIGS
+
+    layers = []
+    if args.profile:
+        profile = CONFIGS / f"{args.profile}.yaml"
+        if not profile.is_file():
+            known = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+            raise VidSynthError(f"no profile {args.profile!r} ({profile} does not exist). Known profiles: {known}")
+        layers.append(profile)
+    if args.config:
+        layers.append(args.config)
+    config = load_config(InferenceConfig, layers, args.overrides)
+    flags = {key: value for key, value in vars(args).items() if key not in _NOT_FLAGS and value is not None}
+    return dataclasses.replace(config, **flags)  # re-runs the schema's checks on the flags
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from vidsynth.control import control_maps, load_controlnets
+    from vidsynth.editing.outputs import write_results
+    from vidsynth.editing.render import edit_img2img, edit_tuneavideo
+    from vidsynth.editing.request import resolve_request
+
+    request = resolve_request(resolve_config(args))
+    logger.info("%s", request.describe())
+    clip = request.clip.read()
+    maps = control_maps(request.controls, clip, request.device, request.dtype)  # one (F, H, W, 3) per control
+    controlnet = load_controlnets(request.controls, request.dtype, request.device)  # None without controls
+    method = request.config.method
+    edits = {}
+    if method == "img2img" or request.config.compare:
+        edits["img2img"] = (request.img2img_base, edit_img2img(request, clip, maps, controlnet))
+    if method == "tuneavideo" or request.config.compare:
+        edits["tuneavideo"] = (
+            request.model.name,
+            edit_tuneavideo(request, clip, control_maps=maps, controlnet=controlnet),
+        )
+    files = write_results(request, clip, edits, maps)
+    print(f"{' vs. '.join(edits)} edit(s) of {Path(clip.path).name} in {request.out}: {', '.join(files)}")
+
+
+if __name__ == "__main__":
+    from vidsynth.cli import run_main
+
+    run_main(main)
