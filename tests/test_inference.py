@@ -12,11 +12,11 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from vidsynth import inference
-from vidsynth.editing import request as edit_request
+from vidsynth import inference, workspace
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing import request as edit_request
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
 from vidsynth.media.video import probe_video
@@ -211,7 +211,7 @@ def test_bad_inputs_exit_2_before_any_model_loads_and_write_nothing(
 
 
 def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "PROFILES_DIR", tmp_path)
+    monkeypatch.setattr(workspace, "CONFIGS", tmp_path)
     (tmp_path / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
     edit = tmp_path / "mine" / "edit.yaml"
     edit.parent.mkdir()
@@ -287,7 +287,8 @@ def test_commands_print_only_what_a_user_can_act_on(edited):
 
 
 def test_help_is_instant_it_imports_no_model_library():
-    code = "import sys, inference\ntry:\n    inference.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = "import sys\nfrom vidsynth import inference\n"
+    code += "try:\n    inference.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
     result = _python("-c", code + "print(sorted({'torch', 'diffusers'} & set(sys.modules)))")
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
 
