@@ -2,7 +2,8 @@
 
 On the tiny offline model: upload a clip with sound, tune 2 steps, edit 2 prompts, download an MP4
 and find its sound; the queue runs jobs one after another and cancels them (no output left); two
-tabs and a restarted app see the same jobs (kept in the outputs folder) and runs; bad input gets the command line's message.
+tabs and a restarted app see the same jobs (kept in the outputs folder) and runs; bad input gets the
+command line's message.
 """
 
 import dataclasses

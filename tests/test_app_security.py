@@ -143,6 +143,7 @@ def test_only_clips_and_results_are_served(served):
         "the queue": outputs / ".queue" / "jobs.sqlite3",
         "a tiny model": next((outputs / ".models").rglob("*.json")),
         "a path through ..": f"{outputs}/clips/../run-a/config.yaml",
+        "a doubled slash": f"/{outputs}/run-a/config.yaml",
         "an absolute path outside": "/etc/passwd",
     }
     assert {what: status(url, file_url(path)) for what, path in refused.items()} == dict.fromkeys(refused, 403)
