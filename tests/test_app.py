@@ -2,7 +2,8 @@
 
 On the tiny offline model: upload a clip with sound, tune 2 steps, edit 2 prompts, download an MP4
 and find its sound; the queue runs jobs one after another and cancels them (no output left); two
-tabs and a restarted app see the same jobs and runs; bad input gets the command line's message.
+tabs and a restarted app see the same jobs (kept in the outputs folder) and runs; bad input gets the
+command line's message.
 """
 
 import dataclasses
@@ -99,6 +100,17 @@ def wait_for(client: Client, job_id: int, ready=lambda job: job["state"] in ENDE
     raise AssertionError(f"job {job_id} did not get there: {job}")
 
 
+def wait_for_event(client: Client, job_id: int, event: str) -> dict:
+    """The queue as listed once ``event`` (submitted, started, done, ...) of the job is among its events."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        listed = client.predict(api_name="/jobs")
+        if {"job": job_id, "event": event} in [{"job": e["job"], "event": e["event"]} for e in listed["events"]]:
+            return listed
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never got the event {event!r}: {listed['events']}")
+
+
 def queued_id(status: str) -> int:
     match = re.match(r"Job (\d+) queued", status)
     assert match, status
@@ -117,7 +129,7 @@ def edit(client: Client, prompts: str, **form) -> str:
     """The Edit button: run-a, 2 steps, no structure guidance, unless ``form`` says otherwise."""
     values = {"run": "run-a", "prompts": prompts, "steps": 2, "guidance": 7.5, "seed": 1, "inversion": True}
     values |= {"method": "tuneavideo", "compare": False, "strength": 0.5, "controls": [], "control_video": None}
-    return client.predict(**(values | {"controlnets": "", "control_scales": ""} | form), api_name="/edit")
+    return client.predict(**(values | {"controlnets": [], "control_scales": ""} | form), api_name="/edit")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +140,8 @@ def queued(app, client, uploaded) -> dict:
     a = queued_id(tune(client, studio, clip, "run-a", validation_prompts=PROMPTS[0], validation_steps=2))
     b = queued_id(tune(client, studio, clip, "run-b", steps=10_000))
     c = queued_id(tune(client, studio, clip, "run-c"))
-    seen = {"positions": {job_id: job["position"] for job_id, job in jobs(client).items()}}
+    listed = wait_for_event(client, a, "started")  # the worker took A; B and C wait behind it
+    seen = {"positions": {job["id"]: job["position"] for job in listed["jobs"]}}
     client.predict(c, api_name="/cancel")
     seen["a"] = wait_for(client, a)
     running = wait_for(client, b, lambda job: job["state"] == "running" and job["loss"] is not None)
@@ -222,7 +235,8 @@ def test_two_tabs_and_the_app_restarted_from_the_command_line_see_the_same_jobs_
     with command_line_app(studio.outputs) as new_url:
         after = connect(new_url, tmp_path / "after")
         assert after.predict(api_name="/runs") == {"run-a": [edited[0]]}
-        assert after.predict(api_name="/jobs")["jobs"] == []  # the queue is the server's; the results are on disk
+        kept = [(job["id"], job["title"], job["state"]) for job in after.predict(api_name="/jobs")["jobs"]]
+        assert kept == [(job["id"], job["title"], job["state"]) for job in client.predict(api_name="/jobs")["jobs"]]
         *_, metrics, files = after.predict("run-a", edited[0], api_name="/show_edit")
     assert metrics == before[-2] and sorted(map(_name, files)) == sorted(map(_name, before[-1]))
 
@@ -330,7 +344,7 @@ def test_a_crashed_tuning_job_leaves_no_run_folder_it_created(tmp_path, existed)
         run.mkdir()
     cfg = tuning_defaults()
     cfg.output_dir = str(run)
-    queue = JobQueue()
+    queue = JobQueue(tmp_path / "queue", {TuneTask.kind: _CrashingTune})
     try:
         job = queue.submit(_CrashingTune(cfg, tmp_path / "job.yaml"))
         deadline = time.monotonic() + WAIT_S

@@ -53,7 +53,9 @@ def keep_clip(upload: Path, folder: Path) -> Path:
     probe_video(upload)
     suffix = upload.suffix.lower() if upload.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
     kept = folder / f"{slugify(upload.stem, max_len=40)}-{_digest(upload)}{suffix}"
-    if not kept.is_file():
+    if kept.is_file():
+        kept.touch()  # uploaded again: as recent as a new upload (old uploads are removed, see app/uploads.py)
+    else:
         with atomic_path(kept) as partial:
             shutil.copyfile(upload, partial)
     return kept

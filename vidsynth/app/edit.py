@@ -8,12 +8,14 @@ The metrics are the command line's ``results.md`` and ``results.json`` in the ed
 are read back from disk like everything else.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsynth.atomic import remove_stale_partials
 from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.config.loader import config_from_layers
 from vidsynth.editing.request import resolve_out, resolve_request
 
 
@@ -84,7 +86,7 @@ def inference_args(config: InferenceConfig, out: Path) -> list[str]:
 
 
 class EditTask:
-    """``python inference.py ...`` into ``<run>/edits/<time>``, then ``python -m vidsynth.evaluate`` on it."""
+    """``python -m vidsynth.inference ...`` into ``<run>/edits/<time>``, then ``python -m vidsynth.evaluate`` on it."""
 
     kind = "edit"
 
@@ -92,7 +94,14 @@ class EditTask:
         self.config, self.clip_model = config, clip_model
         run = Path(config.run).name
         self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in config.prompts)
-        self.output: Path | None = None
+        self.output: Path | None = None  # decided when it begins (the queue stores it)
+
+    def spec(self) -> dict:
+        return {"config": dataclasses.asdict(self.config), "clip_model": self.clip_model}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "EditTask":
+        return cls(config_from_layers(InferenceConfig, [(spec["config"], "the job queue")]), spec["clip_model"])
 
     def begin(self) -> list[tuple[str, list[str]]]:
         self.output = resolve_out(self.config)

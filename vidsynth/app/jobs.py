@@ -1,14 +1,15 @@
 """The job queue: tuning and edit jobs, one at a time, each run as the commands a user would type.
 
-A job is ``python train.py --config ...`` or ``python inference.py ...`` (then ``python -m
-vidsynth.evaluate``) in a process of its own, so it takes the same code paths, checks and atomic
-writes as the command line; a crash in it cannot take the app down; and cancelling it is stopping a
-process group: Ctrl-C's signal first, so the command removes what it was writing and exits as it
-does at a terminal, then a kill if it has not ended after :data:`GRACE_S`. What an unfinished job
-still leaves (a tuning run's folder) its :class:`Task` removes.
+A job is ``python -m vidsynth.train --config ...`` or ``python -m vidsynth.inference ...`` (then ``python -m
+vidsynth.evaluate``) in a process of its own, so it takes the command line's code paths, checks and atomic
+writes; a crash in it cannot take the app down; it ends with the app (:func:`~vidsynth.commands.die_with_parent`);
+and cancelling it is stopping a process group: Ctrl-C's signal first, so the command removes what it was
+writing as it does at a terminal, then a kill after :data:`GRACE_S`. What an unfinished job still leaves
+(a tuning run's folder) its :class:`Task` removes.
 
-The queue lives in the server, not in a browser session, so every tab sees the same jobs. The
-machine has one device: one job runs, the others wait in the order they came, their position shown.
+The queue is kept in the outputs folder (:mod:`vidsynth.app.store`): every tab and every app process on
+it sees the same jobs; jobs waiting when the app stops run when it starts again; a job running when the
+app was killed is marked failed and its partial output removed. One job runs at a time (one device).
 """
 
 import codecs
@@ -17,38 +18,40 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from vidsynth.app.progress import Progress, parse_bar, split_output
-from vidsynth.commands import child_env
+from vidsynth.app.store import CANCELLED, DONE, FAILED, RUNNING, WAITING, JobStore, Row
+from vidsynth.commands import child_env, die_with_parent
 from vidsynth.errors import VidSynthError
 
 logger = logging.getLogger(__name__)
 
-WAITING, RUNNING, DONE, FAILED, CANCELLED = "waiting", "running", "done", "failed", "cancelled"
 GRACE_S = 10.0  # seconds a cancelled command gets to clean up after Ctrl-C's signal before it is killed
+POLL_S = 1.0  # how often an idle queue looks for jobs that another app process on the same outputs added
 _LOG_LINES = 40
+ORPHANED = "the app stopped while this job ran (killed or crashed); what the job had written was removed"
 
 
 class Task(Protocol):
-    """What a job does. :meth:`begin` runs when the job leaves the queue (a job cancelled while it waits
-    never calls it, so it never creates anything); :meth:`finish` after its commands, whatever happened."""
+    """What a job does: :meth:`begin` when it leaves the queue (so a job cancelled while it waits creates
+    nothing), :meth:`finish` after its commands, whatever happened. Stored as its :meth:`spec`."""
 
     kind: str  # "tune" or "edit"
     title: str
     output: Path | None  # the folder the job writes (known once it began)
 
-    def begin(self) -> list[tuple[str, list[str]]]:
-        """The commands to run in order, each (label, arguments of ``python``)."""
-        ...
+    def begin(self) -> list[tuple[str, list[str]]]: ...  # the commands to run in order, each (label, argv)
 
-    def finish(self, succeeded: bool) -> None:
-        """Remove what an unfinished job left behind."""
-        ...
+    def finish(self, succeeded: bool) -> None: ...  # remove what an unfinished job left behind
+
+    def spec(self) -> dict: ...  # plain data (JSON) that from_spec builds this task again from, as it is now
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Task": ...
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Job:
     state: str = WAITING
     started: float | None = None
     ended: float | None = None
-    progress: Progress = field(default_factory=Progress)
+    progress: Progress = field(default_factory=Progress)  # while this process runs it
     message: str = ""  # why it failed, or what it wrote
     log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LINES))
     process: subprocess.Popen | None = None
@@ -80,13 +83,17 @@ def error_line(lines: list[str]) -> str | None:
 
 
 class JobQueue:
-    """Jobs in order, run one at a time by a worker thread; every method is safe to call from any thread."""
+    """Jobs in order, kept in ``folder``, run one at a time by a worker thread; safe to call from any thread.
+    ``kinds``: each task's ``kind`` and its class, which rebuilds the stored tasks."""
 
-    def __init__(self):
+    def __init__(self, folder: Path, kinds: dict[str, type[Task]]):
+        self._store = JobStore(folder)
+        self._kinds = kinds
         self._lock = threading.Condition()
-        self._jobs: list[Job] = []
-        self._events: list[dict] = []  # submitted / started / ended, in the order they happened
+        self._jobs: dict[int, Job] = {}  # every job seen, by id, updated from the store when listed
+        self._running: Job | None = None  # the job this process runs
         self._closed = False
+        self._clean_orphans()
         self._worker = threading.Thread(target=self._work, name="vidsynth-jobs", daemon=True)
         self._worker.start()
 
@@ -96,9 +103,8 @@ class JobQueue:
         with self._lock:
             if self._closed:
                 raise VidSynthError("the app is shutting down; no new jobs are taken")
-            job = Job(id=len(self._jobs) + 1, task=task, submitted=time.time())
-            self._jobs.append(job)
-            self._event(job, "submitted")
+            output = str(task.output) if task.output else None
+            job = self._job(self._store.add(task.kind, task.title, task.spec(), output), task)
             self._lock.notify_all()
             return job
 
@@ -106,33 +112,40 @@ class JobQueue:
         """A waiting job leaves the queue at once; a running one is interrupted (see the module's docstring)."""
         with self._lock:
             job = self._find(job_id)
-            if job.state == WAITING:
-                self._end(job, CANCELLED, "cancelled before it started")
-            elif job.state == RUNNING:
+            if job.state == WAITING and self._store.cancel_waiting(job.id, "cancelled before it started"):
+                return self._find(job_id)
+            job = self._find(job_id)  # another app process may have started it meanwhile
+            if job is self._running:
                 job.cancelling = True
                 if job.process is not None:
                     self._interrupt(job.process)
-            else:
-                raise VidSynthError(f"job {job_id} has already ended ({job.state}); there is nothing to cancel")
-            return job
+                return job
+            if job.state == RUNNING:
+                raise VidSynthError(f"job {job_id} runs in another app process on these outputs. Cancel it there")
+            raise VidSynthError(f"job {job_id} has already ended ({job.state}); there is nothing to cancel")
 
     def jobs(self) -> list[Job]:
+        """The waiting and running jobs and the newest ended ones (of every app process on these outputs)."""
         with self._lock:
-            return list(self._jobs)
+            return [self._job(row) for row in self._store.rows()]
 
     def events(self) -> list[dict]:
-        with self._lock:
-            return [dict(event) for event in self._events]
+        return self._store.events()
 
     def position(self, job: Job) -> int | None:
-        """1 for the next job to run, 2 for the one after it, ...; None unless it waits."""
+        """1 for the next job to run, 2 for the one after it, ...; None unless it waits (as last listed)."""
         with self._lock:
-            waiting = [j for j in self._jobs if j.state == WAITING]
-            return waiting.index(job) + 1 if job in waiting else None
+            waiting = sorted(j.id for j in self._jobs.values() if j.state == WAITING)
+            return waiting.index(job.id) + 1 if job.state == WAITING and job.id in waiting else None
 
     def snapshot(self, job: Job) -> dict:
         """The job as plain data (what the page and the API show)."""
         with self._lock:
+            progress = ""
+            if job is self._running:
+                progress = job.progress.describe()
+            elif job.state == RUNNING:
+                progress = "running in another app process on these outputs"
             return {
                 "id": job.id,
                 "kind": job.task.kind,
@@ -142,7 +155,7 @@ class JobQueue:
                 "submitted": job.submitted,
                 "started": job.started,
                 "ended": job.ended,
-                "progress": job.progress.describe() if job.state == RUNNING else "",
+                "progress": progress,
                 "step": job.progress.step,
                 "total": job.progress.total,
                 "loss": job.progress.loss,
@@ -151,61 +164,97 @@ class JobQueue:
             }
 
     def close(self) -> None:
-        """Cancel every job and wait for the running one to end (the app is stopping)."""
+        """Stop: the running job is cancelled (and waited for); the waiting ones stay queued for the next start."""
         with self._lock:
             self._closed = True
-            for job in self._jobs:
-                if job.active:
-                    self.cancel(job.id)
+            if self._running is not None:
+                self.cancel(self._running.id)
             self._lock.notify_all()
         self._worker.join(timeout=GRACE_S + 5)
+        if not self._worker.is_alive():
+            self._store.close()
 
     # ------------------------------------------------------------ the worker
 
+    def _job(self, row: Row, task: Task | None = None) -> Job:
+        """The job of ``row``, its state as stored (the one this process runs keeps its own until it ends)."""
+        job = self._jobs.get(row.id)
+        if job is None:
+            job = self._jobs[row.id] = Job(id=row.id, task=task or self._task(row), submitted=row.submitted)
+        if job is not self._running:
+            job.state, job.started, job.ended, job.message = row.state, row.started, row.ended, row.message
+            job.task.output = job.task.output or (Path(row.output) if row.output else None)
+        return job
+
+    def _task(self, row: Row) -> Task:
+        """The task of a stored job, rebuilt, with the output it began writing."""
+        task = self._kinds[row.kind].from_spec(row.spec)
+        task.output = task.output or (Path(row.output) if row.output else None)
+        return task
+
     def _find(self, job_id: int) -> Job:
-        for job in self._jobs:
-            if job.id == job_id:
-                return job
-        raise VidSynthError(f"there is no job {job_id}. Pick one from the queue")
+        row = self._store.row(job_id)
+        if row is None:
+            raise VidSynthError(f"there is no job {job_id}. Pick one from the queue")
+        return self._job(row)
 
-    def _event(self, job: Job, what: str) -> None:
-        self._events.append({"time": time.time(), "job": job.id, "event": what})
-
-    def _end(self, job: Job, state: str, message: str) -> None:
-        job.state, job.ended, job.message = state, time.time(), message
-        self._event(job, state)
+    def _clean_orphans(self) -> None:
+        """Jobs left running by an app that was killed: their partial output removed, each marked failed."""
+        for row in self._store.orphans():
+            message = ORPHANED
+            try:
+                self._task(row).finish(False)
+            except Exception as err:
+                logger.exception("cleaning up after job %d failed", row.id)
+                message += f", but its clean-up failed: {type(err).__name__}: {err}"
+            self._store.end(row.id, FAILED, message)
 
     def _next(self) -> Job | None:
         with self._lock:
-            while not self._closed and not any(j.state == WAITING for j in self._jobs):
-                self._lock.wait()
-            if self._closed:
-                return None
-            job = next(j for j in self._jobs if j.state == WAITING)
-            job.state, job.started = RUNNING, time.time()
-            self._event(job, "started")
-            return job
+            while not self._closed:
+                self._clean_orphans()
+                row = self._store.claim()
+                if row is not None:
+                    self._running = job = self._job(row)
+                    job.state, job.started = RUNNING, row.started
+                    return job
+                self._lock.wait(POLL_S)
+            return None
 
     def _work(self) -> None:
         while (job := self._next()) is not None:
-            succeeded, message = False, ""
-            try:
-                for label, args in job.task.begin():
-                    message = self._run(job, label, args)
-                    if message is not None:
-                        break
-                else:
-                    succeeded, message = True, f"wrote {job.task.output}"
-            except VidSynthError as err:  # the output folder was taken while the job waited, e.g.
-                message = str(err)
-            except Exception as err:  # the queue must outlive any one job
-                logger.exception("job %d failed", job.id)
-                message = f"{type(err).__name__}: {err}"
-            finally:
-                job.task.finish(succeeded)
+            state, message = self._execute(job)
             with self._lock:
-                state = DONE if succeeded else CANCELLED if job.cancelling else FAILED
-                self._end(job, state, "cancelled" if state == CANCELLED else message)
+                self._running = None
+                job.state, job.message, job.ended = state, message, self._store.end(job.id, state, message)
+
+    def _execute(self, job: Job) -> tuple[str, str]:
+        """Run the job's commands, then its clean-up; how it ended. Any exception of its task is its failure."""
+        succeeded, message = False, ""
+        try:
+            commands = job.task.begin()
+            output = str(job.task.output) if job.task.output else None
+            self._store.update(job.id, job.task.spec(), output)  # what a clean-up needs if the app is killed
+            for label, args in commands:
+                message = self._run(job, label, args)
+                if message is not None:
+                    break
+            else:
+                succeeded, message = True, f"wrote {job.task.output}"
+        except VidSynthError as err:  # the output folder was taken while the job waited, e.g.
+            message = str(err)
+        except Exception as err:  # the queue must outlive any one job
+            logger.exception("job %d failed", job.id)
+            message = f"{type(err).__name__}: {err}"
+        try:
+            job.task.finish(succeeded)
+        except Exception as err:  # so must it outlive a clean-up that fails
+            logger.exception("cleaning up after job %d failed", job.id)
+            failed = f"its clean-up failed: {type(err).__name__}: {err}"
+            succeeded, message = False, failed if succeeded or not message else f"{message}; {failed}"
+        if succeeded:
+            return DONE, message
+        return (CANCELLED, "cancelled") if job.cancelling else (FAILED, message)
 
     def _run(self, job: Job, label: str, args: list[str]) -> str | None:
         """Run one command of ``job`` to its end, following its progress; None if it succeeded, else why not."""
@@ -216,6 +265,7 @@ class JobQueue:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so a cancel stops its children too
+            preexec_fn=die_with_parent,  # and it ends if the app is killed
         )
         with self._lock:
             job.process = process

@@ -1,5 +1,9 @@
-"""The models the app offers: SD-1.x folders in ``checkpoints/`` (else the tiny offline one), and the CLIP
-that scores edits (``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
+"""The models the app offers: SD-1.x folders in ``checkpoints/`` (else the tiny offline one), the ControlNets
+(the documented defaults and the ControlNet folders in ``checkpoints/``), and the CLIP that scores edits
+(``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
+
+These lists are all a page can choose from: the server refuses any other model, so nobody who reaches
+the page makes it read a folder or download a repository of their choosing.
 
 The tiny models are the ones the tests and ``python -m vidsynth.demo`` build (:mod:`vidsynth.testing`):
 random weights in the real layouts, so every stage runs offline, and the page says plainly that their
@@ -7,12 +11,14 @@ pictures and CLIP scores are noise. They are built once into ``<outputs>/.models
 tuned on them keep finding them.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
 
 from vidsynth.atomic import atomic_path
+from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 
 TINY_SD = "tiny-sd-random-weights"
@@ -35,6 +41,7 @@ class Models:
     base_notice: str | None
     clip_model: str  # hub id or folder, for ``python -m vidsynth.evaluate --clip-model``
     clip_notice: str | None
+    controlnets: list[str]  # hub ids of the defaults, ControlNet folders of checkpoints/
 
 
 def sd_folders(checkpoints: Path) -> list[Path]:
@@ -42,6 +49,27 @@ def sd_folders(checkpoints: Path) -> list[Path]:
     if not checkpoints.is_dir():
         return []
     return sorted(folder for folder in checkpoints.iterdir() if (folder / "model_index.json").is_file())
+
+
+def controlnet_folders(checkpoints: Path) -> list[Path]:
+    """The diffusers ControlNet folders (a ``config.json`` of a ``ControlNetModel``) directly in ``checkpoints``."""
+    found = []
+    for folder in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else []:
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and config.get("_class_name") == "ControlNetModel":
+            found.append(folder)
+    return found
+
+
+def controlnet_choices(checkpoints: Path) -> list[str]:
+    """The default ControlNets' hub ids (their copies in ``checkpoints/`` are used when there), then the others
+    in ``checkpoints/``."""
+    defaults = list(DEFAULT_CONTROLNETS.values())
+    names = {ref.rsplit("/", 1)[-1] for ref in defaults}
+    return defaults + [str(folder) for folder in controlnet_folders(checkpoints) if folder.name not in names]
 
 
 def _built(folder: Path, build) -> Path:
@@ -73,4 +101,4 @@ def find_models(checkpoints: Path, models_dir: Path) -> Models:
         from vidsynth.testing.tiny_clip import build_tiny_clip
 
         clip_model, clip_notice = str(_built(models_dir / TINY_CLIP, build_tiny_clip)), TINY_CLIP_NOTICE
-    return Models(bases, base_notice, clip_model, clip_notice)
+    return Models(bases, base_notice, clip_model, clip_notice, controlnet_choices(checkpoints))

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidsynth.app.served import RESULT_SUFFIXES
 from vidsynth.config import InferenceConfig, load_config
 from vidsynth.naming import unique_slugs
 from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
@@ -55,7 +56,7 @@ class EditView:
     grids: list[Path] = field(default_factory=list)
     metrics: list[list] = field(default_factory=list)  # rows of METRIC_COLUMNS
     clip_model: str | None = None  # what scored the metrics
-    files: list[Path] = field(default_factory=list)  # everything, for download
+    files: list[Path] = field(default_factory=list)  # the results, for download
 
 
 def _metrics(folder: Path) -> tuple[list[list], str | None]:
@@ -99,5 +100,7 @@ def read_edit(folder: Path) -> EditView:
     if sidecar.is_file():
         view.source = Path(json.loads(sidecar.read_text())["source"]["path"])
     view.metrics, view.clip_model = _metrics(folder)
-    view.files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    view.files = sorted(  # results only: its config names absolute paths
+        p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in RESULT_SUFFIXES
+    )
     return view

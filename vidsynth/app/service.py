@@ -1,15 +1,14 @@
 """What the page's controls do, apart from the page: one object per server, shared by every browser tab.
 
 It holds the outputs folder, the models, the clips and the job queue; everything else is read from
-disk when asked (:mod:`vidsynth.app.runs`). Values arrive as the page sends them (numbers may be
-blank); every check raises :class:`~vidsynth.errors.VidSynthError` with the command line's message,
-which the page shows in place of a result.
+disk when asked (:mod:`vidsynth.app.runs`). Values arrive as the page (or anyone calling its API)
+sends them (numbers may be blank; a model or a file only ever one of the lists the app offers); every
+check raises :class:`~vidsynth.errors.VidSynthError` with the command line's message, which the page
+shows in place of a result.
 """
 
 import dataclasses
 import re
-import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from vidsynth.app.jobs import RUNNING, Job, JobQueue
 from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
+from vidsynth.app.uploads import check_upload, names_in_use, prune_uploads
 from vidsynth.editing.request import default_size
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import VideoInfo, probe_video
@@ -54,27 +54,36 @@ def numbers(text: str | None, key: str) -> list[float]:
 
 
 class Studio:
-    """The app's state: ``outputs`` (runs, ``clips/``, ``.models/``), the models and the job queue."""
+    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``.models/``, ``.queue/``), the models
+    and the job queue. Uploads are refused above ``max_upload_mb``; at start-up, kept ones older than
+    ``keep_uploads_days`` that nothing uses are removed (:mod:`vidsynth.app.uploads`)."""
 
-    def __init__(self, outputs: Path, checkpoints: Path = CHECKPOINTS):
+    def __init__(
+        self, outputs: Path, checkpoints: Path = CHECKPOINTS, max_upload_mb: int = 200, keep_uploads_days: float = 30
+    ):
         self.outputs = Path(outputs).absolute()
+        self.checkpoints = Path(checkpoints).absolute()
         self.clips = self.outputs / "clips"
+        self.control_videos = self.outputs / "control-videos"
         self.clips.mkdir(parents=True, exist_ok=True)
-        render_sample(self.clips)
+        self.max_upload_mb = max_upload_mb
         self.models = find_models(checkpoints, self.outputs / ".models")
         self.defaults = tuning_defaults()
-        self.queue = JobQueue()
-        self._scratch = Path(tempfile.mkdtemp(prefix="vidsynth-app-"))  # the configs of queued tuning jobs
+        self.queue = JobQueue(self.outputs / ".queue", {TuneTask.kind: TuneTask, EditTask.kind: EditTask})
+        unfinished = [job.task.spec() for job in self.queue.jobs() if job.active]
+        prune_uploads([self.clips, self.control_videos], names_in_use(self.outputs, unfinished), keep_uploads_days)
+        render_sample(self.clips)
 
     def close(self) -> None:
         self.queue.close()
-        shutil.rmtree(self._scratch, ignore_errors=True)
 
     # ------------------------------------------------------------ clips
 
-    def keep_upload(self, upload: str | Path) -> str:
-        """Keep an uploaded file as a clip (refused with the reader's message if it is not a video); its name."""
-        return keep_clip(Path(upload), self.clips).name
+    def keep_upload(self, upload: str | Path, folder: Path | None = None) -> str:
+        """Keep an uploaded file as a clip (refused if it is too large, or with the reader's message if it is not
+        a video); its name."""
+        check_upload(Path(upload), self.max_upload_mb)
+        return keep_clip(Path(upload), folder or self.clips).name
 
     def clip_names(self) -> list[str]:
         return list_clips(self.clips)
@@ -143,16 +152,18 @@ class Studio:
         taken = [j for j in self.queue.jobs() if j.active and j.task.output == Path(cfg.output_dir)]
         if taken:
             raise VidSynthError(f"job {taken[0].id} already tunes into {cfg.output_dir}. Give this run another name")
-        return self.queue.submit(TuneTask(cfg, self._scratch / f"tune-{uuid.uuid4().hex[:12]}.yaml"))
+        return self.queue.submit(TuneTask(cfg, self.outputs / ".queue" / f"tune-{uuid.uuid4().hex[:12]}.yaml"))
 
     def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None) -> Job:
         """Check an edit request as inference.py would, then queue it.
 
         ``control``: the structure guidance, {"kinds": ["canny", ...], "video": an uploaded map video or None,
-        "controlnets": one per line, "scales": comma-separated}.
+        "controlnets": a list of :meth:`controlnets`' choices, "scales": comma-separated}.
         """
         control = control or {}
         video = control.get("video")
+        if video:
+            check_upload(Path(video), self.max_upload_mb)
         form = EditForm(
             run=self.run_path(run),
             prompts=lines(prompts),
@@ -165,14 +176,25 @@ class Studio:
             strength=number(strength, "strength", float),
             controls=list(control.get("kinds") or []),
             control_videos=[Path(video)] if video else [],
-            controlnets=lines(control.get("controlnets")),
+            controlnets=self.controlnets(control.get("controlnets")),
             control_scales=numbers(control.get("scales"), "control_scales"),
         )
         config = edit_config(form)
         if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits
-            kept = keep_clip(Path(video), self.outputs / "control-videos")
+            kept = self.control_videos / self.keep_upload(video, self.control_videos)
             config = dataclasses.replace(config, control_videos=[str(kept)])
         return self.queue.submit(EditTask(config, self.models.clip_model))
+
+    def controlnets(self, chosen: list[str] | str | None) -> list[str]:
+        """The chosen ControlNets (a list, or one a line), each one the app offers: nothing else is ever read."""
+        chosen = lines(chosen) if isinstance(chosen, str) else list(chosen or [])
+        for ref in chosen:
+            if ref not in self.models.controlnets:
+                raise VidSynthError(
+                    f"ControlNet {ref!r} is not one this app offers. Pick one of {', '.join(self.models.controlnets)} "
+                    f"(a ControlNet folder in {self.checkpoints} is offered once the app restarts)"
+                )
+        return chosen
 
     def cancel(self, job_id) -> Job:
         return self.queue.cancel(number(job_id, "job"))
@@ -205,5 +227,5 @@ class Studio:
             raise VidSynthError(f"run {run} has no edit {edit!r}. Pick one from the list")
         view = read_edit(self.run_path(run) / "edits" / edit)
         if view.source is not None and not view.source.is_relative_to(self.outputs) and view.source.is_file():
-            view.source = self.clips / self.keep_upload(view.source)  # the page serves files of outputs/ only
+            view.source = keep_clip(view.source, self.clips)  # the page serves clips and results of outputs/ only
         return view

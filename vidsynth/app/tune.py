@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidsynth.commands import command
 from vidsynth.config import TrainConfig, save_config
+from vidsynth.config.loader import config_from_layers
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
 from vidsynth.run_folder import RESULT_FILE, RunFolder
@@ -97,18 +98,28 @@ def tuning_config(form: TuneForm, outputs: Path) -> TrainConfig:
 
 
 class TuneTask:
-    """``python train.py --config FILE``; removes the run folder it created if it did not finish."""
+    """``python -m vidsynth.train --config FILE`` (written when it begins); removes the run folder it created
+    if it did not finish."""
 
     kind = "tune"
 
-    def __init__(self, cfg: TrainConfig, config_file: Path):
-        self.config_file = save_config(cfg, config_file)
+    def __init__(self, cfg: TrainConfig, config_file: Path, created: bool = False):
+        self.cfg, self.config_file = cfg, Path(config_file)
         self.output = Path(cfg.output_dir)
         self.title = f"tune {self.output.name}: {cfg.train_data.prompt!r}, {cfg.max_train_steps} steps"
-        self._created = False
+        self._created = created
+
+    def spec(self) -> dict:
+        return {"config": dataclasses.asdict(self.cfg), "config_file": str(self.config_file), "created": self._created}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "TuneTask":
+        cfg = config_from_layers(TrainConfig, [(spec["config"], "the job queue")])
+        return cls(cfg, Path(spec["config_file"]), spec["created"])
 
     def begin(self) -> list[tuple[str, list[str]]]:
         self._created = not self.output.exists()
+        save_config(self.cfg, self.config_file)
         return [("tuning", command("train", "--config", str(self.config_file)))]
 
     def finish(self, succeeded: bool) -> None:

@@ -12,11 +12,14 @@ import html
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from vidsynth.app.clips import describe_clip
 from vidsynth.app.jobs import RUNNING, WAITING
 from vidsynth.app.runs import METRIC_COLUMNS, run_edits, validation_samples
+from vidsynth.app.served import ServedFiles
 from vidsynth.app.service import Studio
+from vidsynth.app.uploads import MB
 from vidsynth.errors import VidSynthError
 
 MAX_VIDEOS = 4  # edits shown side by side with the source; every file is in the downloads
@@ -124,7 +127,7 @@ def build_page(studio: Studio) -> gr.Blocks:
             with gr.Tab("Clip and tuning", id="tune"):
                 with gr.Row():
                     with gr.Column():
-                        upload = gr.File(label="Upload a clip", elem_id="upload")
+                        upload = gr.File(label=f"Upload a clip (at most {studio.max_upload_mb} MB)", elem_id="upload")
                         clip = gr.Dropdown(
                             studio.clip_names(),
                             value=None,
@@ -200,10 +203,15 @@ def build_page(studio: Studio) -> gr.Blocks:
                             control_kinds = gr.CheckboxGroup(
                                 ["canny", "depth"], value=[], label="maps made from the clip"
                             )
-                            control_video = gr.File(label="or a control video made elsewhere (e.g. pose renders)")
-                            controlnets = gr.Textbox(
-                                "",
-                                label="ControlNets, one per line: per map above, then the video (blank: SD-1.5 ones)",
+                            control_video = gr.File(
+                                label=f"or a control video made elsewhere, e.g. pose renders (at most "
+                                f"{studio.max_upload_mb} MB)"
+                            )
+                            controlnets = gr.Dropdown(
+                                studio.models.controlnets,
+                                value=[],
+                                multiselect=True,
+                                label="ControlNets, in order: per map above, then the video (none: the SD-1.5 ones)",
                             )
                             control_scales = gr.Textbox("", label="scales, comma-separated (blank: 1.0 each)")
                         edit_button = gr.Button("Edit", variant="primary", elem_id="edit-button")
@@ -390,16 +398,29 @@ def build_page(studio: Studio) -> gr.Blocks:
     return page
 
 
-def serve(studio: Studio, host: str, port: int | None, share: bool = False) -> tuple[gr.Blocks, str]:
-    """Build the page and start serving it (in a thread); returns it and its local URL."""
+def serve(
+    studio: Studio, host: str, port: int | None, share: bool = False, auth: list[tuple[str, str]] | None = None
+) -> tuple[gr.Blocks, str]:
+    """Build the page and start serving it (in a thread); returns it and its local URL.
+
+    ``auth``: the (user, password) logins the page asks for (None: no login). Uploads above the studio's
+    ``max_upload_mb`` are refused; of the outputs folder only clips and results are served
+    (:mod:`vidsynth.app.served`); Gradio's copies of uploads and shown files go a day after they were made.
+    """
     page = build_page(studio)
     page.queue(default_concurrency_limit=4)
+    page.delete_cache = (3600, 86400)  # every hour, what Gradio copied more than a day ago
     _, url, _ = page.launch(
         server_name=host,
         server_port=port,
         share=share,
+        auth=auth,
+        auth_message="VidSynth: log in with a user and password the app was started with.",
         prevent_thread_lock=True,
-        allowed_paths=[str(studio.outputs)],
+        max_file_size=studio.max_upload_mb * MB,
+        allowed_paths=[str(studio.outputs)],  # so Gradio copies what the page shows; ServedFiles narrows URLs
+        blocked_paths=[str(studio.checkpoints), str(studio.outputs / ".models"), str(studio.outputs / ".queue")],
+        app_kwargs={"middleware": [Middleware(ServedFiles, outputs=studio.outputs)]},
         quiet=True,
         css=CSS,
         footer_links=["api"],
