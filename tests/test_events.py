@@ -2,6 +2,7 @@
 
 import json
 import logging
+import subprocess
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -12,6 +13,7 @@ from accelerate.state import AcceleratorState, GradientState
 
 from vidsynth import events, train
 from vidsynth.cli import _Formatter, run_main
+from vidsynth.commands import child_env, command
 from vidsynth.media.scene import render_scene
 
 STEPS = 3
@@ -108,3 +110,34 @@ def test_only_the_first_process_of_a_launch_writes(stream, monkeypatch):
     monkeypatch.setenv("RANK", "0")
     events.emit("done", output="y")
     assert [event["output"] for event in read(stream)] == ["y"]
+
+
+def test_a_child_command_writes_its_stages_progress_and_result_or_its_error_line(tmp_path, tiny_sd):
+    """As the web app runs them: ``python -m vidsynth.<command>`` with the variable set in its environment."""
+    config = yaml.safe_load(tuning_config(tmp_path, tiny_sd).read_text())
+    config |= {"max_train_steps": 2, "validation_data": {"prompts": []}}
+    (tmp_path / "short.yaml").write_text(yaml.safe_dump(config))
+    stream = tmp_path / "tune.jsonl"
+    env = child_env() | {events.ENV: str(stream), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    tuned = subprocess.run(command("train", "--config", str(tmp_path / "short.yaml")), env=env, capture_output=True)
+    assert tuned.returncode == 0, tuned.stderr.decode()[-2000:]
+    written = read(stream)
+    assert [(e["event"], e.get("name") or e.get("stage"), e.get("step")) for e in written] == [
+        ("stage", "tuning", 0),
+        ("progress", "tuning", 1),
+        ("progress", "tuning", 2),
+        ("stage_end", "tuning", None),
+        ("done", None, None),
+    ]
+    assert Path(written[-1]["output"]).is_file()
+
+    stream = tmp_path / "edit.jsonl"
+    missing = tmp_path / "no-such-run"
+    env[events.ENV] = str(stream)
+    failed = subprocess.run(
+        command("inference", "--run", str(missing), "--prompt", "a cat"), env=env, capture_output=True, text=True
+    )
+    assert failed.returncode == 2
+    error_line = failed.stderr.strip().splitlines()[-1]
+    assert error_line.startswith("error: ") and str(missing) in error_line
+    assert read(stream) == [{"event": "error", "time": ANY, "message": error_line.removeprefix("error: ")}]
