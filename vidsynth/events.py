@@ -15,10 +15,10 @@ returns at once and nothing is written. One event per line, each an object with 
 * ``{"event": "error", "message": ...}``: the command failed; the message is its one ``error:`` line;
 * ``{"event": "interrupted", "message": ...}``: Ctrl-C; the message says what was kept.
 
-Stages nest (the pipeline's ``inversion`` and ``sampling`` run inside ``prompts``, inside a tuning run's
-``validation``). Each line is written by one ``write`` to a file opened for appending, so a reader sees
-whole lines, and the line is on disk before the call returns. Only process 0 of a distributed launch
-(``RANK``) writes, so every event is written once.
+Stages nest: an edit's ``inversion``, then ``prompts`` with each prompt's ``sampling`` inside, all
+inside a tuning run's ``validation`` when it validates. Each line is written by one ``write`` to a file
+opened for appending, so a reader sees whole lines, and the line is on disk before the call returns.
+Only process 0 of a distributed launch (``RANK``) writes, so every event is written once.
 """
 
 import json
