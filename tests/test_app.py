@@ -1,13 +1,12 @@
 """The web app end to end, through Gradio's own client against an app started here (127.0.0.1, a free port).
 
 On the tiny offline model: upload a clip with sound, tune 2 steps, edit 2 prompts, download an MP4
-and find its sound; the queue runs jobs one after another and cancels them (no output left); two
-tabs and a restarted app see the same jobs (kept in the outputs folder) and runs; bad input gets the
-command line's message.
+and find its sound; the queue runs jobs one after another and cancels them (no output left) and
+follows their progress from the events the commands write; two tabs and a restarted app see the same
+jobs (kept in the outputs folder) and runs; bad input gets the command line's message in the page's words.
 """
 
 import dataclasses
-import io
 import json
 import re
 import signal
@@ -20,16 +19,16 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from tqdm import tqdm
 
 from vidsynth import inference
 from vidsynth.app.edit import EditForm, edit_config, inference_args, inference_config
-from vidsynth.app.jobs import CANCELLED, DONE, FAILED, JobQueue, error_line
-from vidsynth.app.progress import Progress, parse_bar, split_output
+from vidsynth.app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobQueue
+from vidsynth.app.progress import Progress
 from vidsynth.app.runs import validation_samples
 from vidsynth.app.service import Studio
 from vidsynth.app.tune import TuneTask, tuning_defaults
 from vidsynth.app.ui import serve
+from vidsynth.app.wording import EDIT_FIELDS, TUNE_FIELDS, in_page_terms
 from vidsynth.config import TrainDataConfig
 from vidsynth.editing.request import check_prompts
 from vidsynth.errors import VidSynthError
@@ -245,13 +244,18 @@ def _name(path: str) -> str:
     return Path(path).name
 
 
-def _message(check, *args) -> str:
+def _message(check, fields: dict, *args, clip: Path | None = None) -> str:
+    """The command line's message of ``check(*args)``, in the page's words: no config key or flag of ``fields``,
+    the ``clip`` by its name."""
     with pytest.raises(VidSynthError) as err:
         check(*args)
-    return f"⚠️ {err.value}"
+    message = in_page_terms(str(err.value), fields, uploads=(clip,))
+    assert message != str(err.value), message
+    assert not any(name in message for names in fields.values() for name in names if "_" in name or "--" in name)
+    return f"⚠️ {message}"
 
 
-def test_bad_input_gets_the_command_lines_message(app, client, uploaded, queued, tmp_path):
+def test_bad_input_gets_the_command_lines_message_in_the_pages_words(app, client, uploaded, queued, tmp_path):
     studio, clip = app[0], uploaded[0]["value"]
     info = probe_video(studio.clips / clip)
 
@@ -259,48 +263,110 @@ def test_bad_input_gets_the_command_lines_message(app, client, uploaded, queued,
     not_video.write_text("not a video")
     clips = studio.clip_names()
     _, preview, facts, *_ = client.predict(handle_file(str(not_video)), api_name="/upload_clip")
-    assert preview is None and facts.startswith("⚠️ Cannot read ") and "as a video (corrupt, truncated or not" in facts
+    assert preview is None and facts.startswith("⚠️ Cannot read notes.mp4 as a video (corrupt, truncated or not")
     assert "ffmpeg -i notes.mp4" in facts and studio.clip_names() == clips  # the file was not kept
+    assert "/" not in facts  # the upload by its name: no temporary folder
 
     beyond_end = TrainDataConfig(str(info.path), "x", FRAMES, SIZE, SIZE, 0, 1, sample_end_idx=20)
-    assert client.predict(clip, 0, 20, 1, FRAMES, SIZE, SIZE, "fixed", api_name="/check_span") == _message(
-        check_span, info, beyond_end
+    beyond = client.predict(clip, 0, 20, 1, FRAMES, SIZE, SIZE, "fixed", api_name="/check_span")
+    assert (
+        beyond == _message(check_span, TUNE_FIELDS, info, beyond_end, clip=info.path)
+        and 'Set "end frame" to 8 or less' in beyond
     )
-    assert client.predict(clip, 9, None, 1, FRAMES, SIZE, SIZE, "fixed", api_name="/check_span") == _message(
-        check_clip_request, info, FRAMES, SIZE, SIZE, 9, 1
+    late = client.predict(clip, 9, None, 1, FRAMES, SIZE, SIZE, "fixed", api_name="/check_span")
+    assert late == _message(check_clip_request, TUNE_FIELDS, info, FRAMES, SIZE, SIZE, 9, 1, clip=info.path)
+    assert late.endswith('Fix: start earlier ("start frame" <= 4).')
+    assert client.predict(clip, 0, None, 1, FRAMES, 60, SIZE, "fixed", api_name="/check_span").startswith(
+        "⚠️ width must be a positive multiple of 8"
     )
-    assert client.predict(clip, 0, None, 1, FRAMES, 60, SIZE, "fixed", api_name="/check_span") == _message(
-        check_clip_request, info, FRAMES, 60, SIZE, 0, 1
-    )
-    assert tune(client, studio, clip, "run-x", width=60) == _message(check_clip_request, info, FRAMES, 60, SIZE, 0, 1)
+    too_many = _message(check_clip_request, TUNE_FIELDS, info, 20, SIZE, SIZE, 0, 1, clip=info.path)
+    assert tune(client, studio, clip, "run-x", frames=20) == too_many and too_many.startswith(f"⚠️ {clip} has ")
 
     before = client.predict(api_name="/jobs")["jobs"]
     assert "the prompt is empty" in tune(client, studio, clip, "run-x", prompt="  ")
-    assert edit(client, " \n ") == _message(check_prompts, [])
+    assert edit(client, " \n ") == _message(check_prompts, EDIT_FIELDS, [])
     scale_only = EditForm(studio.outputs / "run-a", ["a ball"], 2, 7.5, 1, True, "tuneavideo", False, 0.5)
     scale_only = dataclasses.replace(scale_only, control_scales=[0.5])  # a ControlNet scale, but no control
-    assert edit(client, "a ball", control_scales="0.5") == _message(edit_config, scale_only)
+    assert edit(client, "a ball", control_scales="0.5") == _message(edit_config, EDIT_FIELDS, scale_only)
     assert client.predict(api_name="/jobs")["jobs"] == before  # nothing was queued
     assert not (studio.outputs / "run-x").exists()
 
 
-def test_progress_is_read_from_tqdm_bars_as_the_commands_draw_them():
-    stream = io.StringIO()
-    tuning = tqdm(total=10, desc="Tuning", unit="step", file=stream, mininterval=0)
-    tuning.update(3)
-    tuning.set_postfix(loss="0.1234", lr="3.00e-05")
-    validation = tqdm(total=50, desc="DDIM inversion", file=stream, mininterval=0, position=1)
-    validation.update(20)
-    lines, rest = split_output(stream.getvalue())
+def test_progress_shows_the_outermost_stage_and_what_runs_inside_it():
     progress = Progress()
-    for line in [*lines, rest]:
-        if bar := parse_bar(line):
-            progress.update(bar)
-    assert (progress.stage, progress.step, progress.total, progress.loss) == ("Tuning", 3, 10, 0.1234)
-    assert progress.describe().startswith("Tuning step 3/10 · loss 0.1234 · ")
-    assert progress.describe().endswith("validation: DDIM inversion 20/50")
-    assert parse_bar("Loading the clip") is None
-    assert error_line(["Tuning ...", "error: the loss is nan", "done"]) == "the loss is nan"
+    for event in [
+        {"event": "stage", "name": "tuning", "total": 10, "step": 0},
+        {"event": "progress", "stage": "tuning", "step": 3, "total": 10, "eta_s": 65.2, "loss": 0.1234},
+        {"event": "stage", "name": "validation", "tuning_step": 3},
+        {"event": "stage", "name": "prompts", "total": 2},
+        {"event": "stage", "name": "sampling", "total": 50},
+        {"event": "progress", "stage": "sampling", "step": 20, "total": 50, "eta_s": 3.0},
+    ]:
+        progress.update(event)
+    assert (progress.step, progress.total, progress.loss, progress.eta_s) == (3, 10, 0.1234, 65.2)
+    assert progress.describe() == (
+        "Tuning step 3/10 · loss 0.1234 · 01:05 left · validation at step 3 · prompt 0/2 · Sampling 20/50"
+    )
+    progress.update({"event": "stage_end", "name": "validation"})  # and every stage inside it
+    assert progress.describe() == "Tuning step 3/10 · loss 0.1234 · 01:05 left"
+    progress.update({"event": "stage_end", "name": "tuning"})
+    assert progress.describe() == "Tuning step 3/10 · loss 0.1234"  # what ended last, until the next stage
+    assert Progress().describe() == "starting (loading the models)"
+
+
+class _Scripted:
+    """A job of one command: ``script`` run by this Python, with the package importable, as the queue runs one."""
+
+    kind, title, output = "scripted", "scripted", None
+
+    def __init__(self, script: str, *args: str):
+        self.args = [sys.executable, "-c", script, *args]
+
+    def spec(self) -> dict:
+        return {"args": self.args}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "_Scripted":
+        task = cls("")
+        task.args = spec["args"]
+        return task
+
+    def begin(self):
+        return [("tuning", self.args)]
+
+    def finish(self, succeeded: bool) -> None:
+        pass
+
+
+def _wait(job, ready) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not ready(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready(job), job
+
+
+def test_the_queue_follows_a_commands_events_and_ends_with_its_error_message(tmp_path):
+    """A command that writes its events as train.py does, waits for the test's word, then fails."""
+    go = tmp_path / "go"
+    script = (
+        "import pathlib, sys, time\nfrom vidsynth import events\n"
+        "events.begin('tuning', 4)\nevents.progress('tuning', 2, 4, loss=0.5)\n"
+        "while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.05)\n"
+        "events.emit('error', message='the loss is nan at step 3. Lower learning_rate')\n"
+        "print('error: the loss is nan at step 3. Lower learning_rate'); sys.exit(2)\n"
+    )
+    queue = JobQueue(tmp_path / "queue", {_Scripted.kind: _Scripted})
+    try:
+        job = queue.submit(_Scripted(script, str(go)))
+        _wait(job, lambda job: queue.snapshot(job)["step"] == 2)
+        running = queue.snapshot(job)
+        go.touch()
+        _wait(job, lambda job: job.state in ENDED)
+    finally:
+        queue.close()
+    assert running["state"] == RUNNING and (running["total"], running["loss"]) == (4, 0.5)
+    assert running["progress"].startswith("Tuning step 2/4 · loss 0.5000 · ")
+    assert (job.state, job.message) == (FAILED, "tuning failed: the loss is nan at step 3. Lower learning_rate")
 
 
 def test_the_edit_tabs_options_reach_inference_py_as_flags_that_parse_back_to_them(tmp_path):
@@ -333,7 +399,8 @@ class _CrashingTune(TuneTask):
     def begin(self):
         super().begin()
         script = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.mkdir(exist_ok=True); (p / 'config.yaml')"
-        script += ".write_text('x'); print('error: out of memory'); sys.exit(3)"
+        script += ".write_text('x'); from vidsynth import events; events.emit('error', message='out of memory')"
+        script += "; sys.exit(3)"
         return [("tuning", [sys.executable, "-c", script, str(self.output)])]
 
 

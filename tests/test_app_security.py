@@ -190,7 +190,7 @@ def test_uploads_above_the_limit_are_refused_with_the_limit_and_the_flag(served,
         config = json.load(response)
     assert config["max_file_size"] == MAX_UPLOAD_MB * 2**20  # Gradio refuses a larger upload in the page
     labels = [component.get("props", {}).get("label") or "" for component in config["components"]]
-    assert "Upload a clip (at most 1 MB)" in labels
+    assert "upload a clip (at most 1 MB)" in labels
 
 
 def test_old_uploads_that_nothing_uses_are_removed_at_start_up(served):

@@ -3,7 +3,8 @@
 Every line a command prints should be one the user can act on. So: our own loggers say what long
 work is doing (INFO), the libraries only speak up for real problems, log lines are written through
 tqdm so they never break a progress bar, a :class:`VidSynthError` is one line and exit 2, and Ctrl-C
-is one line (what was kept) and exit 130 instead of a traceback.
+is one line (what was kept) and exit 130 instead of a traceback. The same ends are events for a program
+that follows the command (:mod:`vidsynth.events`): the error's message, word for word.
 """
 
 from vidsynth.quiet import quiet_libraries
@@ -12,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from vidsynth import events
 from vidsynth.errors import VidSynthError
 
 logger = logging.getLogger("vidsynth")
@@ -51,10 +53,16 @@ def run_main(main: Callable[[], object]) -> None:
             main()
     except Interrupted as err:
         logger.error("interrupted: %s", err)
+        events.emit("interrupted", message=str(err))
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         logger.error("interrupted; nothing was written under a final name")
+        events.emit("interrupted", message="nothing was written under a final name")
         sys.exit(Interrupted.exit_code)
     except VidSynthError as err:
         logger.error("%s", err)
+        events.emit("error", message=str(err))
         sys.exit(2)
+    except Exception as err:  # a bug: the traceback follows on stderr; a follower gets its last line
+        events.emit("error", message=f"{type(err).__name__}: {err}")
+        raise

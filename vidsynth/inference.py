@@ -115,6 +115,7 @@ def resolve_config(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    from vidsynth import events
     from vidsynth.control import control_maps, load_controlnets
     from vidsynth.editing.outputs import write_results
     from vidsynth.editing.render import edit_img2img, edit_tuneavideo
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     files = write_results(request, clip, edits, maps)
     print(f"{' vs. '.join(edits)} edit(s) of {Path(clip.path).name} in {request.out}: {', '.join(files)}")
+    events.emit("done", output=str(request.out))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
+from vidsynth import events
 from vidsynth.cli import Interrupted, run_main
 from vidsynth.config import TrainConfig, load_config, save_config
 from vidsynth.editing.validation import render_validation, validation_pipeline
@@ -226,11 +227,12 @@ def main(argv: list[str] | None = None) -> Path:
         if accelerator.is_main_process:
             unet.eval()
             pipeline = validation_pipeline(model, accelerator.unwrap_model(unet), accelerator.device, cfg.frozen_dtype)
-            with accelerator.autocast():
+            with accelerator.autocast(), events.stage("validation", tuning_step=step):
                 folder = run.samples / f"sample-{step}"
-                render_validation(
+                grid = render_validation(
                     pipeline, model, validation_clip, validation_latents, cfg.validation_data, folder, seed
                 )
+            events.emit("sample", path=str(grid), step=step)
             unet.train()
 
     progress = tqdm(
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> Path:
         desc="Tuning",
         disable=not accelerator.is_local_main_process,
     )
+    events.begin("tuning", cfg.max_train_steps, step=global_step)
     try:
         validated_at = None
         while global_step < cfg.max_train_steps:
@@ -277,6 +280,7 @@ def main(argv: list[str] | None = None) -> Path:
             lr = lr_scheduler.get_last_lr()[0]
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
+            events.progress("tuning", global_step, cfg.max_train_steps, loss=step_loss, lr=lr)
             accelerator.log({"loss": step_loss, "lr": lr}, step=global_step)
 
             if global_step % cfg.checkpointing_steps == 0 and accelerator.is_main_process:
@@ -286,6 +290,7 @@ def main(argv: list[str] | None = None) -> Path:
                 validate(global_step)
                 validated_at = global_step
         progress.close()
+        events.end("tuning")
         if cfg.validation_data.prompts and validated_at != global_step:
             validate(global_step)
 
@@ -295,6 +300,7 @@ def main(argv: list[str] | None = None) -> Path:
         if accelerator.is_main_process:
             result = write_result(accelerator.unwrap_model(unet), run, cfg, clip, global_step, seed)
             logger.info("Tuned %d steps; result: %s", global_step, result)
+            events.emit("done", output=str(result))
     except KeyboardInterrupt:
         progress.close()
         raise interrupted(run, global_step, cfg.max_train_steps) from None

@@ -10,20 +10,25 @@ writing as it does at a terminal, then a kill after :data:`GRACE_S`. What an unf
 The queue is kept in the outputs folder (:mod:`vidsynth.app.store`): every tab and every app process on
 it sees the same jobs; jobs waiting when the app stops run when it starts again; a job running when the
 app was killed is marked failed and its partial output removed. One job runs at a time (one device).
+
+A command's progress, result and error message come from the events it writes to a file of its own
+(:mod:`vidsynth.events`, read by :mod:`vidsynth.app.progress`); its terminal output goes to a log, whose
+last lines explain a command that died without a word.
 """
 
-import codecs
 import logging
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from vidsynth.app.progress import Progress, parse_bar, split_output
+from vidsynth import events
+from vidsynth.app.progress import EventFile, Progress
 from vidsynth.app.store import CANCELLED, DONE, FAILED, RUNNING, WAITING, JobStore, Row
 from vidsynth.commands import child_env, die_with_parent
 from vidsynth.errors import VidSynthError
@@ -32,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 GRACE_S = 10.0  # seconds a cancelled command gets to clean up after Ctrl-C's signal before it is killed
 POLL_S = 1.0  # how often an idle queue looks for jobs that another app process on the same outputs added
+FOLLOW_S = 0.25  # how often a running command's new events are read
 _LOG_LINES = 40
+_LOG_TAIL_BYTES = 16384
 ORPHANED = "the app stopped while this job ran (killed or crashed); what the job had written was removed"
 
 
@@ -64,22 +71,13 @@ class Job:
     ended: float | None = None
     progress: Progress = field(default_factory=Progress)  # while this process runs it
     message: str = ""  # why it failed, or what it wrote
-    log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LINES))
+    log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LINES))  # the last command's last output lines
     process: subprocess.Popen | None = None
     cancelling: bool = False
 
     @property
     def active(self) -> bool:
         return self.state in (WAITING, RUNNING)
-
-
-def error_line(lines: list[str]) -> str | None:
-    """The one-line message ``vidsynth.cli.run_main`` ends a failed command with, without its level."""
-    for line in reversed(lines):
-        for prefix in ("error: ", "interrupted: "):
-            if line.startswith(prefix):
-                return line.removeprefix("error: ")
-    return None
 
 
 class JobQueue:
@@ -159,6 +157,7 @@ class JobQueue:
                 "step": job.progress.step,
                 "total": job.progress.total,
                 "loss": job.progress.loss,
+                "eta_s": job.progress.eta_s,
                 "output": str(job.task.output) if job.task.output else None,
                 "message": job.message,
             }
@@ -257,44 +256,49 @@ class JobQueue:
         return (CANCELLED, "cancelled") if job.cancelling else (FAILED, message)
 
     def _run(self, job: Job, label: str, args: list[str]) -> str | None:
-        """Run one command of ``job`` to its end, following its progress; None if it succeeded, else why not."""
-        process = subprocess.Popen(
-            args,
-            env={**child_env(), "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a cancel stops its children too
-            preexec_fn=die_with_parent,  # and it ends if the app is killed
-        )
-        with self._lock:
-            job.process = process
-            if job.cancelling:
-                self._interrupt(process)
-        decoder, pending = codecs.getincrementaldecoder("utf-8")(errors="replace"), ""
-        while chunk := os.read(process.stdout.fileno(), 65536):
-            lines, pending = split_output(pending + decoder.decode(chunk))
-            self._follow(job, lines)
-        self._follow(job, [pending] if pending.strip() else [])
-        process.stdout.close()
-        code = process.wait()
+        """Run one command of ``job`` to its end, following its events; None if it succeeded, else why not."""
+        with tempfile.TemporaryDirectory(prefix="vidsynth-job-") as scratch:
+            feed, log = EventFile(Path(scratch) / "events.jsonl"), Path(scratch) / "output.log"
+            with log.open("wb") as output:
+                process = subprocess.Popen(
+                    args,
+                    env={**child_env(), "PYTHONUNBUFFERED": "1", events.ENV: str(feed.path)},
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so a cancel stops its children too
+                    preexec_fn=die_with_parent,  # and it ends if the app is killed
+                )
+            with self._lock:
+                job.process, job.progress.ending = process, None
+                if job.cancelling:
+                    self._interrupt(process)
+            code = None
+            while code is None:
+                try:
+                    code = process.wait(timeout=FOLLOW_S)
+                except subprocess.TimeoutExpired:
+                    pass
+                self._follow(job, feed)
+            job.log.extend(_last_lines(log))
         with self._lock:
             job.process = None
             if job.cancelling:
                 return "cancelled"
+            ending = job.progress.ending or {}
         if code == 0:
             return None
-        why = error_line(list(job.log)) or f"exit code {code}; its last output: {' / '.join(list(job.log)[-3:])}"
+        if ending.get("event") in ("error", "interrupted"):
+            why = ending["message"] if ending["event"] == "error" else f"interrupted: {ending['message']}"
+        else:  # it died without a word (killed, or crashed before it could say)
+            why = f"exit code {code}; its last output: {' / '.join(list(job.log)[-3:])}"
         return f"{label} failed: {why}"
 
-    def _follow(self, job: Job, lines: list[str]) -> None:
+    def _follow(self, job: Job, feed: EventFile) -> None:
+        new = feed.read_new()
         with self._lock:
-            for line in lines:
-                bar = parse_bar(line)
-                if bar is not None:
-                    job.progress.update(bar)
-                else:
-                    job.log.append(line.strip())
+            for event in new:
+                job.progress.update(event)
 
     def _interrupt(self, process: subprocess.Popen) -> None:
         """Ctrl-C's signal to the process group now, a kill after :data:`GRACE_S` if it is still running."""
@@ -302,6 +306,14 @@ class JobQueue:
         timer = threading.Timer(GRACE_S, _signal_group, (process, signal.SIGKILL))
         timer.daemon = True
         timer.start()
+
+
+def _last_lines(log: Path) -> list[str]:
+    """The last lines of a command's output, each tqdm redraw (``\\r``) a line of its own."""
+    with log.open("rb") as file:
+        file.seek(max(0, log.stat().st_size - _LOG_TAIL_BYTES))
+        text = file.read().decode("utf-8", errors="replace")
+    return [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()][-_LOG_LINES:]
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -1,94 +1,151 @@
-"""A job's live progress, read from the tqdm bars its process writes (``train.py``'s "Tuning", the pipeline's
-"DDIM inversion" and "Sampling", img2img's and the metrics' bars).
+"""A job's live progress, read from the events its commands write (:mod:`vidsynth.events`).
 
-The commands are run unchanged, so the app learns how far they are the way a user at a terminal does:
-from the bars' text. tqdm redraws a bar by writing ``\\r`` and the whole line again (``\\x1b[A`` moves up
-to a nested bar), so the output is split on both line ends and every piece that looks like a bar updates
-the job's :class:`Progress`; anything else is a log line.
+The queue starts each command with ``VIDSYNTH_EVENTS`` naming a file of its own and reads the new
+lines of that file while the command runs (:class:`EventFile`). Each event updates the job's
+:class:`Progress`: the stages open now, outermost first (tuning's steps, with the validation edits'
+prompts, inversion and sampling inside it; an edit's prompts with their sampling inside), the
+tuning loss, and how the command ended. Progress bars stay on the terminal, for people.
 """
 
-import re
-from dataclasses import dataclass
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 
-# "Tuning:  50%|█████     | 1/2 [00:01<00:01,  1.20s/step, loss=0.1234, lr=3.00e-05]"
-_BAR = re.compile(
-    r"(?P<desc>[^|]*?):\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*"
-    r"\[(?P<elapsed>[^<\]]*)<(?P<remaining>[^,\]]*)(?P<postfix>[^\]]*)\]"
-)
-_LOSS = re.compile(r"loss=([-+\w.]+)")
-_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-MAIN_BAR = "Tuning"  # train.py's bar; the validation edits' bars inside it are details
+logger = logging.getLogger(__name__)
+
+# How a stage reads on the page: "<label> <step>/<total>".
+LABELS = {
+    "tuning": "Tuning step",
+    "validation": "validation",
+    "prompts": "prompt",
+    "inversion": "DDIM inversion",
+    "sampling": "Sampling",
+    "img2img": "img2img frame",
+    "evaluating": "Evaluating clip",
+}
+ENDINGS = ("done", "error", "interrupted")
+
+
+class EventFile:
+    """The events file of one command, read a piece at a time as it grows: only whole lines are parsed."""
+
+    def __init__(self, path: Path):
+        self.path, self._offset, self._rest = Path(path), 0, b""
+
+    def read_new(self) -> list[dict]:
+        """The events appended since the last call (none while the file does not exist yet)."""
+        try:
+            with self.path.open("rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        *lines, self._rest = (self._rest + data).split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                logger.warning("skipping a line of %s that is not an event: %r", self.path, line[:200])
+        return events
 
 
 @dataclass
-class Bar:
-    """One redraw of a tqdm bar."""
+class Stage:
+    name: str
+    step: int = 0
+    total: int | None = None
+    eta_s: float | None = None
+    fields: dict = field(default_factory=dict)  # what else the stage reports (tuning_step of a validation)
 
-    desc: str
-    n: int
-    total: int
-    remaining: str | None  # tqdm's "mm:ss" estimate; None while it has none ("?")
-    loss: float | None
-
-
-def parse_bar(line: str) -> Bar | None:
-    """The bar drawn by ``line``, or None when it is not a bar."""
-    match = _BAR.search(_ESCAPE.sub("", line))
-    if match is None:
-        return None
-    remaining = match["remaining"].strip()
-    loss = _LOSS.search(match["postfix"])
-    try:
-        loss_value = float(loss[1]) if loss else None
-    except ValueError:
-        loss_value = None
-    return Bar(
-        desc=match["desc"].strip(),
-        n=int(match["n"]),
-        total=int(match["total"]),
-        remaining=None if not remaining or "?" in remaining else remaining,
-        loss=loss_value,
-    )
+    def describe(self) -> str:
+        label = LABELS.get(self.name, self.name)
+        if self.name == "validation" and "tuning_step" in self.fields:
+            return f"{label} at step {self.fields['tuning_step']}"
+        return f"{label} {self.step}/{self.total}" if self.total else label
 
 
 @dataclass
 class Progress:
-    """Where a job is: its main bar (tuning steps, or the edit's current stage) and what runs inside it."""
+    """Where a job is, from its commands' events."""
 
-    stage: str = ""
-    step: int = 0
-    total: int = 0
-    remaining: str | None = None
-    loss: float | None = None
-    detail: str = ""  # a validation edit's bar while tuning
+    stages: list[Stage] = field(default_factory=list)  # open now, outermost first
+    last: Stage | None = None  # the outermost stage that ended last: shown until the next one begins
+    loss: float | None = None  # tuning's, of the latest step
+    samples: list[str] = field(default_factory=list)  # validation samples written, in order
+    ending: dict | None = None  # the current command's done, error or interrupted event
 
-    def update(self, bar: Bar) -> None:
-        """Tuning's bar is the main one while it lasts (validation edits become the detail); otherwise the newest."""
-        if self.stage == MAIN_BAR and bar.desc != MAIN_BAR:
-            self.detail = f"validation: {bar.desc} {bar.n}/{bar.total}"
-            return
-        if bar.desc == MAIN_BAR:
-            self.detail = ""
-        self.stage, self.step, self.total, self.remaining = bar.desc, bar.n, bar.total, bar.remaining
-        if bar.loss is not None:
-            self.loss = bar.loss
+    def update(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "stage":
+            self._close(event["name"])
+            self.stages.append(Stage(event["name"], event.get("step") or 0, event.get("total"), fields=_extra(event)))
+        elif kind == "progress":
+            stage = self._find(event["stage"]) or self._open(event["stage"])
+            stage.step, stage.total, stage.eta_s = event["step"], event.get("total"), event.get("eta_s")
+            if event["stage"] == "tuning" and event.get("loss") is not None:
+                self.loss = event["loss"]
+        elif kind == "stage_end":
+            self._close(event["name"])
+        elif kind == "sample":
+            self.samples.append(event["path"])
+        elif kind in ENDINGS:
+            self.ending = event
+
+    @property
+    def main(self) -> Stage | None:
+        return self.stages[0] if self.stages else self.last
+
+    @property
+    def step(self) -> int:
+        return self.main.step if self.main else 0
+
+    @property
+    def total(self) -> int:
+        return (self.main.total or 0) if self.main else 0
+
+    @property
+    def eta_s(self) -> float | None:
+        return self.main.eta_s if self.main else None
 
     def describe(self) -> str:
-        """One line, e.g. "Tuning step 3/10 · loss 0.1234 · 00:05 left"."""
-        if not self.stage:
+        """One line, e.g. "Tuning step 3/10 · loss 0.1234 · 00:05 left · validation at step 3 · Sampling 2/50"."""
+        main = self.main
+        if main is None:
             return "starting (loading the models)"
-        unit = "step" if self.stage == MAIN_BAR else ""
-        parts = [f"{self.stage} {unit} {self.step}/{self.total}".replace("  ", " ")]
-        if self.loss is not None:
+        parts = [main.describe()]
+        if main.name == "tuning" and self.loss is not None:
             parts.append(f"loss {self.loss:.4f}")
-        if self.remaining:
-            parts.append(f"{self.remaining} left")
-        if self.detail:
-            parts.append(self.detail)
+        if main.eta_s is not None and self.stages:  # not for a stage that has ended
+            parts.append(f"{_clock(main.eta_s)} left")
+        parts += [stage.describe() for stage in self.stages[1:]]
         return " · ".join(parts)
 
+    def _find(self, name: str) -> Stage | None:
+        return next((stage for stage in self.stages if stage.name == name), None)
 
-def split_output(buffer: str) -> tuple[list[str], str]:
-    """Complete pieces of ``buffer`` (ended by ``\\r`` or ``\\n``) and the unfinished rest."""
-    pieces = re.split(r"[\r\n]", buffer)
-    return [piece for piece in pieces[:-1] if piece.strip()], pieces[-1]
+    def _open(self, name: str) -> Stage:
+        self.stages.append(Stage(name))
+        return self.stages[-1]
+
+    def _close(self, name: str) -> None:
+        """End the stage ``name`` and every stage inside it."""
+        stage = self._find(name)
+        if stage is not None:
+            index = self.stages.index(stage)
+            if index == 0:
+                self.last = stage
+            del self.stages[index:]
+
+
+def _extra(event: dict) -> dict:
+    return {key: value for key, value in event.items() if key not in ("event", "time", "name", "step", "total")}
+
+
+def _clock(seconds: float) -> str:
+    """tqdm's way: "mm:ss", or "h:mm:ss" from an hour on."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

@@ -22,6 +22,7 @@ import torch
 from diffusers import DDIMScheduler
 from tqdm import tqdm
 
+from vidsynth import events
 from vidsynth.errors import VidSynthError
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def render_img2img(
         strength,
     )
     videos = []
-    with tqdm(total=num_frames * len(prompts), desc="img2img", unit="frame") as progress:
+    total = num_frames * len(prompts)
+    with tqdm(total=total, desc="img2img", unit="frame") as progress, events.stage("img2img", total):
         for prompt in prompts:
             edited = []
             for batch in batches:
@@ -159,6 +161,7 @@ def render_img2img(
                 )
                 edited.append(output.images.float().cpu())  # (b, 3, H, W) in [0, 1]
                 progress.update(len(batch))
+                events.progress("img2img", progress.n, progress.total)
             video = torch.cat(edited).permute(1, 0, 2, 3)  # (F, 3, H, W) -> (3, F, H, W)
             videos.append(video.numpy())
     return videos

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from diffusers import ControlNetModel, MultiControlNetModel
 
+from vidsynth import events
 from vidsynth.atomic import atomic_path
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.editing.baseline import load_img2img_pipeline, render_img2img
@@ -138,7 +139,7 @@ def render_edits(
         start = invert_clip(pipe, video_latents, config, inversion_cache)  # (1, 4, F, h, w)
     control = control_arguments(config, list(control_maps))
     videos = []
-    for prompt in config.prompts:
+    for prompt in events.steps(config.prompts, "prompts"):
         generator = torch.Generator("cpu").manual_seed(config.seed)  # CPU: the same noise on every device
         output = pipe(
             prompt,

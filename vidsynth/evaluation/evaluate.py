@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vidsynth import events
 from vidsynth.atomic import atomic_path
 from vidsynth.errors import VidSynthError
 from vidsynth.evaluation.metrics import (
@@ -163,7 +164,9 @@ def evaluate(
     scorer = clip_model if isinstance(clip_model, ClipScorer) else ClipScorer(clip_model, device=device, dtype=dtype)
     rows = []
     for (video, label), meta in zip(
-        tqdm(videos.items(), desc="Evaluating clips", unit="clip", disable=not progress), sidecars, strict=True
+        events.steps(tqdm(videos.items(), desc="Evaluating clips", unit="clip", disable=not progress), "evaluating"),
+        sidecars,
+        strict=True,
     ):
         edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
         image_emb = scorer.image_embeddings(edited)  # (F, D)
@@ -237,3 +240,4 @@ def main(argv: list[str] | None = None) -> None:
     md_path, json_path = write_results(rows, args.clip_model, args.out or default_out(args.paths))
     print(format_markdown(rows, args.clip_model), end="")
     logger.info("Evaluated %d clips: table in %s, rows in %s", len(rows), md_path, json_path)
+    events.emit("done", output=str(json_path))

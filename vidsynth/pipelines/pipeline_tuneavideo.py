@@ -40,6 +40,7 @@ from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from vidsynth import events
 from vidsynth.errors import VidSynthError
 from vidsynth.models.control import VideoControl
 from vidsynth.models.frozen_weights import compute_dtype
@@ -215,13 +216,14 @@ class TuneAVideoPipeline(DiffusionPipeline):
             return windowed_unet(self.unet, sample, timestep, text, window, window_overlap)
 
         trajectory = ddim_invert(
-            predict_noise, latents, scheduler, lambda steps: self._progress(steps, "DDIM inversion")
+            predict_noise, latents, scheduler, lambda steps: self._progress(steps, "DDIM inversion", "inversion")
         )
         return trajectory if return_all else trajectory[-1]
 
-    def _progress(self, iterable, desc: str) -> tqdm:
-        """diffusers' ``progress_bar`` with a label from its first line (``set_progress_bar_config`` still applies)."""
-        return tqdm(iterable, **{"desc": desc, **getattr(self, "_progress_bar_config", {})})
+    def _progress(self, iterable, desc: str, stage: str):
+        """diffusers' ``progress_bar`` with a label from its first line (``set_progress_bar_config`` still applies),
+        and the ``stage``'s events for a program following the command (:mod:`vidsynth.events`)."""
+        return events.steps(tqdm(iterable, **{"desc": desc, **getattr(self, "_progress_bar_config", {})}), stage)
 
     # ------------------------------------------------------------------ checks
 
@@ -578,7 +580,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
                 controlnet_keep.append(keeps)
 
         # 8. Denoising loop
-        progress = self._progress(timesteps, "Sampling")
+        progress = self._progress(timesteps, "Sampling", "sampling")
         for i, t in enumerate(progress):
             model_input = torch.cat([latents] * 2) if do_guidance else latents
             model_input = self.scheduler.scale_model_input(model_input, t)

@@ -1,0 +1,79 @@
+"""The page's names for the command line's words: a message about the page names the page's fields.
+
+The app checks a request with the commands' own checks (:mod:`vidsynth.app.service`), so a problem
+comes back in the command line's terms: config keys (``n_sample_frames``, ``config key
+'guidance_scale'``, ``Set sample_end_idx=12``) and flags (``--frames``, ``Pass --prompt "..."``).
+:func:`in_page_terms` rewrites them as the fields of the tab the request came from, and a file's
+path on the server (an upload's temporary one, a kept clip's) as the file's name. Each tab's table
+maps a field's label, as the page shows it, to the keys and flags it stands for.
+"""
+
+import re
+from pathlib import Path
+
+TUNE_FIELDS = {
+    "start frame": ("sample_start_idx", "start_frame"),
+    "end frame": ("sample_end_idx",),
+    "stride": ("sample_frame_rate", "--stride"),
+    "frames per step": ("n_sample_frames", "num_frames", "--frames"),
+    "window sampling": ("window_sampling",),
+    "prompt": ("train_data.prompt",),
+    "steps": ("max_train_steps",),
+    "learning rate": ("learning_rate",),
+    "validation prompts": ("validation_data.prompts",),
+    "validate every": ("validation_steps",),
+    "validation DDIM steps": ("validation_data.num_inference_steps", "validation_data.num_inv_steps"),
+}
+EDIT_FIELDS = {
+    "run": ("--run",),
+    "prompts": ("--prompt",),
+    "DDIM steps": ("num_inference_steps", "inversion_steps", "--steps", "--inversion-steps"),
+    "guidance": ("guidance_scale", "--guidance"),
+    "seed": ("--seed",),
+    "method": ("--method",),
+    "img2img strength": ("strength", "--strength"),
+    "maps made from the clip": ("controls", "--control"),
+    "control video": ("control_videos", "--control-video"),
+    "ControlNets": ("controlnets", "--controlnet"),
+    "ControlNet scales": ("control_scales", "--control-scale"),
+}
+QUEUE_FIELDS = {"job to cancel": ("job",)}
+
+# Whole sentences of the command line's fixes, and how the page says them (before the names are replaced).
+_PHRASES = (
+    (
+        r'Pass --prompt "\.\.\." \(repeat it for several edits\)',
+        'Write each edit prompt on a line of its own in "prompts"',
+    ),
+    (r"\bnull for the clip's end", "blank for the clip's end"),
+    (r'e\.g\. --prompt ("[^"]*")', r"e.g. \1"),
+    (r"Add --control canny\|depth or --control-video FILE", "Tick canny or depth, or upload a control video"),
+    (r"\bPass (--[\w-]+)", r"Fill in \1"),
+    (r"(not a video): Error reading [^)]*\)", r"\1)"),  # decord's reason only repeats the file's name
+)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    """A pattern for ``names``: flags, and keys also under a section (``train_data.n_sample_frames``)."""
+    flags = [re.escape(name) for name in names if name.startswith("--")]
+    keys = [re.escape(name) for name in names if not name.startswith("--")]
+    return "|".join(flags + ([rf"(?:[a-z_]+\.)?(?:{'|'.join(keys)})"] if keys else []))
+
+
+def in_page_terms(message: str, fields: dict[str, tuple[str, ...]], uploads: tuple = ()) -> str:
+    """``message`` with ``fields``' keys and flags named by their labels and ``uploads`` by their file names."""
+    for upload in uploads:
+        if upload:
+            for spelled in {str(upload), str(Path(upload).expanduser().absolute())}:
+                message = message.replace(spelled, Path(upload).name)
+    for pattern, page_words in _PHRASES:
+        message = re.sub(pattern, page_words, message)
+    for label, names in fields.items():
+        name, quoted = _names(names), f'"{label}"'
+        word = rf"(?<![\w.-])(?:{name})(?![\w-])"
+        message = re.sub(rf"config key '(?:{name})'", quoted, message)
+        message = re.sub(rf"\bSet {word}=(\S+)", rf"Set {quoted} to \1", message)
+        message = re.sub(rf"{word}=(\S+)", rf"{quoted} = \1", message)
+        message = re.sub(word, quoted, message)
+        message = re.sub(rf"{re.escape(quoted)}(?:, {re.escape(quoted)})+", quoted, message)  # "(key, --flag)"
+    return message
