@@ -632,6 +632,7 @@ def test_two_processes_tune_on_their_own_random_windows(tmp_path, tiny_sd, clip)
         out,
         train_data={"sample_frame_rate": 1, "window_sampling": "random"},  # 4-frame windows out of all 12 frames
         validation_data={"prompts": ["a red ball"], "num_inference_steps": 2, "num_inv_steps": 2},
+        validation_steps=3,  # after the last step
         report_to="tensorboard",
     )
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
@@ -836,7 +837,8 @@ def test_resumed_run_renders_again_the_samples_after_its_checkpoint(tmp_path, ti
         f"guidance 12.5 -> {out / 'samples' / 'sample-3'}"
     ]
     assert "  Validation: after steps 1, 2, 3 (3 times); each: 1 prompt, 4 frames at 32x32, " in "\n".join(messages)
-    assert re.search(r"Validation: +\d+%", capsys.readouterr().err)  # the stage's progress bars say what they are
+    bars = capsys.readouterr().err  # the stage's progress bars say what they are
+    assert re.search(r"Validation: DDIM inversion: +\d+%", bars) and re.search(r"Validation: Sampling: +\d+%", bars)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ posterior mean is inverted, so successive validations differ only by the tuning 
 nothing is cached (the model changes every step). Written to ``samples/sample-<step>/``: the captioned
 GIF grid with the source next to every edit, and the config that rendered it. Each validation is a
 stage of its own: a line says what it renders (prompts, frames, size, steps) and its progress bars
-read "Validation", so that minutes of sampling are never mistaken for tuning.
+read "Validation: ...", so that minutes of sampling are never mistaken for tuning.
 
 The VAE and the text encoder are needed by no training step, so they are loaded around the UNet
 only while the clip is encoded and while validation runs (about 0.8 GB less during the steps for
@@ -118,5 +118,5 @@ class Validation:
         folder = self.run.sample(step)
         logger.info("Validation after step %d: %s -> %s", step, self.describe(), folder)
         pipeline = validation_pipeline(self.model, unet, device, self.frozen_dtype)
-        pipeline.set_progress_bar_config(leave=False, desc="Validation")  # each bar: inversion, then each prompt
+        pipeline.set_progress_bar_config(leave=False, desc="Validation")  # "Validation: DDIM inversion", ...
         return render_validation(pipeline, self.model, self.clip, self.clip_latents, self.cfg, folder, self.seed)

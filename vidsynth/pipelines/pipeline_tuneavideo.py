@@ -220,8 +220,12 @@ class TuneAVideoPipeline(DiffusionPipeline):
         return trajectory if return_all else trajectory[-1]
 
     def _progress(self, iterable, desc: str) -> tqdm:
-        """diffusers' ``progress_bar`` with a label from its first line (``set_progress_bar_config`` still applies)."""
-        return tqdm(iterable, **{"desc": desc, **getattr(self, "_progress_bar_config", {})})
+        """diffusers' ``progress_bar`` labelled with its stage (``set_progress_bar_config`` still applies; a ``desc``
+        there names what the stages belong to: "Validation: DDIM inversion")."""
+        config = dict(getattr(self, "_progress_bar_config", {}))
+        if "desc" in config:
+            desc = f"{config.pop('desc')}: {desc}"
+        return tqdm(iterable, desc=desc, **config)
 
     # ------------------------------------------------------------------ checks
 
