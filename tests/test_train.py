@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -22,20 +23,21 @@ from safetensors.torch import load_file
 from vidsynth import VideoUNet, train
 from vidsynth.cli import run_main
 from vidsynth.config import InferenceConfig, TrainConfig, load_config
+from vidsynth.config.train import DEFAULT_TRAINABLE_MODULES, LR_SCHEDULERS
 from vidsynth.dtypes import torch_dtype
-from vidsynth.editing.validation import validation_pipeline
+from vidsynth.editing.validation import Validation, validation_pipeline
 from vidsynth.media.scene import render_scene
 from vidsynth.media.video import VideoInfo
 from vidsynth.models.frozen_weights import FrozenConv2d, FrozenLinear, store_frozen_weights
-from vidsynth.models.trainable import (
-    DEFAULT_TRAINABLE_MODULES,
-    load_trained,
-    read_trained_metadata,
-    trainable_parameter_names,
-)
+from vidsynth.models.trainable import load_trained, read_trained_metadata, trainable_parameter_names
 from vidsynth.pipelines import TuneAVideoPipeline
+from vidsynth.run_folder import CHECKPOINT_FILE, find_checkpoint, list_checkpoints
+from vidsynth.training import encode, loop
+from vidsynth.training import result as tuning_result
+from vidsynth.training.checkpoints import save_checkpoint
 from vidsynth.training.encode import ClipLatents, encode_posterior
 from vidsynth.training.preflight import check_span
+from vidsynth.training.schedule import ValidationSchedule
 from vidsynth.training.span import TuningSpan
 from vidsynth.training.step import diffusion_loss, step_generator
 from vidsynth.training.unet_setup import prepare_unet
@@ -105,7 +107,7 @@ def record_losses(monkeypatch, kill_at_call: int | None = None, kill_with: type[
         losses.append(loss.item())
         return loss
 
-    monkeypatch.setattr(train, "diffusion_loss", wrapped)
+    monkeypatch.setattr(loop, "diffusion_loss", wrapped)
     return losses
 
 
@@ -124,13 +126,13 @@ def test_three_steps_change_the_selected_parameters_only(tmp_path, tiny_sd, clip
         validation_steps=3,
     )
     losses = record_losses(monkeypatch)
-    tuned, write_result = {}, train.write_result
+    tuned, write_result = {}, tuning_result.write_result
 
     def keep_unet(unet, *args, **kwargs):  # the whole tuned UNet, as it is when the result is written
         tuned.update({k: v.detach().clone() for k, v in unet.state_dict().items()})
         return write_result(unet, *args, **kwargs)
 
-    monkeypatch.setattr(train, "write_result", keep_unet)
+    monkeypatch.setattr(tuning_result, "write_result", keep_unet)
     result = run_train(["--config", str(config)])
 
     assert result == out / "tuned_unet.safetensors" and result.is_file()
@@ -228,8 +230,8 @@ def test_random_windows_encode_the_span_once_and_each_step_tunes_on_the_window_i
         tuned_on.append(latents)
         return diffusion_loss(unet, scheduler, latents, *args, **kwargs)
 
-    monkeypatch.setattr(train, "encode_posterior", keep_encoded)
-    monkeypatch.setattr(train, "diffusion_loss", keep_window)
+    monkeypatch.setattr(encode, "encode_posterior", keep_encoded)
+    monkeypatch.setattr(loop, "diffusion_loss", keep_window)
     run_train(["--config", str(config)])
 
     (whole,) = encoded  # the VAE ran once, on every frame of the span
@@ -422,6 +424,7 @@ def test_original_tune_a_video_config_runs(tmp_path, tiny_sd, clip, caplog):
         "train_data.width=32",
         "train_data.height=32",
         "max_train_steps=2",
+        "validation_steps=2",  # the edits of the final weights (a run shorter than validation_steps renders none)
         "validation_data.num_inference_steps=2",
         "validation_data.num_inv_steps=2",
     ]
@@ -629,6 +632,7 @@ def test_two_processes_tune_on_their_own_random_windows(tmp_path, tiny_sd, clip)
         out,
         train_data={"sample_frame_rate": 1, "window_sampling": "random"},  # 4-frame windows out of all 12 frames
         validation_data={"prompts": ["a red ball"], "num_inference_steps": 2, "num_inv_steps": 2},
+        validation_steps=3,  # after the last step
         report_to="tensorboard",
     )
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
@@ -768,9 +772,174 @@ def test_bitsandbytes_is_quiet_when_diffusers_imports_it():
 
         sys.meta_path.insert(0, Probe())
         from vidsynth import train
+        import vidsynth.training.loop  # what train.py imports once the request is checked: diffusers among it
         """
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"bitsandbytes imported at log level {logging.ERROR}\n"
     assert proc.stderr == ""
+
+
+class SavesState:
+    """Stands in for the Accelerator in save_checkpoint: ``save_state`` writes a checkpoint's files, or dies halfway."""
+
+    def __init__(self, die: bool = False):
+        self.die = die
+
+    def save_state(self, output_dir: str) -> None:
+        (Path(output_dir) / CHECKPOINT_FILE).write_bytes(b"trained")
+        if self.die:
+            raise Killed
+
+
+def test_checkpoint_rotation_keeps_the_newest_complete_ones(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step in range(1, 6):
+        save_checkpoint(SavesState(), folder, step * 10, total_limit=2)
+    assert [p.name for p in list_checkpoints(folder)] == ["checkpoint-40", "checkpoint-50"]
+    # A save killed halfway removes nothing: the old ones go only once the new one is complete (accelerate's
+    # total_limit deletes first, and writes in place under the final name).
+    with pytest.raises(Killed):
+        save_checkpoint(SavesState(die=True), folder, 60, total_limit=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-40", "checkpoint-50"]  # no temporaries either
+    assert find_checkpoint("latest", folder) == folder / "checkpoint-50"
+    save_checkpoint(SavesState(), folder, 60, total_limit=1)
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-60"]
+    assert (folder / "checkpoint-60" / CHECKPOINT_FILE).read_bytes() == b"trained"
+
+
+def test_resumed_run_renders_again_the_samples_after_its_checkpoint(tmp_path, tiny_sd, clip, caplog, capsys):
+    """A kill after the last sample (the result not yet written) left samples after checkpoint-2; resuming redoes
+    them instead of refusing to overwrite sample-3."""
+    out = tmp_path / "out"
+    validation = {"prompts": ["a panda"], "num_inference_steps": 1, "num_inv_steps": 1}
+    changes = {"checkpointing_steps": 2, "validation_steps": 1, "validation_data": validation}  # 3 steps
+    argv = ["--config", str(write_config(tmp_path / "c.yaml", tiny_sd, clip, out, **changes))]
+    run_train(argv)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["sample-1", "sample-2", "sample-3"]
+    (out / "tuned_unet.safetensors").unlink()  # as a kill after the last sample leaves the run
+    for step in (2, 3):
+        (out / "samples" / f"sample-{step}" / "left-by-the-first-run").touch()
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        result = run_train([*argv, "resume_from_checkpoint=latest"])
+    assert result.is_file()
+    assert (out / "samples" / "sample-2" / "left-by-the-first-run").exists()  # rendered before the checkpoint: kept
+    assert not (out / "samples" / "sample-3" / "left-by-the-first-run").exists()  # after it: rendered again
+    assert (out / "samples" / "sample-3" / "grid.gif").is_file()
+    assert not list((out / "samples").glob(".*")), "temporaries left behind"
+    messages = [record.getMessage() for record in caplog.records]
+    rendered = [m for m in messages if m.startswith("Validation after step")]
+    assert rendered == [
+        "Validation after step 3: 1 prompt, 4 frames at 32x32, 1 DDIM inversion + 1 sampling steps each, "
+        f"guidance 12.5 -> {out / 'samples' / 'sample-3'}"
+    ]
+    assert "  Validation: after steps 1, 2, 3 (3 times); each: 1 prompt, 4 frames at 32x32, " in "\n".join(messages)
+    bars = capsys.readouterr().err  # the stage's progress bars say what they are
+    assert re.search(r"Validation: DDIM inversion: +\d+%", bars) and re.search(r"Validation: Sampling: +\d+%", bars)
+
+
+@pytest.mark.parametrize(
+    ("validation_steps", "max_train_steps", "expected"),
+    [
+        (1, 3, [1, 2, 3]),
+        (2, 5, [2, 4, 5]),  # and after the last step, which is not a multiple
+        (2, 4, [2, 4]),
+        (3, 3, [3]),  # validation_steps=max_train_steps: edits of the final weights only
+        (250, 4, []),  # a run shorter than validation_steps renders none
+    ],
+)
+def test_validation_runs_at_multiples_of_validation_steps_and_at_the_end_of_a_long_enough_run(
+    validation_steps, max_train_steps, expected
+):
+    cfg = TrainConfig(validation_steps=validation_steps, max_train_steps=max_train_steps)
+    cfg.validation_data.prompts = ["a panda"]
+    schedule = ValidationSchedule.of(cfg)
+    assert schedule.steps() == expected
+    assert [step for step in range(max_train_steps + 2) if schedule.due(step)] == expected
+    cfg.validation_data.prompts = []
+    assert ValidationSchedule.of(cfg).steps() == []
+
+
+def test_short_run_renders_no_end_validation_and_says_so(tmp_path, tiny_sd, clip, caplog, monkeypatch):
+    out = tmp_path / "out"
+    validation = {"prompts": ["a panda"], "num_inference_steps": 1, "num_inv_steps": 1}
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, out, validation_steps=4, validation_data=validation)
+    rendered = []
+    monkeypatch.setattr(Validation, "render", lambda self, unet, device, step: rendered.append(step))
+    with caplog.at_level(logging.INFO):
+        assert run_train(["--config", str(config)]).is_file()  # 3 steps
+    assert rendered == [] and not (out / "samples").exists()
+    messages = [record.getMessage() for record in caplog.records]
+    why = "validation_steps 4 > max_train_steps 3 (set validation_steps=3 for edits of the final weights)"
+    assert f"  Validation: none: {why}" in messages
+
+
+def test_help_and_config_errors_come_before_torch_is_imported(tmp_path, tiny_sd, clip):
+    """The request is checked before torch, diffusers, accelerate or transformers load (seconds of imports)."""
+    config = write_config(tmp_path / "c.yaml", tiny_sd, clip, tmp_path / "out")
+    bad = [
+        ["train_data.n_sample_frames=0"],
+        ["train_data.n_sampl_frames=4"],
+        ["max_train_steps=0"],
+        ["train_data.sample_end_idx=13"],
+        [f"train_data.video_path={tmp_path / 'nope.mp4'}"],
+        [f"pretrained_model_path={tmp_path / 'no-model'}"],
+        ["resume_from_checkpoint=" + str(tmp_path)],
+    ]
+    probe = textwrap.dedent(
+        f"""
+        import contextlib, io, json, sys
+        from vidsynth import train
+        from vidsynth.errors import VidSynthError
+
+        help_text = io.StringIO()
+        with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
+            train.main(["--help"])
+        errors = []
+        for overrides in {bad!r}:
+            try:
+                train.main(["--config", {str(config)!r}, *overrides])
+            except VidSynthError as err:
+                errors.append(str(err))
+        heavy = [name for name in ("torch", "diffusers", "accelerate", "transformers") if name in sys.modules]
+        print(json.dumps({{"help": help_text.getvalue(), "errors": errors, "heavy": heavy}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert "--config" in found["help"]
+    expected = [
+        "num_frames must be an integer >= 1, got 0",
+        "unknown config key",
+        "'max_train_steps' must be at least 1",
+        "sample_end_idx is 13",
+        "Video file not found",
+        "pretrained_model_path .* does not exist",
+        "is not a checkpoint folder",
+    ]
+    assert len(found["errors"]) == len(expected)
+    for error, message in zip(found["errors"], expected, strict=True):
+        assert re.search(message, error), error
+    assert found["heavy"] == []
+    # The real command: exit 2 and one line, nothing created.
+    command = [sys.executable, "train.py", "--config", str(config), "train_data.n_sample_frames=0"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_names_written_out_for_the_config_are_the_libraries_and_models():
+    """What a config is checked against without importing diffusers: exactly the schedules get_scheduler takes, and
+    the default trainable modules of vidsynth.models.trainable."""
+    from diffusers.optimization import SchedulerType
+
+    from vidsynth.models import trainable
+
+    offered = {kind.value for kind in SchedulerType} - {SchedulerType.PIECEWISE_CONSTANT.value}
+    assert set(LR_SCHEDULERS) == offered
+    assert DEFAULT_TRAINABLE_MODULES == trainable.DEFAULT_TRAINABLE_MODULES

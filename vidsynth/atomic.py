@@ -105,3 +105,15 @@ def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
         logger.info("Removing %s, left by a run that was killed while writing it", path)
         _remove(path)
     return stale
+
+
+def discard(path: str | os.PathLike) -> None:
+    """Remove a file or folder so that nothing half-removed is ever seen under its name.
+
+    It is renamed to a temporary first: a run stopped while deleting leaves a stale temporary, which
+    :func:`remove_stale_partials` clears, never a half folder that looks complete.
+    """
+    path = Path(path)
+    doomed = partial_name(path)
+    os.replace(path, doomed)
+    _remove(doomed)

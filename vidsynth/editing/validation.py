@@ -6,7 +6,9 @@ clip, resolved by :func:`vidsynth.editing.request.resolve_request` and rendered 
 model as tuned so far (or noise, without ``use_inv_latent``), then sampled per prompt. The clip's
 posterior mean is inverted, so successive validations differ only by the tuning between them, and
 nothing is cached (the model changes every step). Written to ``samples/sample-<step>/``: the captioned
-GIF grid with the source next to every edit, and the config that rendered it.
+GIF grid with the source next to every edit, and the config that rendered it. Each validation is a
+stage of its own: a line says what it renders (prompts, frames, size, steps) and its progress bars
+read "Validation: ...", so that minutes of sampling are never mistaken for tuning.
 
 The VAE and the text encoder are needed by no training step, so they are loaded around the UNet
 only while the clip is encoded and while validation runs (about 0.8 GB less during the steps for
@@ -14,6 +16,8 @@ SD-1.x; reloading takes seconds, validation minutes).
 """
 
 import dataclasses
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,7 +32,10 @@ from vidsynth.media.video import Clip
 from vidsynth.models.frozen_weights import store_frozen_weights
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, load_pipeline
+from vidsynth.run_folder import RunFolder
 from vidsynth.training.encode import ClipLatents
+
+logger = logging.getLogger(__name__)
 
 
 def validation_pipeline(
@@ -82,3 +89,34 @@ def render_validation(
     videos = edit_tuneavideo(request, clip, pipe=pipeline, video_latents=latents)  # each (3, F, H, W) in [0, 1]
     write_results(request, clip, {"tuneavideo": (f"{model} (tuning)", videos)})
     return folder / "grid.gif"
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
+class Validation:
+    """What every validation of a tuning run renders: its prompts on the clip's first window, with the run's seed."""
+
+    model: str  # the base model (VAE, text encoder, tokenizer and scheduler come from it)
+    clip: Clip  # the span's first window: the frames a fixed run tunes on, so validations stay comparable
+    clip_latents: ClipLatents  # their posterior
+    cfg: ValidationDataConfig
+    run: RunFolder
+    seed: int
+    frozen_dtype: str = "fp32"
+
+    def describe(self) -> str:
+        """What one validation renders: prompts, frames, size, DDIM inversion and sampling steps, guidance."""
+        cfg, clip = self.cfg, self.clip
+        steps = f"{cfg.num_inv_steps} DDIM inversion + " if cfg.use_inv_latent else ""
+        count = len(cfg.prompts)
+        return (
+            f"{count} prompt{'s' * (count != 1)}, {len(clip.frame_indices)} frames at {clip.width}x{clip.height}, "
+            f"{steps}{cfg.num_inference_steps} sampling steps each, guidance {cfg.guidance_scale:g}"
+        )
+
+    def render(self, unet: VideoUNet, device: torch.device, step: int) -> Path:
+        """Render the prompts with ``unet`` as tuned after ``step`` into ``samples/sample-<step>/``; the grid's path."""
+        folder = self.run.sample(step)
+        logger.info("Validation after step %d: %s -> %s", step, self.describe(), folder)
+        pipeline = validation_pipeline(self.model, unet, device, self.frozen_dtype)
+        pipeline.set_progress_bar_config(leave=False, desc="Validation")  # "Validation: DDIM inversion", ...
+        return render_validation(pipeline, self.model, self.clip, self.clip_latents, self.cfg, folder, self.seed)

@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import decord
 import numpy as np
-import torch
 from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 from PIL import Image
 
 from vidsynth.errors import VidSynthError
+
+if TYPE_CHECKING:
+    import torch  # imported where frames become tensors: the checks before a model loads run without torch
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +62,14 @@ class Clip:
     stride: int  # source frames between two sampled frames
 
     @property
-    def pixels(self) -> torch.Tensor:
+    def pixels(self) -> "torch.Tensor":
         """All frames as the models take them: (F, 3, H, W) float32 in [-1, 1]."""
         return self.pixel_chunk(0, len(self.frames))
 
-    def pixel_chunk(self, start: int, stop: int) -> torch.Tensor:
+    def pixel_chunk(self, start: int, stop: int) -> "torch.Tensor":
         """Frames ``start:stop`` as (f, 3, H, W) float32 in [-1, 1]."""
+        import torch
+
         return torch.from_numpy(self.frames[start:stop]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
     def first(self, num_frames: int) -> "Clip":
@@ -73,7 +78,7 @@ class Clip:
             return self
         return dataclasses.replace(self, frames=self.frames[:num_frames], frame_indices=self.frame_indices[:num_frames])
 
-    def pixel_frames(self) -> Iterator[torch.Tensor]:
+    def pixel_frames(self) -> Iterator["torch.Tensor"]:
         """Every frame as (1, 3, H, W) float32 in [-1, 1], made one at a time."""
         return (self.pixel_chunk(i, i + 1) for i in range(len(self.frames)))
 

@@ -221,9 +221,13 @@ class TuneAVideoPipeline(DiffusionPipeline):
         return trajectory if return_all else trajectory[-1]
 
     def _progress(self, iterable, desc: str, stage: str):
-        """diffusers' ``progress_bar`` with a label from its first line (``set_progress_bar_config`` still applies),
-        and the ``stage``'s events for a program following the command (:mod:`vidsynth.events`)."""
-        return events.steps(tqdm(iterable, **{"desc": desc, **getattr(self, "_progress_bar_config", {})}), stage)
+        """diffusers' ``progress_bar`` labelled with its stage (``set_progress_bar_config`` still applies; a ``desc``
+        there names what the stages belong to: "Validation: DDIM inversion"), and the ``stage``'s events for a
+        program following the command (:mod:`vidsynth.events`)."""
+        config = dict(getattr(self, "_progress_bar_config", {}))
+        if "desc" in config:
+            desc = f"{config.pop('desc')}: {desc}"
+        return events.steps(tqdm(iterable, desc=desc, **config), stage)
 
     # ------------------------------------------------------------------ checks
 

@@ -6,42 +6,28 @@ trained-parameter file of :func:`vidsynth.models.trainable.save_trained` (the fr
 the base model's and never change); the optimizer, lr schedule and RNG states are still saved by
 accelerate. A checkpoint is written under a hidden temporary name and renamed when complete, so a
 run killed while saving never leaves a checkpoint that "latest" would pick up half-written; an old
-one is renamed away before it is deleted, for the same reason.
+one is renamed away before it is deleted, for the same reason, and only once the new one is complete.
+
+Why not accelerate's own rotation (``ProjectConfiguration(automatic_checkpoint_naming=True,
+total_limit=N)``): its ``save_state`` (accelerate 1.16) deletes the oldest folders *before* it writes
+the new one, with ``shutil.rmtree`` under their real names, and writes the new one in place under its
+final name. With ``total_limit: 1`` a run killed while saving keeps no complete checkpoint at all, and
+one killed while deleting or writing leaves a half folder that "latest" would resume from. It also
+numbers folders by save count (``checkpoint_<n>``), not by the step a resume needs, and counts every
+folder in ``checkpoints/`` (a temporary included) towards the limit.
 """
 
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from accelerate import Accelerator
 
-from vidsynth.atomic import atomic_path, partial_name
-from vidsynth.errors import VidSynthError
+from vidsynth.atomic import atomic_path, discard
 from vidsynth.models.trainable import load_trained, read_trained_metadata, save_trained
-from vidsynth.run_folder import checkpoint_step, list_checkpoints
+from vidsynth.run_folder import CHECKPOINT_FILE, list_checkpoints
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "trained_params.safetensors"
-
-
-def find_checkpoint(spec: str | None, folder: str | Path) -> Path | None:
-    """The checkpoint ``resume_from_checkpoint`` names: ``latest`` in ``folder``, a path, or none."""
-    if spec is None:
-        return None
-    if spec == "latest":
-        found = list_checkpoints(folder)
-        return found[-1] if found else None
-    path = Path(spec)
-    if not (path / CHECKPOINT_FILE).is_file():
-        raise VidSynthError(
-            f"resume_from_checkpoint {spec} is not a checkpoint folder of train.py (no {CHECKPOINT_FILE} in it). "
-            f"Use 'latest' or a folder such as {Path(folder) / 'checkpoint-100'}"
-        )
-    checkpoint_step(path)
-    return path
 
 
 def checkpoint_seed(path: str | Path) -> int:
@@ -81,9 +67,6 @@ def save_checkpoint(accelerator: Accelerator, folder: str | Path, step: int, tot
         accelerator.save_state(str(partial))
     if total_limit is not None:
         for old in list_checkpoints(folder)[:-total_limit]:
-            # Renamed to a temporary first: a run stopped while deleting leaves no half checkpoint under its name.
-            doomed = partial_name(old)
-            os.replace(old, doomed)
-            shutil.rmtree(doomed)
+            discard(old)  # renamed away first: a run stopped while deleting leaves no half checkpoint under its name
             logger.info("Removed %s (checkpoints_total_limit %d)", old, total_limit)
     return final

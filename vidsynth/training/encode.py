@@ -14,7 +14,10 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
+from vidsynth.media.video import Clip
 from vidsynth.models.frozen_weights import compute_dtype
+from vidsynth.models.unet import VideoUNet
+from vidsynth.pipelines import ModelSource, load_pipeline
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
@@ -61,3 +64,18 @@ def encode_posterior(vae: AutoencoderKL, frames: Iterable[torch.Tensor]) -> Clip
     mean = posterior.mean.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     std = posterior.std.float().permute(1, 0, 2, 3).unsqueeze(0)  # (1, 4, F, h, w)
     return ClipLatents(mean.contiguous(), std.contiguous(), float(vae.config.scaling_factor))
+
+
+@torch.no_grad()
+def encode_inputs(
+    model: str, unet: VideoUNet, device: torch.device, clip: Clip, prompt: str
+) -> tuple[ClipLatents, torch.Tensor]:
+    """The clip's posterior and the prompt's embedding (1, 77, D), float32 on ``device``.
+
+    The VAE and the text encoder of ``model`` are loaded (around ``unet``, not loaded twice) and
+    freed again: no step runs them, and validation loads them while it runs.
+    """
+    pipeline = load_pipeline(ModelSource("base", model), device=device, unet=unet)
+    clip_latents = encode_posterior(pipeline.vae, clip.pixel_frames())  # posterior mean and std, (1, 4, F, h, w) each
+    text_embeddings = pipeline.encode_prompt(prompt, device, 1, False)[0].float()
+    return clip_latents, text_embeddings

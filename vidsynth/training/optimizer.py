@@ -1,4 +1,4 @@
-"""The optimizer over the trained parameters only: AdamW, or bitsandbytes' 8-bit AdamW.
+"""The optimizer over the trained parameters only (AdamW, or bitsandbytes' 8-bit AdamW) and its lr schedule.
 
 Only parameters that require a gradient are handed to the optimizer, so Adam keeps moments for
 the few tuned modules and none for the frozen rest of the UNet. The 8-bit AdamW keeps both moments
@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Iterable
 
 import torch
+from diffusers.optimization import get_scheduler
 
 from vidsynth.config.train import TrainConfig
 from vidsynth.errors import VidSynthError
@@ -42,4 +43,21 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, lear
         betas=(cfg.adam_beta1, cfg.adam_beta2),
         weight_decay=cfg.adam_weight_decay,
         eps=cfg.adam_epsilon,
+    )
+
+
+def scaled_learning_rate(cfg: TrainConfig, num_processes: int) -> float:
+    """``learning_rate``, multiplied by accumulation steps x batch size x processes with ``scale_lr``."""
+    if not cfg.scale_lr:
+        return cfg.learning_rate
+    return cfg.learning_rate * cfg.gradient_accumulation_steps * cfg.train_batch_size * num_processes
+
+
+def build_lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, num_processes: int):
+    """The ``lr_scheduler`` schedule; accelerate steps a prepared scheduler once per process: hence the factor."""
+    return get_scheduler(
+        cfg.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=cfg.lr_warmup_steps * num_processes,
+        num_training_steps=cfg.max_train_steps * num_processes,
     )

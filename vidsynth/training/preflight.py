@@ -2,45 +2,26 @@
 
 Loading SD-1.x takes a while and tuning takes longer; a mistyped path, a clip that is too short or
 a frame size that is not a multiple of 8 must fail in a second, with the fix, and leave nothing
-behind. These checks read only JSON configs, the clip's header and first frame, and build the UNet
-on the meta device (no weights) to check the trainable module names.
+behind. :func:`check_inputs` reads only paths, the clip's header and first frame: it runs before
+torch, diffusers or accelerate are imported (importing them takes seconds, more on a cold disk).
+:func:`check_training` does the checks that need them: the UNet's config, the trainable module
+names (resolved on a UNet built on the meta device, without weights) and 8-bit Adam's package.
 """
 
 import re
 from pathlib import Path
 
-import torch
-from diffusers import UNet2DConditionModel
-
 from vidsynth.config.train import TrainConfig, TrainDataConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import VideoInfo, check_clip_request
-from vidsynth.models.trainable import trainable_parameter_names
-from vidsynth.models.unet import VideoUNet
 from vidsynth.training.span import TuningSpan
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
-def _load_part_config(model: str, part: type, subfolder: str) -> dict:
-    try:
-        return dict(part.load_config(model, subfolder=subfolder))
-    except (OSError, ValueError) as err:
-        raise VidSynthError(
-            f"cannot read the {subfolder} config of pretrained_model_path {model!r} ({str(err).splitlines()[0]}). "
-            "Download the model (download_models.sh) or point pretrained_model_path at a local SD-1.x folder"
-        ) from err
-
-
-def check_model(model: str) -> dict:
-    """The base model's UNet config. A local folder must have the five SD-1.x parts; anything else
-    must look like a hub id.
-
-    Frame sizes need no check against the model: any multiple of 8 (the VAE's downsampling, checked
-    with the clip) works, because diffusers' UNet upsamples to the skip connections' sizes where its
-    own downsampling meets an odd latent size (432 px: latents 54 -> 27 -> 14 -> 7 and back).
-    """
+def check_model_path(model: str) -> None:
+    """A local folder must have the five SD-1.x parts; anything else must look like a hub id."""
     path = Path(model)
     if path.exists():
         missing = [part for part in MODEL_PARTS if not (path / part).is_dir()]
@@ -54,25 +35,18 @@ def check_model(model: str) -> dict:
             f"pretrained_model_path {model} does not exist. Download the model (download_models.sh) "
             "or point pretrained_model_path at a local SD-1.x folder"
         )
-    return _load_part_config(model, UNet2DConditionModel, "unet")
 
 
-def check_trainable_modules(unet_config: dict, cfg: TrainConfig) -> int:
-    """Build the video UNet without weights and resolve ``trainable_modules``; returns the parameter count."""
-    with torch.device("meta"):
-        unet = VideoUNet.from_config(
-            unet_config, frame_norm=cfg.frame_norm, temporal_out_bias_init=cfg.temporal_out_bias_init
-        )
-    names = set(trainable_parameter_names(unet, cfg.trainable_modules))
-    return sum(param.numel() for name, param in unet.named_parameters() if name in names)
-
-
-def validation_notes(cfg: TrainConfig) -> list[str]:
-    """Validation edits the tuning clip itself, so they have its frames and size; say which keys that overrides."""
+def request_notes(cfg: TrainConfig) -> list[str]:
+    """Where the run does other than a key says: validation edits the tuning clip itself, so they have its frames
+    and size; xformers is never used."""
     val, data = cfg.validation_data, cfg.train_data
+    notes = []
+    if cfg.enable_xformers_memory_efficient_attention:
+        notes.append("enable_xformers_memory_efficient_attention is ignored: PyTorch's SDPA attention is always used")
     if not val.prompts:
-        return []
-    return [
+        return notes
+    return notes + [
         f"validation_data.{key} is {got} but the edits have the clip's {want} (train_data.{source}); using {want}"
         for key, got, want, source in (
             ("video_length", val.video_length, data.n_sample_frames, "n_sample_frames"),
@@ -114,11 +88,27 @@ def check_span(info: VideoInfo, data: TrainDataConfig) -> TuningSpan:
     return span
 
 
-def check_request(cfg: TrainConfig) -> tuple[VideoInfo, TuningSpan, int]:
-    """All checks that need no model weights; returns the clip's info, the span and the trainable parameter count."""
-    unet_config = check_model(cfg.pretrained_model_path)
+def check_inputs(cfg: TrainConfig) -> tuple[VideoInfo, TuningSpan]:
+    """The checks that need no heavy library (no torch): the model path, the clip, its sizes and the span."""
+    check_model_path(cfg.pretrained_model_path)
     data = cfg.train_data
     info = check_clip_request(
         data.video_path, data.n_sample_frames, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
     )
-    return info, check_span(info, data), check_trainable_modules(unet_config, cfg)
+    return info, check_span(info, data)
+
+
+def check_training(cfg: TrainConfig) -> int:
+    """The checks that need torch and diffusers (imported here, not before); returns the trainable parameter count."""
+    from vidsynth.training.optimizer import check_8bit_adam
+    from vidsynth.training.unet_setup import count_trainable
+
+    if cfg.use_8bit_adam:
+        check_8bit_adam()
+    return count_trainable(cfg)
+
+
+def check_request(cfg: TrainConfig) -> tuple[VideoInfo, TuningSpan, int]:
+    """All checks that need no model weights; returns the clip's info, the span and the trainable parameter count."""
+    info, span = check_inputs(cfg)
+    return info, span, check_training(cfg)

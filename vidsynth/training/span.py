@@ -12,10 +12,12 @@ copies of a batch (``train_batch_size``) share their micro-step's window, as the
 """
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from vidsynth.config.train import TrainDataConfig
+
+if TYPE_CHECKING:
+    import torch  # the span is checked before torch loads; only a draw needs it
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,10 @@ class TuningSpan:
         """How many span frames are read and encoded: all for random windows, the first window for fixed."""
         return len(self.frames) if self.sampling == "random" else self.window
 
-    def draw(self, generator: torch.Generator) -> int:
+    def draw(self, generator: "torch.Generator") -> int:
         """The span position (0-based) of this micro-step's window; fixed: 0, without touching ``generator``."""
         if self.sampling == "fixed":
             return 0
+        import torch
+
         return int(torch.randint(0, len(self.frames) - self.window + 1, (), generator=generator))

@@ -25,15 +25,16 @@ def step_generator(seed: int, step: int, micro_step: int = 0, process: int = 0) 
     return torch.Generator().manual_seed(int(entropy))
 
 
-def check_prediction_type(noise_scheduler: DDPMScheduler) -> str:
-    """The scheduler's prediction type, if this objective can train it."""
+def training_scheduler(model: str) -> DDPMScheduler:
+    """The model's noise schedule as a DDPM scheduler (the forward process), if this objective can train it."""
+    noise_scheduler = DDPMScheduler.from_config(DDPMScheduler.load_config(model, subfolder="scheduler"))
     kind = noise_scheduler.config.prediction_type
     if kind not in PREDICTION_TYPES:
         raise VidSynthError(
             f"the model's scheduler predicts {kind!r}; tuning supports {', '.join(PREDICTION_TYPES)}. "
             "Use an SD-1.x or SD-2.x model folder"
         )
-    return kind
+    return noise_scheduler
 
 
 def diffusion_loss(
