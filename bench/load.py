@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import sd14  # noqa: E402
-from vidsynth.dtypes import TORCH_DTYPES  # noqa: E402
+from vidsynth.dtypes import torch_dtype  # noqa: E402
 
 CASES = ("2-D UNet2DConditionModel.from_pretrained", "VideoUNet.from_pretrained_2d")
 
@@ -42,9 +42,9 @@ def measure(case: str, folder: str, dtype: str) -> dict:
 
     before = peak_rss_gib()  # imports only
     if case == CASES[0]:
-        model = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=TORCH_DTYPES[dtype])
+        model = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype(dtype))
     else:
-        model = VideoUNet.from_pretrained_2d(folder, subfolder="unet", torch_dtype=TORCH_DTYPES[dtype])
+        model = VideoUNet.from_pretrained_2d(folder, subfolder="unet", torch_dtype=torch_dtype(dtype))
     loaded = peak_rss_gib()
     with torch.no_grad():
         for param in model.parameters():

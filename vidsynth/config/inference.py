@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from vidsynth.config.loader import check_choice
-from vidsynth.dtypes import TORCH_DTYPES
+from vidsynth.dtypes import DTYPE_NAMES
 from vidsynth.errors import VidSynthError
 
 FORMATS = ("mp4", "gif")
@@ -92,7 +92,7 @@ class InferenceConfig:
     }
 
     def __post_init__(self):
-        check_choice("dtype", self.dtype, tuple(TORCH_DTYPES))
+        check_choice("dtype", self.dtype, DTYPE_NAMES)
         check_choice("method", self.method, METHODS)
         for fmt in self.formats:
             check_choice("formats", fmt, FORMATS)

@@ -7,15 +7,15 @@ weight decay 1e-2, eps 1e-8, constant schedule, grad-norm clip 1.0, batch 1, 500
 
 from dataclasses import dataclass, field
 
-from diffusers.optimization import SchedulerType
-
 from vidsynth.config.loader import check_choice
-from vidsynth.dtypes import FROZEN_DTYPES, TORCH_DTYPES
+from vidsynth.dtypes import DTYPE_NAMES, FROZEN_DTYPES
 from vidsynth.errors import VidSynthError
-from vidsynth.models.trainable import DEFAULT_TRAINABLE_MODULES
 
-# piecewise_constant needs step rules that no key here sets, so it is not offered.
-LR_SCHEDULERS = tuple(kind.value for kind in SchedulerType if kind is not SchedulerType.PIECEWISE_CONSTANT)
+# Written out, so that a config is checked without importing diffusers or torch; tests/test_config.py keeps
+# them equal to diffusers' SchedulerType (less piecewise_constant, which needs step rules no key here sets)
+# and to vidsynth.models.trainable's default.
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+DEFAULT_TRAINABLE_MODULES = ("attn1.to_q", "attn2.to_q", "attn_temp")
 # fixed: tune on the span's first n_sample_frames, as the original; random: a window anywhere in the span per step.
 WINDOW_SAMPLING = ("fixed", "random")
 
@@ -103,7 +103,7 @@ class TrainConfig:
         check_choice("temporal_out_bias_init", self.temporal_out_bias_init, ("zero", "pytorch"))
         check_choice("latent_sampling", self.latent_sampling, ("sample", "mean"))
         check_choice("frozen_dtype", self.frozen_dtype, FROZEN_DTYPES)
-        check_choice("save_dtype", self.save_dtype, tuple(TORCH_DTYPES))
+        check_choice("save_dtype", self.save_dtype, DTYPE_NAMES)
         check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         if self.report_to is not None:
             check_choice("report_to", self.report_to, ("tensorboard",))
