@@ -162,11 +162,28 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
         ({"edit": {"guidanse": 3.0}}, "unknown config key 'guidanse'.*Did you mean 'guidance'"),
         ({"grid": {"edit.stepz": [1, 2]}}, "unknown config key 'stepz' in grid.*Did you mean 'steps'"),
         ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY or edit.KEY"),
-        ({"grid": {"train.learning_rate": []}}, "grid key 'train.learning_rate' needs a non-empty list"),
+        ({"grid": {"train.learning_rate": []}}, "grid key 'train.learning_rate' must be a non-empty list of values"),
+        (
+            {"grid": {"train.learning_rate": 1e-4}},
+            r"grid key 'train.learning_rate' must be a non-empty list of values, e.g. train.learning_rate: \[0.0001",
+        ),
+        (
+            {"grid": {"train.learning_rate": ["fast", 1e-4]}},
+            r"config key 'learning_rate' in grid \(train.learning_rate=fast\) must be a number; got 'fast'",
+        ),
+        (
+            {"grid": {"edit.guidance_scale": [[1, 2]]}},
+            r"'guidance_scale' in grid \(.*\) must be a number; got \[1, 2\]",
+        ),
+        (
+            {"edit": {"num_inference_steps": "many"}},
+            "'num_inference_steps' in the experiment's edit keys must be a whole",
+        ),
+        ({"edit": 5}, "config key 'edit' in .* must be a mapping of keys to values; got 5"),
         ({"clips": [{"video": "a.mp4", "promt": "x", "edits": ["y"]}]}, "'promt'.*Did you mean 'prompt'"),
         ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
         ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
-        ({"clip_model": "no/such-clip-model"}, "CLIP model 'no/such-clip-model' for the metrics cannot be loaded"),
+        ({"clip_model": "no/such-clip-model"}, "hub for the CLIP model no/such-clip-model .*hf download no/such-clip"),
     ],
 )
 def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
@@ -177,11 +194,14 @@ def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips
         "out": str(tmp_path / "experiment"),
     }
     for key, value in change.items():
-        experiment[key] = {**experiment.get(key, {}), **value} if key in ("train", "edit") else value
+        experiment[key] = (
+            {**experiment.get(key, {}), **value} if isinstance(value, dict) and key in ("train", "edit") else value
+        )
     config = tmp_path / "experiment.yaml"
     config.write_text(yaml.safe_dump(experiment))
-    with pytest.raises(VidSynthError, match=message):
+    with pytest.raises(VidSynthError, match=message) as err:
         main([str(config)])
+    assert "typing" not in str(err.value) and "\n" not in str(err.value)  # words, on one line
     assert not (tmp_path / "experiment").exists()
 
 
