@@ -77,7 +77,7 @@ class ExperimentConfig:
         for key, values in self.grid.items():  # typed Any, so that a single value gets this message
             if not isinstance(values, list) or not values:
                 example = f"{values}, ..." if isinstance(values, str | int | float) else "first, second"
-                raise VidSynthError(f"grid key '{key}' must be a non-empty list of values, e.g. {key}: [{example}]")
+                raise VidSynthError(f"grid entry {key} must be a non-empty list of values, e.g. {key}: [{example}]")
             if key.split(".", 1)[0] not in ("train", "edit") or "." not in key:
                 raise VidSynthError(
                     f"grid key '{key}' must name a tuning or an editing key: train.KEY or edit.KEY "

@@ -30,8 +30,7 @@ def lock_folder(out: Path) -> IO:
         holder = lock.read().strip() or "unknown"
         lock.close()
         raise VidSynthError(
-            f"the experiment folder {out} is in use by another run (process {holder}). "
-            "Wait for it to end, or pass another --out"
+            f"an experiment is already running in {out} (pid {holder}). Wait for it to end, or pass another --out"
         ) from None
     lock.seek(0)
     lock.truncate()

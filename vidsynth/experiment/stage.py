@@ -55,8 +55,9 @@ def run_stage(kind: str, argv: list[str], log: Path, stats: Path) -> StageResult
     command = [sys.executable, "-m", "vidsynth.experiment.stage", str(stats), MODULES[kind], *argv]
     started = time.perf_counter()
     with log.open("w") as output:
+        # A process group of its own: a Ctrl-C in the terminal reaches the experiment, which ends the stage.
         code = subprocess.run(
-            command, stdout=output, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent, process_group=0
         ).returncode
     figures = json.loads(stats.read_text()) if stats.is_file() else {}
     seconds = figures.get("seconds", time.perf_counter() - started)

@@ -151,7 +151,8 @@ def write_plots(plan: Plan, rows: list[dict]) -> list[Path]:
             ax.set_xticks(range(len(values)), [str(v) for v in values])
             ax.set_xlabel(key)
             ax.set_title(title)
-        axes[0].legend(fontsize="small")
+        if ok:  # no line to label while every cell has failed
+            axes[0].legend(fontsize="small")
         path = plan.out / "plots" / f"{key}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
