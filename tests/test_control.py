@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -18,6 +20,7 @@ from PIL import Image
 
 from vidsynth import inference
 from vidsynth.cli import run_main
+from vidsynth.commands import child_env
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.control import ControlSpec, control_maps, controlnets, load_controlnets, spec
@@ -403,3 +406,16 @@ def test_default_controlnets_come_from_the_download_folder_or_the_hub(
     request = _request(tiny_sd, clip_file, tmp_path, controls=["canny"])
     assert request.controls[0].controlnet == str(tmp_path / "checkpoints" / "control_v11p_sd15_canny")
     assert request.config.controlnets == [request.controls[0].controlnet] and request.config.control_scales == [1.0]
+
+
+def test_the_default_controlnet_off_the_network_fails_in_seconds_with_one_line(tiny_sd, clip_file, tmp_path):
+    env = child_env({key: value for key, value in os.environ.items() if not key.endswith("_OFFLINE")})
+    env.update(HF_ENDPOINT="http://127.0.0.1:1", HF_HOME=str(tmp_path / "hf"))  # no hub, an empty cache
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip_file), "--prompt", "a ball", "--control", "canny"]
+    command = [sys.executable, "-m", "vidsynth.inference", *argv, "--out", str(out)]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()  # no retries, no traceback
+    assert "ControlNet lllyasviel/control_v11p_sd15_canny" in line and "http://127.0.0.1:1 does not answer" in line
+    assert "./download_models.sh --control" in line and not out.exists()

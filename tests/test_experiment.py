@@ -1,17 +1,28 @@
 """Experiments end to end on the tiny model: clips x settings x prompts, one table, resumable, locally and on Ray."""
 
 import csv
+import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
+from PIL import Image
 
 from vidsynth.errors import VidSynthError
+from vidsynth.evaluation import metrics
+from vidsynth.experiment import runner
 from vidsynth.experiment.__main__ import main
+from vidsynth.experiment.cells import Outcome
 from vidsynth.experiment.config import load_experiment
+from vidsynth.experiment.lock import lock_folder
 from vidsynth.experiment.plan import UNTUNED, make_plan
+from vidsynth.experiment.stage import StageResult
+from vidsynth.experiment.table import random_clip_note
 from vidsynth.media.scene import render_scene
 from vidsynth.testing.tiny_clip import build_tiny_clip
 
@@ -80,6 +91,8 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     tmp_path, tiny_sd, tiny_clip, clips, monkeypatch
 ):
     monkeypatch.setitem(sys.modules, "ray", None)  # any import of Ray without --ray fails this test
+    # Scoring runs in each cell's own process: a CLIP model loaded here, in the driver, fails this test.
+    monkeypatch.setattr(metrics.ClipScorer, "__init__", lambda *args, **kwargs: pytest.fail("CLIP in the driver"))
     missing = tmp_path / "no-such-clip.mp4"
     grid = {"edit.guidance_scale": [1.0, 4.0]}
     config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, [*clips, missing], grid)
@@ -108,7 +121,10 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     assert sum(e.startswith("edit") and "done" in e for e in first) == 4
     summary = (out / "results.md").read_text()
     assert "| guidance_scale=1.0 | tuneavideo | 2 | 1 |" in summary
-    assert (out / "plots" / "edit.guidance_scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The tiny CLIP has random weights: the table and the plot say its numbers are noise.
+    assert "CLIP model with random weights: consistency and text alignment are noise" in summary
+    with Image.open(out / "plots" / "edit.guidance_scale.png") as plot:
+        assert plot.format == "PNG" and "CLIP model with random weights" in plot.info["Description"]
 
     # The same command again: every finished cell is skipped (no process runs, nothing is rewritten).
     before = finished_files(out)
@@ -162,11 +178,28 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
         ({"edit": {"guidanse": 3.0}}, "unknown config key 'guidanse'.*Did you mean 'guidance'"),
         ({"grid": {"edit.stepz": [1, 2]}}, "unknown config key 'stepz' in grid.*Did you mean 'steps'"),
         ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY or edit.KEY"),
-        ({"grid": {"train.learning_rate": []}}, "grid key 'train.learning_rate' needs a non-empty list"),
+        ({"grid": {"train.learning_rate": []}}, "grid entry train.learning_rate must be a non-empty list of values"),
+        (
+            {"grid": {"train.learning_rate": 1e-4}},
+            r"grid entry train.learning_rate must be a non-empty list of values, e.g. train.learning_rate: \[0.0001",
+        ),
+        (
+            {"grid": {"train.learning_rate": ["fast", 1e-4]}},
+            r"config key 'learning_rate' in grid \(train.learning_rate=fast\) must be a number; got 'fast'",
+        ),
+        (
+            {"grid": {"edit.guidance_scale": [[1, 2]]}},
+            r"'guidance_scale' in grid \(.*\) must be a number; got \[1, 2\]",
+        ),
+        (
+            {"edit": {"num_inference_steps": "many"}},
+            "'num_inference_steps' in the experiment's edit keys must be a whole",
+        ),
+        ({"edit": 5}, "config key 'edit' in .* must be a mapping of keys to values; got 5"),
         ({"clips": [{"video": "a.mp4", "promt": "x", "edits": ["y"]}]}, "'promt'.*Did you mean 'prompt'"),
         ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
         ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
-        ({"clip_model": "no/such-clip-model"}, "CLIP model 'no/such-clip-model' for the metrics cannot be loaded"),
+        ({"clip_model": "no/such-clip-model"}, "hub for the CLIP model no/such-clip-model .*hf download no/such-clip"),
     ],
 )
 def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
@@ -177,11 +210,14 @@ def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips
         "out": str(tmp_path / "experiment"),
     }
     for key, value in change.items():
-        experiment[key] = {**experiment.get(key, {}), **value} if key in ("train", "edit") else value
+        experiment[key] = (
+            {**experiment.get(key, {}), **value} if isinstance(value, dict) and key in ("train", "edit") else value
+        )
     config = tmp_path / "experiment.yaml"
     config.write_text(yaml.safe_dump(experiment))
-    with pytest.raises(VidSynthError, match=message):
+    with pytest.raises(VidSynthError, match=message) as err:
         main([str(config)])
+    assert "typing" not in str(err.value) and "\n" not in str(err.value)  # words, on one line
     assert not (tmp_path / "experiment").exists()
 
 
@@ -197,6 +233,129 @@ def test_ray_refuses_cells_larger_than_the_cluster(tmp_path, tiny_sd, tiny_clip,
     assert proc.returncode == 2
     assert "each cell asks for 1 GPU(s) but the Ray cluster has 0. Lower --gpus-per-cell" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "experiment").exists()
+
+
+def wait_for(condition, what: str, timeout: float = 300.0):
+    """Poll ``condition`` until it returns something true (returned), failing the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def stage_children(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [child for child in children if "vidsynth.experiment.stage" in " ".join(child.cmdline())]
+
+
+def test_a_killed_experiment_takes_its_running_stage_with_it_and_a_second_run_is_refused_meanwhile(
+    tmp_path, tiny_sd, tiny_clip, clips
+):
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips[:1], {})
+    text = yaml.safe_load(config.read_text())
+    text["train"].update(max_train_steps=10**6, checkpointing_steps=10**6)  # a tuning that would run for hours
+    config.write_text(yaml.safe_dump(text))
+    out = tmp_path / "experiment"
+    command = [sys.executable, "-m", "vidsynth.experiment", str(config)]
+    driver = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        (stage,) = wait_for(lambda: stage_children(driver.pid), "the tuning stage to start")
+        assert os.getpgid(stage.pid) == stage.pid  # a process group of its own
+
+        # While it runs, a second run on the same folder is refused, naming the running one.
+        with pytest.raises(VidSynthError, match=rf"experiment is already running in .*experiment \(pid {driver.pid}\)"):
+            main([str(config)])
+
+        driver.kill()  # SIGKILL: the experiment runs no clean-up at all
+        driver.wait(timeout=30)
+        wait_for(lambda: not stage.is_running() or stage.status() == psutil.STATUS_ZOMBIE, "the stage to end", 60)
+    finally:
+        driver.kill()
+    lock_folder(out).close()  # the killed run's lock went with it: a rerun may start
+
+
+def test_any_exception_of_a_job_is_that_cells_failure_and_the_others_go_on(
+    tmp_path, tiny_sd, tiny_clip, clips, monkeypatch
+):
+    calls = []
+
+    def tune(job):
+        return Outcome("done", StageResult(1.0, None, None, None))
+
+    def edit(job, clip_model):
+        calls.append(job.folder)
+        if len(calls) == 1:
+            raise KeyError("an unexpected bug")
+        return Outcome("failed", StageResult(1.0, None, None, "an ordinary failure"), "an ordinary failure")
+
+    monkeypatch.setattr(runner, "tune", tune)
+    monkeypatch.setattr(runner, "edit", edit)
+    grid = {"edit.guidance_scale": [1.0, 4.0]}
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, grid)
+    with pytest.raises(VidSynthError, match="4 of 4 cells failed"):
+        main([str(config)])
+    assert len(calls) == 4  # every edit job ran
+    errors = [row["error"] for row in read_rows(tmp_path / "experiment")]
+    assert errors.count("KeyError: 'an unexpected bug'") == 2  # the cell's two prompts
+    assert errors.count("an ordinary failure") == 6
+    log = (tmp_path / "experiment" / "experiment.log").read_text()
+    assert "Traceback" in log and "an unexpected bug" in log
+
+
+def test_an_unreachable_ray_address_fails_at_once_with_the_fix(tmp_path, tiny_sd, tiny_clip, clips):
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, {})
+    command = [sys.executable, "-m", "vidsynth.experiment", str(config), "--ray", "127.0.0.1:1"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "127.0.0.1:1" in line and "ray start --head" in line
+    assert not (tmp_path / "experiment").exists()
+
+
+@pytest.mark.parametrize(
+    ("grid", "change", "message"),
+    [
+        ({}, {"clip_modle": "x"}, "unknown config key 'clip_modle'"),
+        ({"train.learning_rate": ["fast"]}, {}, r"in grid \(train.learning_rate=fast\) must be a number"),
+        ({"train.learning_rate": 1e-4}, {}, "grid entry train.learning_rate must be a non-empty list of values"),
+    ],
+)
+def test_experiment_config_errors_come_before_torch_or_ray_is_imported(tmp_path, tiny_sd, clips, grid, change, message):
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tmp_path, clips, grid, **change)
+    script = (
+        "import sys\n"
+        "from vidsynth.errors import VidSynthError\n"
+        "from vidsynth.experiment.__main__ import main\n"
+        "try:\n"
+        f"    main([{str(config)!r}])\n"
+        "except VidSynthError as err:\n"
+        "    print(err)\n"
+        "print(sorted(name for name in ('torch', 'ray', 'diffusers') if name in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    error, modules = proc.stdout.strip().splitlines()
+    assert re.search(message, error) and modules == "[]", proc.stdout + proc.stderr
+
+
+def test_a_default_clip_model_off_the_network_fails_in_seconds_with_one_line(tmp_path, tiny_sd, clips):
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tmp_path, clips, {})
+    text = yaml.safe_load(config.read_text())
+    del text["clip_model"]  # the default: openai/clip-vit-large-patch14, on the hub
+    config.write_text(yaml.safe_dump(text))
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:1", HF_HOME=str(tmp_path / "hf"))  # no hub, an empty cache
+    command = [sys.executable, "-m", "vidsynth.experiment", str(config)]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "openai/clip-vit-large-patch14" in line and "http://127.0.0.1:1 does not answer" in line
+    assert "hf download openai/clip-vit-large-patch14" in line
+    assert not (tmp_path / "experiment").exists()
 
 
 def test_plan_shares_tunings_dedupes_the_baseline_and_renames_changed_settings(tmp_path, tiny_sd, clips):
@@ -245,3 +404,9 @@ def test_example_experiment_plans_the_original_clips_and_prompts():
     for values in experiment.grid.values():
         settings *= len(values)
     assert len(plan.cells) == 2 * settings
+
+
+def test_only_a_clip_model_marked_random_gets_the_note(tiny_clip, tmp_path):
+    assert random_clip_note(str(tiny_clip)).startswith("CLIP model with random weights")
+    assert random_clip_note(str(tmp_path)) is None  # a folder without the mark
+    assert random_clip_note("openai/clip-vit-large-patch14") is None

@@ -2,10 +2,14 @@
 
 The dataclass schema is the single source of defaults; YAML and command-line entries only
 override. Unknown keys are rejected before anything expensive happens, naming the key and the
-closest valid one, and wrong types name the key and the value.
+closest valid one, and wrong types name the key, where it was set and what it must be, in words (never
+Python's type hints).
 """
 
 import difflib
+import re
+import types
+import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +28,38 @@ def _field_types(schema: type) -> dict[str, Any]:
     return {f.name: f.type for f in fields(schema)}
 
 
+def _optional(hint: Any) -> tuple[Any, bool]:
+    """``X | None`` -> (X, True); anything else -> (hint, False). A union of several types stays as it is."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(rest) == 1:
+            return rest[0], len(rest) < len(typing.get_args(hint))
+    return hint, False
+
+
+def _kind(hint: Any) -> str | None:
+    """What shape a value of ``hint`` has: "list", "mapping", "scalar", or None (anything goes)."""
+    hint, _ = _optional(hint)
+    origin = typing.get_origin(hint) or hint
+    if origin in (list, tuple):
+        return "list"
+    if origin is dict or is_dataclass(hint):
+        return "mapping"
+    return "scalar" if hint in (bool, int, float, str) else None
+
+
+def describe_type(hint: Any) -> str | None:
+    """A type hint in words ("a number", "a list of values", ... "(or null)"); None for one that takes anything."""
+    inner, optional = _optional(hint)
+    words = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(inner)
+    kind = _kind(inner)
+    if words is None and kind in ("list", "mapping"):
+        words = "a list of values" if kind == "list" else "a mapping of keys to values"
+    return f"{words} (or null)" if words and optional else words
+
+
 def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
-    """Reject keys the schema does not have, suggesting the closest valid key."""
+    """Reject keys the schema does not have (suggesting the closest valid key), and values of the wrong shape."""
     if not isinstance(data, dict):
         return
     known = _field_types(schema)
@@ -36,8 +70,29 @@ def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
             close = difflib.get_close_matches(str(key), [*known, *aliases], n=1, cutoff=0.5)
             hint = f"Did you mean '{prefix}{close[0]}'?" if close else f"Valid keys here: {', '.join(known)}."
             raise VidSynthError(f"unknown config key '{full}' in {source}. {hint}")
+        kind = _kind(known[key])
+        given = "mapping" if isinstance(value, dict) else "list" if isinstance(value, list | tuple) else "scalar"
+        if value is not None and kind is not None and kind != given:  # a list for a number, a number for a mapping
+            raise VidSynthError(_wrong_value(full, source, value, known[key]))
         if is_dataclass(known[key]) and isinstance(value, dict):
             _check_keys(value, known[key], source, prefix=f"{full}.")
+
+
+def _wrong_value(key: str, source: str, value: Any, hint: Any) -> str:
+    expected = describe_type(hint)
+    must = f" must be {expected}" if expected else " has a wrong value"
+    return f"config key '{key}' in {source}{must}; got {value!r}"
+
+
+def _hint_at(schema: type, key: str) -> Any:
+    """The type hint of the config entry at the dotted ``key`` (``train_data.width``), or None if unknown."""
+    hint: Any = schema
+    for part in key.split("."):
+        hint, _ = _optional(hint)
+        if not is_dataclass(hint) or part not in _field_types(hint):
+            return None
+        hint = _field_types(hint)[part]
+    return hint
 
 
 def _restore_yaml_words(data: Any, schema: type) -> Any:
@@ -127,18 +182,33 @@ def config_from_layers(schema: type[T], layers: list[tuple[dict, str]]) -> T:
 
     Every layer is checked on its own, so a typo is reported with the file (or other source) it is in.
     """
-    checked = [_layer(data, schema, source) for data, source in layers]
+    checked = [(_layer(data, schema, source), source) for data, source in layers]
+    merged = OmegaConf.structured(schema)
+    for layer, source in checked:  # one at a time, so a wrong value is reported with the layer that set it
+        try:
+            merged = OmegaConf.merge(merged, layer)
+        except OmegaConfBaseException as err:
+            raise _merge_error(err, schema, source) from err
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), *checked)
         return OmegaConf.to_object(merged)
     except MissingMandatoryValue as err:
         raise VidSynthError(
             f"config key '{err.full_key}' is required: set it in the YAML or as {err.full_key}=..."
         ) from err
     except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None)
-        reason = str(err).splitlines()[0]
-        raise VidSynthError(f"config key '{key}' has a wrong value: {reason}") from err
+        raise _merge_error(err, schema, "the config") from err
+
+
+def _merge_error(err: OmegaConfBaseException, schema: type, source: str) -> VidSynthError:
+    """OmegaConf's complaint about a value, in words: the key, where it was set, what it must be."""
+    key, value = getattr(err, "full_key", None), getattr(err, "value", None)
+    hint = _hint_at(schema, key) if key else None
+    if hint is not None:
+        return VidSynthError(
+            _wrong_value(key, source, OmegaConf.to_container(value) if OmegaConf.is_config(value) else value, hint)
+        )
+    reason = re.sub(r"\btyping\.", "", str(err).splitlines()[0])  # never Python's type hints in a user's message
+    return VidSynthError(f"config {f'key {key!r} ' if key else ''}in {source} has a wrong value: {reason}")
 
 
 def config_to_yaml(config: Any) -> str:

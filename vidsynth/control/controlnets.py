@@ -10,14 +10,16 @@ from pathlib import Path
 import torch
 from diffusers import ControlNetModel, MultiControlNetModel
 
-from vidsynth.control.spec import ControlSpec, load_error
+from vidsynth.control.spec import DOWNLOAD_FIX, ControlSpec, load_error
 from vidsynth.errors import VidSynthError
+from vidsynth.hub import require_model
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
 def check_controlnet(source: str, cross_attention_dim: int | None) -> None:
     """Refuse ``source`` unless it is a ControlNet whose cross-attention width is the base UNet's (None: unknown)."""
+    require_model(source, "config.json", "ControlNet", DOWNLOAD_FIX.format(what="ControlNet"))
     try:
         config = ControlNetModel.load_config(source)
     except (OSError, ValueError) as err:
@@ -50,6 +52,7 @@ def load_controlnets(
     """The controls' ControlNets in ``dtype`` on ``device``: one, several (a ``MultiControlNetModel``), or None."""
     nets = []
     for spec in controls:
+        require_model(spec.controlnet, "config.json", "ControlNet", DOWNLOAD_FIX.format(what="ControlNet"))
         try:
             net = ControlNetModel.from_pretrained(spec.controlnet, variant=_variant(spec.controlnet), dtype=dtype)
         except (OSError, ValueError) as err:

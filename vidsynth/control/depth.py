@@ -14,8 +14,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import MODEL_FOR_DEPTH_ESTIMATION_MAPPING, AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
 
-from vidsynth.control.spec import load_error
+from vidsynth.control.spec import DOWNLOAD_FIX, load_error
 from vidsynth.errors import VidSynthError
+from vidsynth.hub import require_model
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ BATCH = 8  # frames through the depth model at once
 
 def check_depth_model(source: str) -> None:
     """Refuse ``source`` (from its config alone) unless it is a model ``AutoModelForDepthEstimation`` loads."""
+    require_model(source, "config.json", "depth model", DOWNLOAD_FIX.format(what="depth model"))
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as err:
@@ -37,6 +39,7 @@ def check_depth_model(source: str) -> None:
 
 def load_depth_estimator(source: str, device: torch.device, dtype: torch.dtype) -> tuple:
     """(model, image processor) of a depth-estimation model (hub id or folder), in ``dtype`` on ``device``."""
+    require_model(source, "config.json", "depth model", DOWNLOAD_FIX.format(what="depth model"))
     try:
         processor = AutoImageProcessor.from_pretrained(source, backend="pil")
         model = AutoModelForDepthEstimation.from_pretrained(source)

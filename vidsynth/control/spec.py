@@ -18,6 +18,7 @@ DEFAULT_CONTROLNETS = {
     "depth": "lllyasviel/control_v11f1p_sd15_depth",
 }
 KINDS = ("canny", "depth", "video")
+DOWNLOAD_FIX = "Download it with ./download_models.sh --control, or pass a local {what} folder"
 
 
 def local_copy(ref: str) -> str:
@@ -34,7 +35,7 @@ def load_error(ref: str, what: str, err: Exception) -> VidSynthError:
         why = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "no network, or the id is wrong"
         return VidSynthError(
             f"cannot reach the Hugging Face hub for the {what} {ref} ({why}) and it is not in the local cache. "
-            f"Download it with ./download_models.sh --control, or pass a local {what} folder"
+            + DOWNLOAD_FIX.format(what=what)
         )
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return VidSynthError(f"cannot load the {what} {ref}: {reason}. Check the folder, or download it again")

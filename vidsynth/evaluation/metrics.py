@@ -29,10 +29,11 @@ from transformers import CLIPModel, CLIPTokenizer
 from transformers.utils import cached_file
 
 from vidsynth.errors import VidSynthError
+from vidsynth.evaluation import DEFAULT_CLIP_MODEL
+from vidsynth.hub import require_model
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
 # OpenAI's CLIP normalisation, used when a checkpoint ships no preprocessor_config.json.
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -172,6 +173,8 @@ class ClipScorer:
         self.device = torch.device(device)
         self.dtype = dtype
         self.batch_size = batch_size
+        fix = f"Pass --clip-model with a local CLIP checkpoint folder, or download it while online: hf download {model}"
+        require_model(self.name, "config.json", "CLIP model", fix)
         try:
             self.model = CLIPModel.from_pretrained(self.name, dtype=dtype).to(self.device).eval()
             self.tokenizer = CLIPTokenizer.from_pretrained(self.name)

@@ -1,8 +1,9 @@
 """Run an experiment: ``python -m vidsynth.experiment FILE [key=value ...] [--out DIR] [--ray ...]``.
 
-Parse, resolve every cell (a typo fails here, before anything runs), run the unfinished jobs, write
-the table and plots, print the summary. Exits non-zero if any cell failed; rerunning the same command
-redoes only those (and any that did not finish).
+Parse, resolve every cell (a typo fails here, before anything runs, and before torch or Ray is even
+imported), lock the experiment folder (one run at a time), run the unfinished jobs, write the table
+and plots, print the summary. Exits non-zero if any cell failed; rerunning the same command redoes
+only those (and any that did not finish).
 """
 
 import argparse
@@ -38,25 +39,32 @@ def main(argv: list[str] | None = None) -> None:
     from vidsynth.errors import VidSynthError
     from vidsynth.experiment.config import check_clip_model, load_experiment
     from vidsynth.experiment.plan import make_plan
-    from vidsynth.experiment.runner import LocalExecutor, run_plan
-    from vidsynth.experiment.table import summarize, summary_markdown, write_plots
 
     if args.ray is None and (args.gpus_per_cell is not None or args.cpus_per_cell is not None):
         raise VidSynthError("--gpus-per-cell and --cpus-per-cell size Ray tasks. Add --ray local (or auto)")
     experiment, clips = load_experiment(args.experiment, args.overrides, args.out)
     plan = make_plan(experiment, clips)
     check_clip_model(experiment.clip_model)  # every cell needs it: a missing one fails now, not after each edit
+    from vidsynth.config import save_config
+    from vidsynth.experiment.lock import lock_folder
+    from vidsynth.experiment.runner import LocalExecutor, run_plan
+    from vidsynth.experiment.table import summarize, summary_markdown, write_plots
+
     if args.ray is None:
         executor = LocalExecutor()
     else:
         from vidsynth.experiment.ray_cluster import RayExecutor
 
         executor = RayExecutor(args.ray, args.gpus_per_cell or 0, args.cpus_per_cell or 1)
-    from vidsynth.config import save_config
-
-    save_config(experiment, plan.out / "experiment.yaml")
-    rows = run_plan(plan, executor)
-    write_plots(plan, rows)
+    try:
+        lock = lock_folder(plan.out)  # held while the jobs run; released by the OS if this process dies
+    except VidSynthError:
+        executor.close()
+        raise
+    with lock:
+        save_config(experiment, plan.out / "experiment.yaml")
+        rows = run_plan(plan, executor)
+        write_plots(plan, rows)
     print(summary_markdown(summarize(rows)), end="")
     failed = sorted({row["clip"] + " / " + row["setting"] for row in rows if row.get("error")})
     logger.info("Table: %s (and results.csv, plots/)", plan.out / "results.md")

@@ -1,16 +1,18 @@
 """What one job does: tune a clip with ``train.py``; edit its prompts with ``inference.py`` and score them.
 
-Both are plain functions of a job, run in this process by the local runner or as Ray tasks. A job
-writes only inside its own folder, and says it is finished by the file it writes last (``train.py``'s
-result, then the cell's ``cell.json``, each renamed into place), so an experiment killed at any point
-reruns exactly the unfinished jobs. A job's failure is returned, never raised: the experiment records
-it and goes on.
+Both are plain functions of a job, run in this process by the local runner or as Ray tasks; the work
+itself runs in a child process (:mod:`~.stage`), scoring included. A job writes only inside its own
+folder, and says it is finished by the file it writes last (``train.py``'s result, then the cell's
+``cell.json``, each renamed into place), so an experiment killed at any point reruns exactly the
+unfinished jobs. A job's failure is returned, never raised (:func:`run_job` turns any exception into
+one): the experiment records it and goes on.
 """
 
-import functools
 import json
 import logging
 import shutil
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class Outcome:
     stage: StageResult | None = None
     error: str | None = None
     rows: list[dict] = field(default_factory=list)  # edit jobs: vidsynth.evaluation.evaluate's rows, one per edited MP4
+    trace: str | None = None  # an unexpected exception's traceback, for experiment.log
 
     @property
     def ok(self) -> bool:
@@ -46,6 +49,18 @@ def _figures(path: Path) -> StageResult | None:
         return None
     data = json.loads(path.read_text())
     return StageResult(data["seconds"], data["peak_ram_gib"], data["peak_gpu_gib"], None)  # a finished one
+
+
+def run_job(fn: Callable[..., Outcome], *args) -> Outcome:
+    """``fn(*args)``, any exception it raises made that job's failure: one bad cell never stops the others."""
+    try:
+        return fn(*args)
+    except Exception as err:  # whatever a job raises is its own failure, recorded in the table
+        if isinstance(err, VidSynthError):
+            return Outcome("failed", error=str(err))
+        message = (str(err).strip().splitlines() or [""])[0]
+        error = f"{type(err).__name__}: {message}" if message else type(err).__name__
+        return Outcome("failed", error=error, trace=traceback.format_exc())
 
 
 # ---------------------------------------------------------------- tuning
@@ -87,32 +102,22 @@ def edit_finished(job: EditJob) -> Outcome | None:
     return Outcome("finished", StageResult(**data), rows=rows)
 
 
-@functools.cache
-def _scorer(clip_model: str, device: str):
-    from vidsynth.evaluation.metrics import ClipScorer  # loaded once per process, for every cell it scores
-
-    return ClipScorer(clip_model, device=device)
-
-
 def edit(job: EditJob, clip_model: str) -> Outcome:
-    """Run ``inference.py`` for the job's prompts into its folder, score the edits, write ``cell.json`` last."""
-    import torch
-
-    from vidsynth.evaluation.evaluate import evaluate
-
+    """Edit the job's prompts into its folder and score them (in one child process); write ``cell.json`` last."""
     if job.folder.exists():  # an earlier run stopped between the edit and its cell.json: edit again
         shutil.rmtree(job.folder)
     job.folder.parent.mkdir(parents=True, exist_ok=True)
     config = save_config(job.config, job.folder.with_name(job.folder.name + ".yaml"))
     stats = job.folder.with_name(f".{job.folder.name}.stats.json")  # its figures go into cell.json
-    stage = run_stage("edit", ["--config", str(config)], job.folder.with_name(job.folder.name + ".log"), stats)
+    scores = job.folder.with_name(f".{job.folder.name}.rows.json")  # so do the metrics' rows
+    scores.unlink(missing_ok=True)
+    log = job.folder.with_name(job.folder.name + ".log")
+    stage = run_stage("edit", [str(config), clip_model, str(scores)], log, stats)
     stats.unlink(missing_ok=True)
     if stage.error:
+        scores.unlink(missing_ok=True)
         return Outcome("failed", stage, stage.error)
-    try:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        rows = evaluate([job.folder], _scorer(clip_model, device), device=device, progress=False)
-    except VidSynthError as err:
-        return Outcome("failed", stage, f"evaluation: {err}")
+    rows = json.loads(scores.read_text())
     write_json(job.folder / CELL_FILE, {**vars(stage), "rows": rows})
+    scores.unlink()
     return Outcome("done", stage, rows=rows)

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 from vidsynth.config.loader import config_from_layers, load_config
 from vidsynth.errors import VidSynthError
-from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
+from vidsynth.evaluation import DEFAULT_CLIP_MODEL
+from vidsynth.hub import is_repo_id, require_model
 
 EDITS_SEPARATOR = "|"  # between the prompts of a CSV's edits column
 SPAN_KEYS = ("n_sample_frames", "sample_start_idx", "sample_frame_rate", "sample_end_idx", "width", "height")
@@ -68,14 +69,15 @@ class ExperimentConfig:
     clips: Any = "???"  # a list of clip entries (video, prompt, edits, span keys), or the path of a CSV of them
     train: Any = field(default_factory=dict)  # the path of a train.py YAML, or its keys inline
     edit: dict[str, Any] = field(default_factory=dict)  # inference.py config keys every edit uses
-    grid: dict[str, list[Any]] = field(default_factory=dict)  # train.KEY or edit.KEY: values; their product runs
+    grid: dict[str, Any] = field(default_factory=dict)  # train.KEY or edit.KEY: a list of values; their product runs
     clip_model: str = DEFAULT_CLIP_MODEL  # CLIP for the metrics: a hub id or a local folder
     out: str = "outputs/experiment"  # the experiment folder: cells/, results.md, results.csv, plots/
 
     def __post_init__(self):
-        for key, values in self.grid.items():
+        for key, values in self.grid.items():  # typed Any, so that a single value gets this message
             if not isinstance(values, list) or not values:
-                raise VidSynthError(f"grid key '{key}' needs a non-empty list of values, e.g. {key}: [1, 2]")
+                example = f"{values}, ..." if isinstance(values, str | int | float) else "first, second"
+                raise VidSynthError(f"grid entry {key} must be a non-empty list of values, e.g. {key}: [{example}]")
             if key.split(".", 1)[0] not in ("train", "edit") or "." not in key:
                 raise VidSynthError(
                     f"grid key '{key}' must name a tuning or an editing key: train.KEY or edit.KEY "
@@ -101,16 +103,25 @@ def read_clips_csv(path: Path) -> list[dict]:
 
 
 def check_clip_model(clip_model: str) -> None:
-    """The CLIP model is a folder with a config, or a hub id in the local cache (or reachable)."""
-    from transformers.utils import cached_file
+    """The CLIP model is a folder with a config, or a hub id in the local cache or on a hub that answers.
 
-    try:
-        cached_file(clip_model, "config.json")
-    except OSError as err:
+    Checked without loading it: CLIP is loaded by each cell's own process, which scores that cell.
+    """
+    folder = Path(clip_model).expanduser()
+    if folder.exists():
+        if not (folder / "config.json").is_file():
+            raise VidSynthError(
+                f"the CLIP model folder {folder} for the metrics has no config.json. Set clip_model to a CLIP "
+                "checkpoint folder (config.json, weights, tokenizer files)"
+            )
+        return
+    if not is_repo_id(clip_model):
         raise VidSynthError(
-            f"the CLIP model {clip_model!r} for the metrics cannot be loaded: {str(err).splitlines()[0]} "
-            "Set clip_model to a local CLIP folder, or download the model while online"
-        ) from err
+            f"the CLIP model {clip_model!r} for the metrics is neither a folder nor a hub id. Set clip_model to a "
+            f"local CLIP folder or a hub id such as {DEFAULT_CLIP_MODEL}"
+        )
+    fix = f"Set clip_model to a local CLIP folder, or download it while online: hf download {clip_model}"
+    require_model(clip_model, "config.json", "CLIP model", fix)
 
 
 def load_experiment(path: str | Path, overrides: list[str] = (), out: str | None = None) -> tuple:
@@ -118,6 +129,8 @@ def load_experiment(path: str | Path, overrides: list[str] = (), out: str | None
     config = load_config(ExperimentConfig, [path], overrides)
     if out:
         config.out = out
+    if Path(config.clip_model).expanduser().exists():  # cells may run elsewhere (Ray): give them the full path
+        config.clip_model = str(Path(config.clip_model).expanduser().absolute())
     clips = config.clips
     if isinstance(clips, str):
         clips = read_clips_csv(Path(clips))

@@ -109,6 +109,11 @@ def _label(setting: dict[str, Any]) -> str:
     return ", ".join(f"{key.split('.', 1)[1]}={value}" for key, value in setting.items()) or "default"
 
 
+def _grid_source(setting: dict[str, Any], part: str) -> str:
+    """How messages name the grid values of one part (train or edit): ``grid (train.learning_rate=fast)``."""
+    return f"grid ({', '.join(f'{key}={value}' for key, value in setting.items() if key.startswith(part))})"
+
+
 def _train_layer(train: Any) -> tuple[dict, str]:
     if isinstance(train, str):
         return read_yaml(train), train
@@ -170,12 +175,15 @@ def make_plan(experiment: ExperimentConfig, clips: list[ClipEntry]) -> Plan:
                 [
                     train_layer,
                     ({"train_data": clip.train_data()}, f"clip {name}"),
-                    (_nested(train_values), "grid"),
+                    (_nested(train_values), _grid_source(setting, "train.")),
                     ({"validation_data": {"prompts": []}, "resume_from_checkpoint": "latest"}, "the experiment"),
                 ],
             )
             train.pretrained_model_path = _absolute_if_local(train.pretrained_model_path)
-            edit_layers = [(experiment.edit, "the experiment's edit keys"), (_nested(edit_values), "grid")]
+            edit_layers = [
+                (experiment.edit, "the experiment's edit keys"),
+                (_nested(edit_values), _grid_source(setting, "edit.")),
+            ]
             probe = config_from_layers(InferenceConfig, edit_layers)
             tuned = probe.method == "tuneavideo" or probe.compare
             if tuned:

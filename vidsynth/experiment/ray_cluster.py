@@ -7,6 +7,7 @@ node sees at the same path (say an NFS mount), with the same Python environment 
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +17,42 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from vidsynth.commands import PACKAGE_PARENT
 from vidsynth.errors import VidSynthError
-from vidsynth.experiment.cells import Outcome
+from vidsynth.experiment.cells import Outcome, run_job
+
+GCS_PORT, CLIENT_PORT = 6379, 10001  # Ray's defaults: a cluster's address, and its ray:// client server
+PROBE_SECONDS = 5.0
+
+
+def check_address(address: str) -> None:
+    """A cluster address (``HOST:PORT`` or ``ray://HOST:PORT``) must accept a connection within a few seconds.
+
+    ``ray.init`` would otherwise try to reach it for minutes, printing only its own reconnect lines.
+    ``local`` and ``auto`` name no address: Ray answers those at once.
+    """
+    if address in ("local", "auto"):
+        return
+    client = address.startswith("ray://")
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":") if ":" in target.strip("[]") else (target, "", "")
+    port = port or str(CLIENT_PORT if client else GCS_PORT)
+    if not port.isdigit() or not host.strip("[]"):
+        raise VidSynthError(
+            f"--ray {address} is not an address. Pass HOST:PORT (e.g. 10.0.0.1:{GCS_PORT}), local or auto"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS):
+            return
+    except OSError as err:
+        start = f"ray start --head --ray-client-server-port {port}" if client else f"ray start --head --port {port}"
+        raise VidSynthError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}). Start one there with `{start}`, "
+            "or use --ray local for Ray on this machine alone"
+        ) from err
 
 
 def _run_here(fn: Callable, *args) -> tuple[str, Outcome]:
     """A job, and the node it ran on (a tuning's edits are sent there)."""
-    return ray.get_runtime_context().get_node_id(), fn(*args)
+    return ray.get_runtime_context().get_node_id(), run_job(fn, *args)
 
 
 class RayExecutor:
@@ -30,6 +61,7 @@ class RayExecutor:
     def __init__(self, address: str, gpus: float, cpus: float):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
+        check_address(address)
         try:
             ray.init(
                 address=address,

@@ -7,13 +7,14 @@ to ``out/experiment.log``; the terminal shows the progress bar over cells and th
 """
 
 import logging
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from vidsynth.experiment.cells import Outcome, edit, edit_finished, tune, tuning_finished
+from vidsynth.experiment.cells import Outcome, edit, edit_finished, run_job, tune, tuning_finished
 from vidsynth.experiment.plan import EditJob, Plan, TuningJob
 from vidsynth.experiment.table import cell_rows, write_tables
 
@@ -37,7 +38,7 @@ class LocalExecutor:
 
     def next_done(self) -> tuple[Any, Outcome, str | None]:
         key, fn, args = (self._edits or self._tunings).pop(0)
-        return key, fn(*args), None
+        return key, run_job(fn, *args), None
 
     def close(self) -> None:
         pass
@@ -52,6 +53,8 @@ class _Events:
     def __call__(self, kind: str, where: str, outcome: Outcome, warn: bool = True) -> None:
         if outcome.status == "failed":
             self.log.info("%s %s: failed: %s", kind, where, outcome.error)
+            if outcome.trace:  # an unexpected exception: its traceback, indented under the event
+                self.log.info("%s", textwrap.indent(outcome.trace.rstrip(), "    "))
             if warn:
                 logger.warning("%s %s failed: %s", kind, where, outcome.error)
         elif outcome.status == "done":

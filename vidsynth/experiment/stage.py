@@ -1,10 +1,12 @@
-"""Run tuning (``vidsynth.train``) or editing (``vidsynth.inference``) for one job in a process of its own; measure it.
+"""Run tuning (``vidsynth.train``) or editing and scoring (:mod:`~.edit_cell`) for one job in a process of its own.
 
 Each stage is a child process: its memory is returned when it ends (an experiment of a hundred
 tunings does not accumulate one), a crash fails one cell and not the experiment, and its peak
 memory is its own. The child is this module's ``main``, which runs the command exactly as
 ``python -m vidsynth.train ...`` would and, on the way out, writes the stage's seconds, exit code and peak
-memory (the process's peak resident set, and on a GPU torch's peak allocation) to a JSON file.
+memory (the process's peak resident set, and on a GPU torch's peak allocation) to a JSON file. A child
+dies with the process that started it (:func:`~vidsynth.commands.die_with_parent`): an experiment killed
+even with SIGKILL leaves no stage running on in its folder.
 
     python -m vidsynth.experiment.stage STATS_JSON MODULE [command arguments ...]
 """
@@ -18,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidsynth.commands import child_env
+from vidsynth.commands import child_env, die_with_parent
 from vidsynth.media.writers import write_json
 
-MODULES = {"tune": "vidsynth.train", "edit": "vidsynth.inference"}
+MODULES = {"tune": "vidsynth.train", "edit": "vidsynth.experiment.edit_cell"}
 GIB = 2**30
 
 
@@ -53,7 +55,10 @@ def run_stage(kind: str, argv: list[str], log: Path, stats: Path) -> StageResult
     command = [sys.executable, "-m", "vidsynth.experiment.stage", str(stats), MODULES[kind], *argv]
     started = time.perf_counter()
     with log.open("w") as output:
-        code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=env).returncode
+        # A process group of its own: a Ctrl-C in the terminal reaches the experiment, which ends the stage.
+        code = subprocess.run(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent, process_group=0
+        ).returncode
     figures = json.loads(stats.read_text()) if stats.is_file() else {}
     seconds = figures.get("seconds", time.perf_counter() - started)
     error = None if code == 0 else _last_error(log, code)

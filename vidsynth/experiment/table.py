@@ -3,7 +3,8 @@
 ``results.csv`` has every row (the grid values in columns of their own, for any later analysis);
 ``results.md`` the summary (means over clips) and the rows; ``plots/<grid key>.png`` each metric
 against the key's values, averaged over everything else. All are rewritten whole, atomically, after
-every cell, so they always show every cell finished so far.
+every cell, so they always show every cell finished so far. Scored with a CLIP of random weights (the
+offline stand-in), the table and every plot say so: their CLIP numbers are noise.
 """
 
 import csv
@@ -13,6 +14,7 @@ from pathlib import Path
 from vidsynth.atomic import atomic_path
 from vidsynth.experiment.cells import Outcome
 from vidsynth.experiment.plan import Cell, Plan
+from vidsynth.hub import has_random_weights
 
 METRICS = {  # row key -> column title
     "consistency_all_pairs": "consistency all-pairs",
@@ -21,6 +23,13 @@ METRICS = {  # row key -> column title
     "flicker": "flicker",
 }
 FIGURES = {"tune_s": "tune s", "edit_s": "edit s", "peak_ram_gib": "peak RAM GiB", "peak_gpu_gib": "peak GPU GiB"}
+
+
+def random_clip_note(clip_model: str) -> str | None:
+    """The warning the table and plots carry when the CLIP model has random weights, else None."""
+    if not has_random_weights(clip_model):
+        return None
+    return "CLIP model with random weights: consistency and text alignment are noise (flicker does not use CLIP)"
 
 
 def _peak(*values: float | None) -> float | None:
@@ -108,6 +117,7 @@ def write_tables(plan: Plan, rows: list[dict]) -> tuple[Path, Path]:
         "Consistency and text alignment are 100 x cosine; flicker 1.0 = as steady as the source. "
         "Seconds and peak memory are per stage (tuning is shared by the edit settings of a tuning setting).",
         "",
+        *([f"**{note}.**", ""] if (note := random_clip_note(plan.experiment.clip_model)) else []),
         "## Summary (means over clips)",
         "",
         summary_markdown(summarize(rows)),
@@ -128,9 +138,12 @@ def write_plots(plan: Plan, rows: list[dict]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     ok = [row for row in rows if not row.get("error")]
+    note = random_clip_note(plan.experiment.clip_model)
     paths = []
     for key, values in plan.experiment.grid.items():
         fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2), layout="constrained")
+        if note:
+            fig.suptitle(note, color="tab:red")
         for ax, (metric, title) in zip(axes, METRICS.items(), strict=True):
             for method in sorted({row["method"] for row in ok}):
                 means = [_mean([r[metric] for r in ok if r[key] == v and r["method"] == method]) for v in values]
@@ -138,11 +151,12 @@ def write_plots(plan: Plan, rows: list[dict]) -> list[Path]:
             ax.set_xticks(range(len(values)), [str(v) for v in values])
             ax.set_xlabel(key)
             ax.set_title(title)
-        axes[0].legend(fontsize="small")
+        if ok:  # no line to label while every cell has failed
+            axes[0].legend(fontsize="small")
         path = plan.out / "plots" / f"{key}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format="png", dpi=100, metadata={"Description": note or ""})
         plt.close(fig)
         paths.append(path)
     return paths

@@ -27,11 +27,13 @@ from huggingface_hub import constants as hub_constants
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth.errors import VidSynthError
+from vidsynth.hub import require_model
 from vidsynth.models.trainable import load_trained, read_trained_metadata
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines.pipeline_tuneavideo import TuneAVideoPipeline
 
 KINDS = ("base", "trained", "pipeline", "tuneavideo")
+MODEL_FIX = "Download it with ./download_models.sh, or point at a local SD-1.x folder"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ def load_pipeline(
     moved like the models; without it the pipeline has none. Missing files and an unreachable hub
     become a :class:`VidSynthError` with the fix.
     """
+    for ref in source.files:
+        require_model(ref, "unet/config.json", "model", MODEL_FIX)
     try:
         pipe = _build(source, unet, controlnet)
     except OSError as err:  # missing or unreadable files, or a hub id that cannot be fetched
@@ -139,7 +143,6 @@ def _load_error(source: ModelSource, err: OSError) -> VidSynthError:
     if remote:
         why = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "no network, or the id is wrong"
         return VidSynthError(
-            f"cannot reach the Hugging Face hub for {remote[0]} ({why}) and it is not in the local cache. "
-            "Download it with ./download_models.sh, or point at a local SD-1.x folder"
+            f"cannot reach the Hugging Face hub for {remote[0]} ({why}) and it is not in the local cache. {MODEL_FIX}"
         )
     return VidSynthError(f"cannot load the model {source.name}: {reason}. Check the path, or download it again")

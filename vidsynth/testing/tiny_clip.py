@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPConfig, CLIPModel
 
+from vidsynth.hub import RANDOM_WEIGHTS_FILE
 from vidsynth.testing.tokenizer import build_clip_tokenizer
 
 IMAGE_SIZE = 32
@@ -82,4 +83,5 @@ def build_tiny_clip(path: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     (path / "preprocessor_config.json").write_text(json.dumps(_preprocessor_config(), indent=2) + "\n")
+    (path / RANDOM_WEIGHTS_FILE).write_text("A tiny CLIP with random weights: its scores mean nothing.\n")
     return path
