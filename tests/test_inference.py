@@ -13,14 +13,17 @@ import pytest
 from PIL import Image
 
 from vidsynth import inference
-from vidsynth.editing import request as edit_request
+from vidsynth.cache_keys import inversion_cache_path
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing import request as edit_request
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
+from vidsynth.media.span import resolve_span
 from vidsynth.media.video import probe_video
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, loading
+from vidsynth.pipelines.source import resolve_model_source
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -211,8 +214,9 @@ def test_bad_inputs_exit_2_before_any_model_loads_and_write_nothing(
 
 
 def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "PROFILES_DIR", tmp_path)
-    (tmp_path / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
+    monkeypatch.chdir(tmp_path)  # profiles are configs/NAME.yaml in the folder the command runs in
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
     edit = tmp_path / "mine" / "edit.yaml"
     edit.parent.mkdir()
     edit.write_text("steps: 20\nseed: 7\nprompts: [from the file]\n")
@@ -231,7 +235,9 @@ def test_inverted_latents_are_keyed_by_what_they_depend_on(tuned_run):
     source, span, cpu = request.model, request.clip, request.device
 
     def key(config=config, span=span):
-        return edit_request.inversion_cache_path(config, source, span, cpu)
+        return inversion_cache_path(
+            config.cache_dir, config.run, source.files, span, config.inversion_steps, config.dtype, cpu.type
+        )
 
     assert request.inversion_cache == key() == request.inversion_cache
     assert key().parent == (tuned_run / ".cache").absolute() and key().name.startswith("inversion-")
@@ -257,9 +263,9 @@ def test_an_original_tune_a_video_output_folder_names_its_clip(tmp_path, clip):
         f"  sample_start_idx: {START}\n  sample_frame_rate: {STRIDE}\n"
     )
     config = InferenceConfig(run=str(folder), prompts=["x"])
-    source, tuned = edit_request.resolve_model(config)
-    assert source == ModelSource("tuneavideo", str(folder))
-    span = edit_request.resolve_clip(config, tuned)
+    model = resolve_model_source(config.run, config.pipeline, config.base)
+    assert model.source == ModelSource("tuneavideo", str(folder))
+    span = resolve_span(config, model.tuned_clip, default_frames=8, default_stride=1)
     assert (span.path, span.num_frames, span.width, span.height) == (str(clip), FRAMES, SIZE, SIZE)
     assert (span.start_frame, span.stride) == (START, STRIDE)
 
@@ -287,7 +293,7 @@ def test_commands_print_only_what_a_user_can_act_on(edited):
 
 
 def test_help_is_instant_it_imports_no_model_library():
-    code = "import sys, inference\ntry:\n    inference.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = "import sys, inference\ntry:\n    inference.main(['--help'])\nexcept SystemExit:\n    pass\n"
     result = _python("-c", code + "print(sorted({'torch', 'diffusers'} & set(sys.modules)))")
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from vidsynth import inference
-from vidsynth.editing import outputs
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.editing import outputs
 from vidsynth.editing.request import resolve_request
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
 from vidsynth.media.video import probe_video
