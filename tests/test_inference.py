@@ -216,7 +216,8 @@ def test_bad_inputs_exit_2_before_any_model_loads_and_write_nothing(
 def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # profiles are configs/NAME.yaml in the folder the command runs in
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
+    small = "device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n"
+    (tmp_path / "configs" / "small.yaml").write_text(small)
     edit = tmp_path / "mine" / "edit.yaml"
     edit.parent.mkdir()
     edit.write_text("steps: 20\nseed: 7\nprompts: [from the file]\n")
@@ -227,6 +228,13 @@ def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monke
     assert (config.seed, config.num_frames) == (8, 4)  # entries over the file, flags over everything
     with pytest.raises(VidSynthError, match="no profile 'jetson'.*Known profiles: \\['small'\\]"):
         inference.resolve_config(inference.parse_args(["--profile", "jetson", "--prompt", "x"]))
+
+
+def test_width_and_height_flags_set_the_frame_size_over_the_entries():
+    args = inference.parse_args(["--prompt", "x", "--width", "64", "--height", "48", "width=32"])
+    config = inference.resolve_config(args)
+    assert (config.width, config.height) == (64, 48)
+    assert inference.resolve_config(inference.parse_args(["--prompt", "x", "width=32"])).width == 32
 
 
 def test_inverted_latents_are_keyed_by_what_they_depend_on(tuned_run):

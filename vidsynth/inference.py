@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     clip.add_argument("--end", type=float, help="seconds into the clip where the edit ends (default: the clip's end)")
     clip.add_argument("--frames", type=_frame_count, dest="num_frames", help="frames to edit, or all (the whole span)")
     clip.add_argument("--stride", type=int, help="source frames between edited frames (1: the source's frame rate)")
+    clip.add_argument("--width", type=int, help="multiple of 8 (default: the run's, else 512 on the long side)")
+    clip.add_argument("--height", type=int, help="multiple of 8 (default: the run's, else the clip's aspect ratio)")
     clip.add_argument("--window", type=int, help="frames the UNet sees at once (default: the run's n_sample_frames)")
     clip.add_argument("--window-overlap", type=int, help="frames windows share (default: window / 4, max 4)")
     edit = parser.add_argument_group("edit")
