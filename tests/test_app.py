@@ -306,8 +306,9 @@ def test_the_edit_tabs_options_reach_inference_py_as_flags_that_parse_back_to_th
         control_scales=[0.8, 0.4, 1.0],
     )
     config = inference_config(form)
-    command, *flags = inference_args(config, tmp_path / "out")
-    assert command == "inference.py"
+    args = inference_args(config, tmp_path / "out")
+    assert args[:3] == [sys.executable, "-m", "vidsynth.inference"]
+    flags = args[3:]
     assert inference.resolve_config(inference.parse_args(flags)) == dataclasses.replace(
         config, out=str(tmp_path / "out")
     )
