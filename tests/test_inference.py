@@ -144,7 +144,7 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         assert sidecar["source"] == {
             "path": str(clip.absolute()),
             "fps": SOURCE_FPS,
-            "frame_indices": [1, 3, 5, 7],
+            "frame_indices": {"start": 1, "stop": 9, "stride": 2},
             "start": START / SOURCE_FPS,
             "duration": FRAMES * STRIDE / SOURCE_FPS,
         }

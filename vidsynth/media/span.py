@@ -8,7 +8,7 @@ the size from the clip's own aspect ratio.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -149,3 +149,23 @@ def resolve_span(asked: SpanOptions, tuned: Mapping, default_frames: int, defaul
             f"{span.num_frames} frames, or leave window out"
         )
     return span
+
+
+def frame_indices_record(indices: Sequence[int], stride: int) -> dict:
+    """Evenly spaced source frames as a sidecar writes them: ``{"start", "stop", "stride"}``, stop exclusive.
+
+    One line instead of one index per line (a whole clip has hundreds); :func:`frame_indices_from` reads it.
+    """
+    return {"start": int(indices[0]), "stop": int(indices[-1]) + stride, "stride": stride}
+
+
+def frame_indices_from(record: Mapping | Sequence[int]) -> list[int]:
+    """The source frames a sidecar names: its ``{"start", "stop", "stride"}`` or, as older sidecars have it, a list.
+
+    Raises ``KeyError``, ``TypeError`` or ``ValueError`` on anything else, for the reader to report.
+    """
+    if isinstance(record, Mapping):
+        return list(range(int(record["start"]), int(record["stop"]), int(record["stride"])))
+    if isinstance(record, str):
+        raise TypeError(f"frame_indices is a string ({record!r}), not a list or a start/stop/stride range")
+    return [int(i) for i in record]
