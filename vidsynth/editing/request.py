@@ -92,18 +92,27 @@ def check_prompts(prompts: list[str]) -> None:
 
 
 def resolve_request(config: InferenceConfig) -> EditRequest:
-    """Check and resolve ``config`` into an :class:`EditRequest`; no model is loaded, nothing is written."""
+    """Check and resolve ``config`` into an :class:`EditRequest`; no model is loaded, nothing is written.
+
+    Each piece is resolved once, by the part that owns it, in this order; the saved config then names
+    every resolved value (the span, the output folder, the device, one ControlNet and scale per control).
+    """
     check_prompts(config.prompts)
     baseline = config.method == "img2img" or config.compare
     if baseline:
         check_strength(config.strength, config.num_inference_steps)
     model = resolve_model_source(config.run, config.pipeline, config.base, img2img=baseline)
-    defaults = TUNING_DEFAULTS
-    clip = resolve_span(config, model.tuned_clip, defaults.n_sample_frames, defaults.sample_frame_rate)
+    clip = resolve_span(config, model.tuned_clip, TUNING_DEFAULTS.n_sample_frames, TUNING_DEFAULTS.sample_frame_rate)
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
     out = resolve_out(config)
     device = resolve_device(config.device)
-    config = dataclasses.replace(
+    controls = resolve_controls(config, model.source.unet_root, clip, device.type)
+    cache = None
+    if config.inversion and (config.method == "tuneavideo" or config.compare):
+        cache = inversion_cache_path(
+            config.cache_dir, config.run, model.source.files, clip, config.inversion_steps, config.dtype, device.type
+        )
+    resolved = dataclasses.replace(
         config,
         video=clip.path,
         start=None,
@@ -117,16 +126,7 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
         window_overlap=clip.window_overlap,
         out=str(out),
         device=str(device),
+        controlnets=[c.controlnet for c in controls],
+        control_scales=[c.scale for c in controls],
     )
-    controls = resolve_controls(config, model.source.unet_root, clip, device.type)
-    if controls:  # the saved config names what was used: one ControlNet and one scale per control
-        config = dataclasses.replace(
-            config, controlnets=[c.controlnet for c in controls], control_scales=[c.scale for c in controls]
-        )
-    cache = None
-    if config.inversion and (config.method == "tuneavideo" or config.compare):
-        files = model.source.files
-        cache = inversion_cache_path(
-            config.cache_dir, config.run, files, clip, config.inversion_steps, config.dtype, device.type
-        )
-    return EditRequest(config, model.source, model.img2img_base, clip, device, out, cache, controls)
+    return EditRequest(resolved, model.source, model.img2img_base, clip, device, out, cache, controls)
