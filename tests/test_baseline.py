@@ -190,7 +190,7 @@ def test_inference_img2img_writes_mp4_with_sound_sidecar_and_gif(tiny_sd, cli_cl
     sidecar = json.loads((out / "a-red-ball.json").read_text())
     assert (sidecar["method"], sidecar["strength"], sidecar["model"]) == ("img2img", 0.5, str(tiny_sd))
     assert (sidecar["num_inference_steps"], sidecar["seed"], sidecar["num_frames"]) == (4, SEED, FRAMES)
-    assert sidecar["source"]["frame_indices"] == [0, 2, 4, 6]
+    assert sidecar["source"]["frame_indices"] == {"start": 0, "stop": 8, "stride": 2}
     with Image.open(out / "grid.gif") as gif:
         assert gif.width == 2 * SIZE  # source | the prompt
     assert load_config(InferenceConfig, [out / "config.yaml"]).method == "img2img"

@@ -11,7 +11,7 @@ import pytest
 from imageio.v3 import imread
 
 from vidsynth.errors import VidSynthError
-from vidsynth.evaluation.evaluate import evaluate, main
+from vidsynth.evaluation.evaluate import evaluate, load_sidecar, main, read_edit_and_source
 from vidsynth.evaluation.metrics import ClipScorer, text_alignment
 from vidsynth.media.scene import render_frames, render_scene
 from vidsynth.media.writers import write_video
@@ -137,6 +137,30 @@ def test_evaluate_reuses_a_loaded_scorer_and_accepts_single_files(tiny_clip, sou
     video = _write_edit(tmp_path / "run", "copy", frames, source, "a red ball", "img2img")
     rows = evaluate([video], ClipScorer(tiny_clip))
     assert [row["clip"] for row in rows] == ["copy"]
+
+
+@pytest.mark.parametrize(
+    "record", [{"start": 0, "stop": 8, "stride": 2}, INDICES], ids=["start-stop-stride", "older-list"]
+)
+def test_sidecars_name_their_frames_as_a_range_or_as_the_older_list(source, tmp_path, record):
+    frames = render_frames(8, SIZE, SIZE)[INDICES]
+    video = _write_edit(tmp_path, "edit", frames, source, "a ball", "tuneavideo")
+    sidecar = json.loads(video.with_suffix(".json").read_text())
+    sidecar["source"]["frame_indices"] = record
+    video.with_suffix(".json").write_text(json.dumps(sidecar))
+    meta = load_sidecar(video)
+    assert meta["frame_indices"] == INDICES
+    edited, source_frames = read_edit_and_source(video, meta)
+    assert len(edited) == len(source_frames) == len(INDICES)
+
+
+def test_a_sidecar_range_without_its_stop_is_named(source, tmp_path):
+    video = _write_edit(tmp_path, "edit", render_frames(8, SIZE, SIZE)[INDICES], source, "a ball", "tuneavideo")
+    sidecar = json.loads(video.with_suffix(".json").read_text())
+    sidecar["source"]["frame_indices"] = {"start": 0, "stride": 2}
+    video.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(VidSynthError, match="unreadable or incomplete \\(KeyError: 'stop'\\)"):
+        load_sidecar(video)
 
 
 def test_missing_sidecar_is_named(tiny_clip, source, tmp_path):

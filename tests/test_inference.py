@@ -12,15 +12,18 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from vidsynth import inference, workspace
+from vidsynth import inference
+from vidsynth.cache_keys import inversion_cache_path
 from vidsynth.cli import run_main
 from vidsynth.config import load_config
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.editing import request as edit_request
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
+from vidsynth.media.span import resolve_span
 from vidsynth.media.video import probe_video
 from vidsynth.pipelines import ModelSource, TuneAVideoPipeline, loading
+from vidsynth.pipelines.source import resolve_model_source
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -141,7 +144,7 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         assert sidecar["source"] == {
             "path": str(clip.absolute()),
             "fps": SOURCE_FPS,
-            "frame_indices": [1, 3, 5, 7],
+            "frame_indices": {"start": 1, "stop": 9, "stride": 2},
             "start": START / SOURCE_FPS,
             "duration": FRAMES * STRIDE / SOURCE_FPS,
         }
@@ -211,8 +214,10 @@ def test_bad_inputs_exit_2_before_any_model_loads_and_write_nothing(
 
 
 def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monkeypatch):
-    monkeypatch.setattr(workspace, "CONFIGS", tmp_path)
-    (tmp_path / "small.yaml").write_text("device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n")
+    monkeypatch.chdir(tmp_path)  # profiles are configs/NAME.yaml in the folder the command runs in
+    (tmp_path / "configs").mkdir()
+    small = "device: cpu\ndtype: bf16\nsteps: 10\nframes: 8\nvae_slicing: false\n"
+    (tmp_path / "configs" / "small.yaml").write_text(small)
     edit = tmp_path / "mine" / "edit.yaml"
     edit.parent.mkdir()
     edit.write_text("steps: 20\nseed: 7\nprompts: [from the file]\n")
@@ -225,13 +230,22 @@ def test_config_layers_profile_then_file_then_entries_then_flags(tmp_path, monke
         inference.resolve_config(inference.parse_args(["--profile", "jetson", "--prompt", "x"]))
 
 
+def test_width_and_height_flags_set_the_frame_size_over_the_entries():
+    args = inference.parse_args(["--prompt", "x", "--width", "64", "--height", "48", "width=32"])
+    config = inference.resolve_config(args)
+    assert (config.width, config.height) == (64, 48)
+    assert inference.resolve_config(inference.parse_args(["--prompt", "x", "width=32"])).width == 32
+
+
 def test_inverted_latents_are_keyed_by_what_they_depend_on(tuned_run):
     config = InferenceConfig(run=str(tuned_run), prompts=["x"])
     request = edit_request.resolve_request(dataclasses.replace(config, device="cpu"))
     source, span, cpu = request.model, request.clip, request.device
 
     def key(config=config, span=span):
-        return edit_request.inversion_cache_path(config, source, span, cpu)
+        return inversion_cache_path(
+            config.cache_dir, config.run, source.files, span, config.inversion_steps, config.dtype, cpu.type
+        )
 
     assert request.inversion_cache == key() == request.inversion_cache
     assert key().parent == (tuned_run / ".cache").absolute() and key().name.startswith("inversion-")
@@ -257,9 +271,9 @@ def test_an_original_tune_a_video_output_folder_names_its_clip(tmp_path, clip):
         f"  sample_start_idx: {START}\n  sample_frame_rate: {STRIDE}\n"
     )
     config = InferenceConfig(run=str(folder), prompts=["x"])
-    source, tuned = edit_request.resolve_model(config)
-    assert source == ModelSource("tuneavideo", str(folder))
-    span = edit_request.resolve_clip(config, tuned)
+    model = resolve_model_source(config.run, config.pipeline, config.base)
+    assert model.source == ModelSource("tuneavideo", str(folder))
+    span = resolve_span(config, model.tuned_clip, default_frames=8, default_stride=1)
     assert (span.path, span.num_frames, span.width, span.height) == (str(clip), FRAMES, SIZE, SIZE)
     assert (span.start_frame, span.stride) == (START, STRIDE)
 
@@ -287,8 +301,7 @@ def test_commands_print_only_what_a_user_can_act_on(edited):
 
 
 def test_help_is_instant_it_imports_no_model_library():
-    code = "import sys\nfrom vidsynth import inference\n"
-    code += "try:\n    inference.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = "import sys, inference\ntry:\n    inference.main(['--help'])\nexcept SystemExit:\n    pass\n"
     result = _python("-c", code + "print(sorted({'torch', 'diffusers'} & set(sys.modules)))")
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
 

@@ -50,7 +50,10 @@ def test_a_time_span_is_every_frame_at_the_source_rate_with_exactly_its_sound(ti
     assert (info.num_frames, info.fps) == (14, FPS)  # frames 4..17: every frame of 0.5-2.25 s
     assert abs(_audio_seconds(out / "a-ball.mp4") - 14 / FPS) <= 1 / FPS
     sidecar = json.loads((out / "a-ball.json").read_text())
-    assert sidecar["source"]["frame_indices"] == list(range(4, 18)) and sidecar["source"]["start"] == 0.5
+    assert (
+        sidecar["source"]["frame_indices"] == {"start": 4, "stop": 18, "stride": 1}
+        and sidecar["source"]["start"] == 0.5
+    )
     assert sidecar["window"] is None  # 14 frames fit in one window (the tuning default, 24): the ordinary path
 
 

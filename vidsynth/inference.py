@@ -14,17 +14,14 @@ NAME`` (``configs/NAME.yaml``), ``--config FILE`` and trailing ``key=value`` ent
 layers, explicit flags last. The request is resolved and checked before a model loads
 (:mod:`vidsynth.editing.request`); the results appear in the output folder only once all are written.
 
-This file is the command line only: parse, resolve, render (:mod:`vidsynth.editing.render`), write
-(:mod:`vidsynth.editing.outputs`). The libraries are imported after the arguments are parsed, so ``--help``
-and usage errors are instant.
+This file is the command line only: parse, resolve (:mod:`vidsynth.editing.request`), edit
+(:mod:`vidsynth.editing.run`: read, render, write). The libraries are imported after the arguments
+are parsed, so ``--help`` and usage errors are instant.
 """
 
 import argparse
 import dataclasses
-import logging
 from pathlib import Path
-
-logger = logging.getLogger("inference")
 
 _NOT_FLAGS = {"overrides", "profile", "config"}
 
@@ -50,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     clip.add_argument("--end", type=float, help="seconds into the clip where the edit ends (default: the clip's end)")
     clip.add_argument("--frames", type=_frame_count, dest="num_frames", help="frames to edit, or all (the whole span)")
     clip.add_argument("--stride", type=int, help="source frames between edited frames (1: the source's frame rate)")
+    clip.add_argument("--width", type=int, help="multiple of 8 (default: the run's, else 512 on the long side)")
+    clip.add_argument("--height", type=int, help="multiple of 8 (default: the run's, else the clip's aspect ratio)")
     clip.add_argument("--window", type=int, help="frames the UNet sees at once (default: the run's n_sample_frames)")
     clip.add_argument("--window-overlap", type=int, help="frames windows share (default: window / 4, max 4)")
     edit = parser.add_argument_group("edit")
@@ -114,29 +113,16 @@ def resolve_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: the command line), resolve the request, run the edit and say where it went."""
     args = parse_args(argv)
     from vidsynth import events
-    from vidsynth.control import control_maps, load_controlnets
-    from vidsynth.editing.outputs import write_results
-    from vidsynth.editing.render import edit_img2img, edit_tuneavideo
     from vidsynth.editing.request import resolve_request
+    from vidsynth.editing.run import run_edit
 
     request = resolve_request(resolve_config(args))
-    logger.info("%s", request.describe())
-    clip = request.clip.read()
-    maps = control_maps(request.controls, clip, request.device, request.dtype)  # one (F, H, W, 3) per control
-    controlnet = load_controlnets(request.controls, request.dtype, request.device)  # None without controls
-    method = request.config.method
-    edits = {}
-    if method == "img2img" or request.config.compare:
-        edits["img2img"] = (request.img2img_base, edit_img2img(request, clip, maps, controlnet))
-    if method == "tuneavideo" or request.config.compare:
-        edits["tuneavideo"] = (
-            request.model.name,
-            edit_tuneavideo(request, clip, control_maps=maps, controlnet=controlnet),
-        )
-    files = write_results(request, clip, edits, maps)
-    print(f"{' vs. '.join(edits)} edit(s) of {Path(clip.path).name} in {request.out}: {', '.join(files)}")
+    files = run_edit(request)
+    methods, clip = " vs. ".join(request.methods), Path(request.clip.path).name
+    print(f"{methods} edit(s) of {clip} in {request.out}: {', '.join(files)}")
     events.emit("done", output=str(request.out))
 
 

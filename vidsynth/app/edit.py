@@ -16,7 +16,8 @@ from vidsynth.atomic import remove_stale_partials
 from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.loader import config_from_layers
-from vidsynth.editing.request import resolve_out, resolve_request
+from vidsynth.editing.out_folder import resolve_out
+from vidsynth.editing.request import resolve_request
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
 from vidsynth.app.uploads import check_upload, names_in_use, prune_uploads
-from vidsynth.editing.request import default_size
 from vidsynth.errors import VidSynthError
+from vidsynth.media.span import default_size
 from vidsynth.media.video import VideoInfo, probe_video
 from vidsynth.workspace import CHECKPOINTS
 

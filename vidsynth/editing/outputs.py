@@ -20,6 +20,7 @@ from vidsynth.atomic import atomic_path, remove_stale_partials
 from vidsynth.config import save_config
 from vidsynth.editing.request import EditRequest
 from vidsynth.media.sound import SoundSpan, sound_track
+from vidsynth.media.span import frame_indices_record
 from vidsynth.media.video import Clip
 from vidsynth.media.writers import write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import unique_slugs
@@ -91,7 +92,7 @@ def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str
         "source": {
             "path": clip.path,
             "fps": clip.source_fps,
-            "frame_indices": list(clip.frame_indices),
+            "frame_indices": frame_indices_record(clip.frame_indices, clip.stride),
             "start": clip.start,
             "duration": clip.duration,
         },

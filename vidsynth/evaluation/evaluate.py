@@ -35,6 +35,7 @@ from vidsynth.evaluation.metrics import (
     frame_consistency_consecutive,
     text_alignment,
 )
+from vidsynth.media.span import frame_indices_from
 from vidsynth.media.video import read_frames
 from vidsynth.media.writers import write_json
 
@@ -115,7 +116,7 @@ def load_sidecar(video: Path) -> dict:
             "width": int(meta["width"]),
             "height": int(meta["height"]),
             "source_path": Path(meta["source"]["path"]),
-            "frame_indices": [int(i) for i in meta["source"]["frame_indices"]],
+            "frame_indices": frame_indices_from(meta["source"]["frame_indices"]),
         }
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise VidSynthError(

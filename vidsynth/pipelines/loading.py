@@ -1,7 +1,7 @@
 """The one way to build the editing pipeline: :func:`load_pipeline` from a :class:`ModelSource`.
 
 A model comes in four shapes, and each needs its own recipe, so callers name the shape once (in
-``vidsynth.editing.request``) and never branch on it again:
+``vidsynth.pipelines.source``) and never branch on it again:
 
 * ``base``: a plain SD-1.x model (folder or hub id), inflated as it loads (zero-shot editing);
 * ``trained``: a base model plus the small ``tuned_unet.safetensors`` of a tuning run, whose metadata
@@ -54,6 +54,11 @@ class ModelSource:
     def name(self) -> str:
         """How sidecars and messages name the model."""
         return f"{self.base} + {self.path}" if self.kind == "trained" else self.path
+
+    @property
+    def unet_root(self) -> str:
+        """The model folder (or hub id) whose ``unet/`` config names the base UNet: the base of a trained source."""
+        return self.base if self.kind == "trained" else self.path
 
     @property
     def files(self) -> list[str]:

@@ -1,0 +1,80 @@
+"""Cache files named by what their content depends on: the inverted latents and the control maps of a span.
+
+A file is ``<cache>/<name>-<hash of its key><suffix>``: the key lists everything the content depends
+on (the model's and the clip's files by name, size and modification time, the span, the size, the
+settings), so a changed input gives another name and a stale file is never read. The cache folder
+is ``cache_dir`` when given, else the tuning run's ``.cache``, else the user's cache folder.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+
+class Span(Protocol):
+    """The frames results are made from (a :class:`vidsynth.media.span.ClipSpan`)."""
+
+    path: str
+    start_frame: int
+    stride: int
+    num_frames: int
+    width: int
+    height: int
+    window: int
+    window_overlap: int
+
+
+def fingerprint(ref: str) -> list:
+    """What identifies a model or clip for the cache: (name, size, mtime) of its files, or a hub id."""
+    path = Path(ref)
+    if not path.exists():
+        return [ref]
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def span_key(span: Span) -> dict:
+    """The part of a key that names the frames: the clip's files, the span and the size."""
+    return {
+        "clip": [fingerprint(span.path), span.start_frame, span.stride],
+        "frames": span.num_frames,
+        "size": [span.width, span.height],
+    }
+
+
+def cache_file(cache_dir: str | None, run: str | None, name: str, key: dict, suffix: str) -> Path:
+    """``<cache>/<name>-<hash of key><suffix>``; the cache is ``cache_dir``, else the run's .cache, else the user's."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    if cache_dir:
+        folder = Path(cache_dir).expanduser()
+    elif run:
+        folder = Path(run) / ".cache"
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsynth"
+    return folder.absolute() / f"{name}-{digest}{suffix}"
+
+
+def inversion_cache_path(
+    cache_dir: str | None,
+    run: str | None,
+    model_files: list[str],
+    span: Span,
+    steps: int,
+    dtype: str,
+    device_type: str,
+) -> Path:
+    """``<cache>/inversion-<hash>.pt``, keyed by model, clip span, size, windows, steps, dtype and device type.
+
+    The inversion runs without ControlNets, so the controls are not part of the key.
+    """
+    key = {
+        **span_key(span),
+        "model": [fingerprint(ref) for ref in model_files],
+        "windows": [span.window, span.window_overlap] if span.num_frames > span.window else None,
+        "steps": steps,
+        "dtype": dtype,
+        "device": device_type,
+    }
+    return cache_file(cache_dir, run, "inversion", key, ".pt")
