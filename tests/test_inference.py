@@ -309,7 +309,9 @@ def test_help_is_instant_it_imports_no_model_library():
 def test_an_unreachable_hub_id_says_so_with_the_fix(tmp_path, clip):
     config = InferenceConfig(base="nobody/no-such-model", video=str(clip), prompts=["x"], device="cpu")
     request = edit_request.resolve_request(dataclasses.replace(config, out=str(tmp_path / "out")))
-    with pytest.raises(VidSynthError, match="cannot reach the Hugging Face hub for nobody/no-such-model .*HF_HUB_OFF"):
+    with pytest.raises(
+        VidSynthError, match="cannot reach the Hugging Face hub for the model nobody/no-such-model .*HF_HUB_OFF"
+    ):
         loading.load_pipeline(request.model)
 
 
