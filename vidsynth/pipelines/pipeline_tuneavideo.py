@@ -229,6 +229,14 @@ class TuneAVideoPipeline(DiffusionPipeline):
             desc = f"{config.pop('desc')}: {desc}"
         return events.steps(tqdm(iterable, desc=desc, **config), stage)
 
+    def _videos(self, latents: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarray:
+        """(b, 4, F, h, w) latents as (b, 3, F, H, W) float32 videos in [0, 1], a tensor or (``"np"``) an array."""
+        # All frames in one call: the VAE's slicing (on by default) still decodes them one at a time.
+        everything = latents.shape[0] * latents.shape[2]
+        videos = self.decode_latents(latents.to(compute_dtype(self.vae)), everything)  # (b, 3, F, H, W)
+        videos = (videos / 2 + 0.5).clamp(0, 1)
+        return videos.cpu().numpy() if output_type == "np" else videos
+
     # ------------------------------------------------------------------ checks
 
     def _check_size(self, height: int, width: int) -> None:
@@ -509,17 +517,9 @@ class TuneAVideoPipeline(DiffusionPipeline):
         fractions of the sampling steps.
         """
         controlnet = self._controlnet()
-        # align format for control guidance (as diffusers' ControlNet pipelines)
-        if not isinstance(control_guidance_start, list) and isinstance(control_guidance_end, list):
-            control_guidance_start = len(control_guidance_end) * [control_guidance_start]
-        elif not isinstance(control_guidance_end, list) and isinstance(control_guidance_start, list):
-            control_guidance_end = len(control_guidance_start) * [control_guidance_end]
-        elif not isinstance(control_guidance_start, list) and not isinstance(control_guidance_end, list):
-            mult = len(controlnet.nets) if isinstance(controlnet, MultiControlNetModel) else 1
-            control_guidance_start, control_guidance_end = (
-                mult * [control_guidance_start],
-                mult * [control_guidance_end],
-            )
+        control_guidance_start, control_guidance_end = _align_control_guidance(
+            controlnet, control_guidance_start, control_guidance_end
+        )
 
         # 1. Check inputs
         self.check_inputs(
@@ -575,13 +575,7 @@ class TuneAVideoPipeline(DiffusionPipeline):
             )
             scales = controlnet_conditioning_scale
             scales = scales if isinstance(scales, list) else [scales] * len(maps)
-            controlnet_keep = []
-            for i in range(len(timesteps)):
-                keeps = [
-                    1.0 - float(i / len(timesteps) < s or (i + 1) / len(timesteps) > e)
-                    for s, e in zip(control_guidance_start, control_guidance_end, strict=True)
-                ]
-                controlnet_keep.append(keeps)
+            controlnet_keep = _controlnet_keep(len(timesteps), control_guidance_start, control_guidance_end)
 
         # 8. Denoising loop
         progress = self._progress(timesteps, "Sampling", "sampling")
@@ -599,18 +593,31 @@ class TuneAVideoPipeline(DiffusionPipeline):
             latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
 
         # 9. Post-processing
-        if output_type == "latent":
-            videos = latents
-        else:
-            # All frames in one call: the VAE's slicing (on by default) still decodes them one at a time.
-            everything = latents.shape[0] * latents.shape[2]
-            videos = self.decode_latents(latents.to(compute_dtype(self.vae)), everything)  # (b, 3, F, H, W)
-            videos = (videos / 2 + 0.5).clamp(0, 1)  # float32 in [0, 1]
-            videos = videos.cpu().numpy() if output_type == "np" else videos
+        videos = latents if output_type == "latent" else self._videos(latents, output_type)
 
         # 10. Offload all models
         self.maybe_free_model_hooks()
         return TuneAVideoPipelineOutput(videos=videos) if return_dict else (videos,)
+
+
+def _align_control_guidance(controlnet, start, end) -> tuple[list[float], list[float]]:
+    """``control_guidance_start`` and ``_end`` as one value per ControlNet each (as diffusers' ControlNet pipelines)."""
+    if not isinstance(start, list) and isinstance(end, list):
+        start = len(end) * [start]
+    elif not isinstance(end, list) and isinstance(start, list):
+        end = len(start) * [end]
+    elif not isinstance(start, list) and not isinstance(end, list):
+        mult = len(controlnet.nets) if isinstance(controlnet, MultiControlNetModel) else 1
+        start, end = mult * [start], mult * [end]
+    return start, end
+
+
+def _controlnet_keep(num_steps: int, starts: list[float], ends: list[float]) -> list[list[float]]:
+    """Per sampling step, per ControlNet: 1.0 inside its [start, end] fraction of the steps, else 0.0."""
+    return [
+        [1.0 - float(i / num_steps < s or (i + 1) / num_steps > e) for s, e in zip(starts, ends, strict=True)]
+        for i in range(num_steps)
+    ]
 
 
 def _is_number(value) -> bool:
