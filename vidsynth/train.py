@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # Check the request before torch, diffusers and accelerate load (seconds): config, model path, clip, sizes,
     # span, output folder. A typo fails at once and leaves nothing behind.
-    clip_info, span = check_inputs(cfg)
+    video, span = check_inputs(cfg)
     run = RunFolder(Path(cfg.output_dir))
     resume_from = find_checkpoint(cfg.resume_from_checkpoint, run.checkpoints)
     run.check_start(resuming=resume_from is not None, overwrite=cfg.overwrite)
@@ -127,14 +127,12 @@ def main(argv: list[str] | None = None) -> Path:
         logger.warning(note)
     if cfg.resume_from_checkpoint and resume_from is None:
         logger.info("No checkpoint in %s to resume from; starting a new run", run.checkpoints)
-    seed = resolve_config(cfg, clip_info, span, resume_from)  # the seed, the span's end, absolute paths
+    seed = resolve_config(cfg, video, span, resume_from)  # the seed, the span's end, absolute paths
     set_seed(seed)  # the temporal layers' initial q/k/v weights are random
 
     # The span range(start, end, stride): its first window (fixed) or all of it (random), resized, in [-1, 1].
     data, model = cfg.train_data, cfg.pretrained_model_path
-    clip = read_clip(
-        clip_info, span.frames_read, data.width, data.height, data.sample_start_idx, data.sample_frame_rate
-    )
+    clip = read_clip(video, span.frames_read, data.width, data.height, data.sample_start_idx, data.sample_frame_rate)
 
     # Load the noise scheduler and the models; inflate the UNet.
     noise_scheduler = training_scheduler(model)
@@ -171,9 +169,8 @@ def main(argv: list[str] | None = None) -> Path:
     def validate(step: int) -> None:
         if accelerator.is_main_process:
             unet.eval()
-            with accelerator.autocast(), events.stage("validation", tuning_step=step):
-                grid = validation.render(accelerator.unwrap_model(unet), accelerator.device, step)
-            events.emit("sample", path=str(grid), step=step)
+            with accelerator.autocast():
+                validation.render(accelerator.unwrap_model(unet), accelerator.device, step)
             unet.train()
 
     tuning_step = TuningStep(accelerator, unet, optimizer, lr_scheduler, noise_scheduler, cfg, seed)

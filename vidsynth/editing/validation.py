@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from vidsynth import events
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import ValidationDataConfig
 from vidsynth.dtypes import torch_dtype
@@ -114,9 +115,13 @@ class Validation:
         )
 
     def render(self, unet: VideoUNet, device: torch.device, step: int) -> Path:
-        """Render the prompts with ``unet`` as tuned after ``step`` into ``samples/sample-<step>/``; the grid's path."""
+        """Render the prompts with ``unet`` as tuned after ``step`` into ``samples/sample-<step>/``; the grid's path.
+        A stage of its own in the event stream, then a ``sample`` event with the grid."""
         folder = self.run.sample(step)
         logger.info("Validation after step %d: %s -> %s", step, self.describe(), folder)
-        pipeline = validation_pipeline(self.model, unet, device, self.frozen_dtype)
-        pipeline.set_progress_bar_config(leave=False, desc="Validation")  # "Validation: DDIM inversion", ...
-        return render_validation(pipeline, self.model, self.clip, self.clip_latents, self.cfg, folder, self.seed)
+        with events.stage("validation", tuning_step=step):
+            pipeline = validation_pipeline(self.model, unet, device, self.frozen_dtype)
+            pipeline.set_progress_bar_config(leave=False, desc="Validation")  # "Validation: DDIM inversion", ...
+            grid = render_validation(pipeline, self.model, self.clip, self.clip_latents, self.cfg, folder, self.seed)
+        events.emit("sample", path=str(grid), step=step)
+        return grid
