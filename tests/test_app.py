@@ -25,9 +25,9 @@ from vidsynth.app.edit import EditForm, edit_config, inference_args, inference_c
 from vidsynth.app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobQueue
 from vidsynth.app.progress import Progress
 from vidsynth.app.runs import validation_samples
+from vidsynth.app.server import serve
 from vidsynth.app.service import Studio
 from vidsynth.app.tune import TuneTask, tuning_defaults
-from vidsynth.app.ui import serve
 from vidsynth.app.wording import EDIT_FIELDS, TUNE_FIELDS, in_page_terms
 from vidsynth.config import TrainDataConfig
 from vidsynth.editing.request import check_prompts

@@ -21,8 +21,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from vidsynth import train
 from vidsynth.app.models import TINY_SD
+from vidsynth.app.server import serve
 from vidsynth.app.service import Studio
-from vidsynth.app.ui import serve
 from vidsynth.media.scene import render_scene
 from vidsynth.run_folder import RESULT_FILE
 

@@ -25,8 +25,8 @@ import pytest
 
 from vidsynth.app.access import read_logins
 from vidsynth.app.clips import SAMPLE_SCENE
+from vidsynth.app.server import serve
 from vidsynth.app.service import Studio
-from vidsynth.app.ui import serve
 from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.errors import VidSynthError
 from vidsynth.run_folder import RESULT_FILE

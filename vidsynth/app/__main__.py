@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     check_exposure(args.host, args.share, logins, args.no_auth)
     check_port(args.host, args.port)
 
+    from vidsynth.app.server import serve
     from vidsynth.app.service import Studio  # Gradio and torch load only once the checks above passed
-    from vidsynth.app.ui import serve
 
     studio = Studio(Path(args.outputs), max_upload_mb=args.max_upload_mb, keep_uploads_days=args.keep_uploads_days)
     try:

@@ -1,24 +1,20 @@
 """The job queue: tuning and edit jobs, one at a time, each run as the commands a user would type.
 
 A job is ``python -m vidsynth.train --config ...`` or ``python -m vidsynth.inference ...`` (then ``python -m
-vidsynth.evaluate``) in a process of its own, so it takes the command line's code paths, checks and atomic
-writes; a crash in it cannot take the app down; it ends with the app (:func:`~vidsynth.commands.die_with_parent`);
-and cancelling it is stopping a process group: Ctrl-C's signal first, so the command removes what it was
-writing as it does at a terminal, then a kill after :data:`GRACE_S`. What an unfinished job still leaves
-(a tuning run's folder) its :class:`Task` removes.
+vidsynth.evaluate``) in a process of its own (:mod:`vidsynth.app.child`), so it takes the command line's code
+paths, checks and atomic writes; a crash in it cannot take the app down; it ends with the app; and cancelling
+it is what Ctrl-C does at a terminal, so the command removes what it was writing. What an unfinished job
+still leaves (a tuning run's folder) its :class:`Task` removes.
 
 The queue is kept in the outputs folder (:mod:`vidsynth.app.store`): every tab and every app process on
 it sees the same jobs; jobs waiting when the app stops run when it starts again; a job running when the
 app was killed is marked failed and its partial output removed. One job runs at a time (one device).
 
 A command's progress, result and error message come from the events it writes to a file of its own
-(:mod:`vidsynth.events`, read by :mod:`vidsynth.app.progress`); its terminal output goes to a log, whose
-last lines explain a command that died without a word.
+(:mod:`vidsynth.events`, read by :mod:`vidsynth.app.progress`).
 """
 
 import logging
-import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -27,19 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from vidsynth import events
+from vidsynth.app import child
 from vidsynth.app.progress import EventFile, Progress
 from vidsynth.app.store import CANCELLED, DONE, FAILED, RUNNING, WAITING, JobStore, Row
-from vidsynth.commands import child_env, die_with_parent
 from vidsynth.errors import VidSynthError
 
 logger = logging.getLogger(__name__)
 
-GRACE_S = 10.0  # seconds a cancelled command gets to clean up after Ctrl-C's signal before it is killed
 POLL_S = 1.0  # how often an idle queue looks for jobs that another app process on the same outputs added
 FOLLOW_S = 0.25  # how often a running command's new events are read
-_LOG_LINES = 40
-_LOG_TAIL_BYTES = 16384
 ORPHANED = "the app stopped while this job ran (killed or crashed); what the job had written was removed"
 
 
@@ -71,7 +63,7 @@ class Job:
     ended: float | None = None
     progress: Progress = field(default_factory=Progress)  # while this process runs it
     message: str = ""  # why it failed, or what it wrote
-    log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LINES))  # the last command's last output lines
+    log: deque = field(default_factory=lambda: deque(maxlen=child.LOG_LINES))  # the last command's last output lines
     process: subprocess.Popen | None = None
     cancelling: bool = False
 
@@ -116,7 +108,7 @@ class JobQueue:
             if job is self._running:
                 job.cancelling = True
                 if job.process is not None:
-                    self._interrupt(job.process)
+                    child.interrupt(job.process)
                 return job
             if job.state == RUNNING:
                 raise VidSynthError(f"job {job_id} runs in another app process on these outputs. Cancel it there")
@@ -169,7 +161,7 @@ class JobQueue:
             if self._running is not None:
                 self.cancel(self._running.id)
             self._lock.notify_all()
-        self._worker.join(timeout=GRACE_S + 5)
+        self._worker.join(timeout=child.GRACE_S + 5)
         if not self._worker.is_alive():
             self._store.close()
 
@@ -259,20 +251,11 @@ class JobQueue:
         """Run one command of ``job`` to its end, following its events; None if it succeeded, else why not."""
         with tempfile.TemporaryDirectory(prefix="vidsynth-job-") as scratch:
             feed, log = EventFile(Path(scratch) / "events.jsonl"), Path(scratch) / "output.log"
-            with log.open("wb") as output:
-                process = subprocess.Popen(
-                    args,
-                    env={**child_env(), "PYTHONUNBUFFERED": "1", events.ENV: str(feed.path)},
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group, so a cancel stops its children too
-                    preexec_fn=die_with_parent,  # and it ends if the app is killed
-                )
+            process = child.start(args, feed.path, log)
             with self._lock:
                 job.process, job.progress.ending = process, None
                 if job.cancelling:
-                    self._interrupt(process)
+                    child.interrupt(process)
             code = None
             while code is None:
                 try:
@@ -280,7 +263,7 @@ class JobQueue:
                 except subprocess.TimeoutExpired:
                     pass
                 self._follow(job, feed)
-            job.log.extend(_last_lines(log))
+            job.log.extend(child.last_lines(log))
         with self._lock:
             job.process = None
             if job.cancelling:
@@ -299,26 +282,3 @@ class JobQueue:
         with self._lock:
             for event in new:
                 job.progress.update(event)
-
-    def _interrupt(self, process: subprocess.Popen) -> None:
-        """Ctrl-C's signal to the process group now, a kill after :data:`GRACE_S` if it is still running."""
-        _signal_group(process, signal.SIGINT)
-        timer = threading.Timer(GRACE_S, _signal_group, (process, signal.SIGKILL))
-        timer.daemon = True
-        timer.start()
-
-
-def _last_lines(log: Path) -> list[str]:
-    """The last lines of a command's output, each tqdm redraw (``\\r``) a line of its own."""
-    with log.open("rb") as file:
-        file.seek(max(0, log.stat().st_size - _LOG_TAIL_BYTES))
-        text = file.read().decode("utf-8", errors="replace")
-    return [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()][-_LOG_LINES:]
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass

@@ -9,13 +9,10 @@ changed. The page's functions are also an API (``gradio_client``): ``/upload_cli
 """
 
 import gradio as gr
-from starlette.middleware import Middleware
 
 from vidsynth.app.handlers import MAX_VIDEOS, QUEUE_COLUMNS, SPAN_KEYS, ClipShown, EditShown, PageHandlers
 from vidsynth.app.runs import METRIC_COLUMNS
-from vidsynth.app.served import ServedFiles
 from vidsynth.app.service import Studio
-from vidsynth.app.uploads import MB
 
 CSS = """
 .vs-progress { display: flex; gap: 0.75em; align-items: center; }
@@ -274,33 +271,3 @@ def build_page(studio: Studio) -> gr.Blocks:
         gr.api(handlers.jobs, api_name="jobs")
         gr.api(handlers.finished, api_name="runs")
     return page
-
-
-def serve(
-    studio: Studio, host: str, port: int | None, share: bool = False, auth: list[tuple[str, str]] | None = None
-) -> tuple[gr.Blocks, str]:
-    """Build the page and start serving it (in a thread); returns it and its local URL.
-
-    ``auth``: the (user, password) logins the page asks for (None: no login). Uploads above the studio's
-    ``max_upload_mb`` are refused; of the outputs folder only clips and results are served
-    (:mod:`vidsynth.app.served`); Gradio's copies of uploads and shown files go a day after they were made.
-    """
-    page = build_page(studio)
-    page.queue(default_concurrency_limit=4)
-    page.delete_cache = (3600, 86400)  # every hour, what Gradio copied more than a day ago
-    _, url, _ = page.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        auth=auth,
-        auth_message="VidSynth: log in with a user and password the app was started with.",
-        prevent_thread_lock=True,
-        max_file_size=studio.max_upload_mb * MB,
-        allowed_paths=[str(studio.outputs)],  # so Gradio copies what the page shows; ServedFiles narrows URLs
-        blocked_paths=[str(studio.checkpoints), str(studio.outputs / ".models"), str(studio.outputs / ".queue")],
-        app_kwargs={"middleware": [Middleware(ServedFiles, outputs=studio.outputs)]},
-        quiet=True,
-        css=CSS,
-        footer_links=["api"],
-    )
-    return page, url
