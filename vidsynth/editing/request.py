@@ -26,6 +26,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from omegaconf import OmegaConf
 
+from vidsynth.atomic import check_writable
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.control.control_video import check_control_video
@@ -297,6 +298,7 @@ def resolve_out(config: InferenceConfig) -> Path:
         out = Path(config.out).expanduser().absolute()
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise VidSynthError(f"{out} already holds files; results are never overwritten. Pass another --out")
+        check_writable(out, "Pass another --out")
         return out
     root = Path(config.run).absolute() / "edits" if config.run else Path("outputs/edits").absolute()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
