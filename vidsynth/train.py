@@ -46,6 +46,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.media.video import read_clip
 from vidsynth.models import VideoUNet
 from vidsynth.run_folder import RunFolder, checkpoint_step, list_checkpoints
+from vidsynth.testing.tiny_models import resolve_model
 from vidsynth.training.checkpoints import (
     checkpoint_seed,
     find_checkpoint,
@@ -96,6 +97,7 @@ def interrupted(run: RunFolder, steps_done: int, max_steps: int) -> Interrupted:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     cfg = load_config(TrainConfig, [args.config] if args.config else [], args.overrides)
+    cfg.pretrained_model_path = resolve_model(cfg.pretrained_model_path)  # ``tiny``: the offline tiny SD's folder
     # accelerate launch --cpu sets ACCELERATE_USE_CPU, which Accelerator reads; the first state made must read it too,
     # or it settles on the GPU, and processes started on a machine without one each run alone as process 0.
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))

@@ -54,14 +54,14 @@ def numbers(text: str | None, key: str) -> list[float]:
 
 
 class Studio:
-    """The app's state: ``outputs`` (runs, ``clips/``, ``.models/``), the models and the job queue."""
+    """The app's state: ``outputs`` (runs, ``clips/``), the models and the job queue."""
 
     def __init__(self, outputs: Path, checkpoints: Path = CHECKPOINTS):
         self.outputs = Path(outputs).absolute()
         self.clips = self.outputs / "clips"
         self.clips.mkdir(parents=True, exist_ok=True)
         render_sample(self.clips)
-        self.models = find_models(checkpoints, self.outputs / ".models")
+        self.models = find_models(checkpoints)
         self.defaults = tuning_defaults()
         self.queue = JobQueue()
         self._scratch = Path(tempfile.mkdtemp(prefix="vidsynth-app-"))  # the configs of queued tuning jobs

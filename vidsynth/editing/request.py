@@ -41,6 +41,7 @@ from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
 from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
+from vidsynth.testing import tiny_models
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def _existing_dir(path: str, what: str, fix: str) -> Path:
 
 def check_base(base: str) -> str:
     """A local SD folder must have a unet/ folder; anything else must look like a hub id (checked when loaded)."""
+    base = tiny_models.resolve_model(base)
     local = Path(base).expanduser()
     if local.exists():
         if not (local / "unet").is_dir():
@@ -436,7 +438,7 @@ def resolve_controls(
         if kind == "video":
             source = check_control_video(next(videos), clip.info, clip.frame_indices)
         else:
-            source = local_copy(config.depth_model) if kind == "depth" else None
+            source = local_copy(config.depth_model, "depth") if kind == "depth" else None
             cache = control_cache_path(config, kind, source, clip, device)
             if kind == "canny":
                 thresholds = (config.canny_low_threshold, config.canny_high_threshold)

@@ -26,6 +26,7 @@ from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 from transformers.utils import cached_file
 
 from vidsynth.errors import VidSynthError
+from vidsynth.testing.tiny_models import resolve_model
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
 
@@ -148,7 +149,7 @@ class ClipScorer:
         dtype: torch.dtype = torch.float32,
         batch_size: int = 16,
     ):
-        self.name = str(model)
+        self.name = resolve_model(str(model), "clip")
         self.device = torch.device(device)
         self.dtype = dtype
         self.batch_size = batch_size

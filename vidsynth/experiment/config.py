@@ -104,8 +104,10 @@ def check_clip_model(clip_model: str) -> None:
     """The CLIP model is a folder with a config, or a hub id in the local cache (or reachable)."""
     from transformers.utils import cached_file
 
+    from vidsynth.testing.tiny_models import resolve_model
+
     try:
-        cached_file(clip_model, "config.json")
+        cached_file(resolve_model(clip_model, "clip"), "config.json")
     except OSError as err:
         raise VidSynthError(
             f"the CLIP model {clip_model!r} for the metrics cannot be loaded: {str(err).splitlines()[0]} "

@@ -17,6 +17,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.media.video import VideoInfo, check_clip_request
 from vidsynth.models.trainable import trainable_parameter_names
 from vidsynth.models.unet import VideoUNet
+from vidsynth.testing.tiny_models import resolve_model
 from vidsynth.training.span import TuningSpan
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -35,12 +36,13 @@ def _load_part_config(model: str, part: type, subfolder: str) -> dict:
 
 def check_model(model: str) -> dict:
     """The base model's UNet config. A local folder must have the five SD-1.x parts; anything else
-    must look like a hub id.
+    must look like a hub id; ``tiny`` is the offline tiny model (built here the first time).
 
     Frame sizes need no check against the model: any multiple of 8 (the VAE's downsampling, checked
     with the clip) works, because diffusers' UNet upsamples to the skip connections' sizes where its
     own downsampling meets an odd latent size (432 px: latents 54 -> 27 -> 14 -> 7 and back).
     """
+    model = resolve_model(model)
     path = Path(model)
     if path.exists():
         missing = [part for part in MODEL_PARTS if not (path / part).is_dir()]
