@@ -1,11 +1,15 @@
 """``pip install .`` installs the whole package and nothing else; ``requirements.txt`` installs every extra."""
 
+import ast
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LEFT_OUT = {"outputs", "checkpoints", "venv", "build", "dist"}  # results and models, not sources
@@ -50,3 +54,32 @@ def test_requirements_install_every_extra():
     (project,) = [line for line in lines if line]
     match = re.fullmatch(r"-e \.\[(.+)\]", project)
     assert match and set(match[1].split(",")) == extras
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    """Normalised distribution names (PEP 503) of requirement strings."""
+    return {re.sub(r"[-_.]+", "-", re.match(r"[\w.-]+", r)[0]).lower() for r in requirements}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """Each top-level module vidsynth/ and postprocess/ import comes from a distribution pyproject.toml names."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared |= _requirement_names(extra)
+    distributions = packages_distributions()
+    undeclared = {}
+    for path in (p for d in ("vidsynth", "postprocess") for p in (ROOT / d).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            tops = {name.split(".")[0] for name in names} - set(sys.stdlib_module_names) - {"vidsynth", "postprocess"}
+            for top in tops:
+                if not _requirement_names(distributions.get(top, [top])) & declared:
+                    undeclared.setdefault(top, path.relative_to(ROOT).as_posix())
+    assert not undeclared, f"imported but not in pyproject.toml's dependencies or extras: {undeclared}"
