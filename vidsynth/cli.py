@@ -6,7 +6,7 @@ tqdm so they never break a progress bar, a :class:`VidSynthError` is one line an
 is one line (what was kept) and exit 130 instead of a traceback.
 """
 
-from vidsynth.quiet import quiet_libraries
+from vidsynth.quiet import quiet_libraries, quiet_warnings
 
 import logging
 import sys
@@ -46,6 +46,7 @@ def run_main(main: Callable[[], object]) -> None:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     setup_logging()
+    quiet_warnings()
     try:
         with logging_redirect_tqdm():
             main()
