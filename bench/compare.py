@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from vidsynth.evaluation.evaluate import evaluate, format_markdown  # noqa: E402
 from vidsynth.media.scene import render_scene  # noqa: E402
-from vidsynth.testing import build_tiny_sd  # noqa: E402
 from vidsynth.testing.tiny_clip import build_tiny_clip  # noqa: E402
+from vidsynth.testing.tiny_sd import build_tiny_sd  # noqa: E402
 
 REAL_SD = ROOT / "checkpoints" / "stable-diffusion-v1-4"
 METHODS = ("img2img", "tuneavideo")

@@ -59,8 +59,8 @@ def pipeline(seed: int = 0):
     from diffusers import DDIMScheduler
 
     from vidsynth.pipelines import TuneAVideoPipeline
-    from vidsynth.testing import build_clip_tokenizer
     from vidsynth.testing.tiny_sd import SD14_SCHEDULER
+    from vidsynth.testing.tokenizer import build_clip_tokenizer
 
     return TuneAVideoPipeline(
         vae=vae(seed),

@@ -17,7 +17,7 @@ def _private_hf_home(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_sd(tmp_path_factory):
     """A tiny random SD-1.x checkpoint folder in the real diffusers layout (built once)."""
-    from vidsynth.testing import build_tiny_sd  # imported here: torch and diffusers are slow to import
+    from vidsynth.testing.tiny_sd import build_tiny_sd  # imported here: torch and diffusers are slow to import
 
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd", seed=0)
 

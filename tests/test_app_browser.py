@@ -20,7 +20,6 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
 from vidsynth import train
-from vidsynth.app.models import TINY_SD
 from vidsynth.app.server import serve
 from vidsynth.app.service import Studio
 from vidsynth.media.scene import render_scene
@@ -38,7 +37,7 @@ def _tuned_with_train_py(outputs: Path, clip: Path) -> Path:
     """A 2-step run made by ``train.py``'s main (in this process), in the app's outputs folder."""
     config = outputs.parent / "tune.yaml"
     config.write_text(
-        f"pretrained_model_path: {outputs / '.models' / TINY_SD}\noutput_dir: {outputs / 'cli-run'}\n"
+        f"pretrained_model_path: tiny\noutput_dir: {outputs / 'cli-run'}\n"
         f"train_data:\n  video_path: {clip}\n  prompt: a ball is flying\n  n_sample_frames: 4\n"
         "  width: 64\n  height: 64\n  sample_frame_rate: 2\nmax_train_steps: 2\ngradient_checkpointing: false\n"
     )

@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from vidsynth.atomic import atomic_path, remove_stale_partials
+from vidsynth.errors import VidSynthError
+from vidsynth.media.scene import render_scene
 
 
 def test_a_file_appears_only_when_complete_and_a_failure_keeps_the_old_one(tmp_path):
@@ -66,3 +68,54 @@ def test_only_temporaries_of_ended_processes_are_removed(tmp_path):
             path.write_bytes(b"")
         assert sorted(remove_stale_partials(tmp_path)) == sorted([gone, gone_folder])
         assert all(path.exists() for path in kept)
+
+
+def _read_only_folder(tmp_path):
+    """A folder this process cannot write in (root writes anywhere chmod allows nothing: then skipped)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        folder.chmod(0o755)
+        pytest.skip("running as a user that writes in read-only folders (root)")
+    return folder
+
+
+def test_a_path_under_a_file_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(VidSynthError, match=r"notes\.txt is a file, not a folder\. Choose a writable place"):
+        with atomic_path(tmp_path / "notes.txt" / "edits" / "a.mp4") as tmp:
+            tmp.write_bytes(b"x")
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_a_path_in_a_read_only_folder_is_refused_before_anything_is_written(tmp_path):
+    folder = _read_only_folder(tmp_path)
+    with pytest.raises(VidSynthError, match="read-only for this user"):
+        with atomic_path(folder / "new" / "a.mp4", folder=True):
+            pass
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("place", ["under a file", "read-only"])
+def test_an_edit_out_that_cannot_be_written_is_one_line_and_exit_2_before_any_model_loads(
+    tiny_sd, tmp_path, caplog, monkeypatch, place
+):
+    from vidsynth import inference
+    from vidsynth.cli import run_main
+    from vidsynth.pipelines import loading
+
+    monkeypatch.setattr(loading, "_build", lambda *a, **k: pytest.fail("a model was loaded"))
+    clip = render_scene(tmp_path / "clip.mp4", num_frames=8, width=64, height=64, fps=8.0, audio_channels=0)
+    if place == "under a file":
+        parent, message = tmp_path / "clip.mp4", "clip.mp4 is a file, not a folder. Pass another --out"
+    else:
+        parent, message = _read_only_folder(tmp_path), "is read-only for this user. Pass another --out"
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--prompt", "a ball", "--out", str(parent / "edits")]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: inference.main(argv))
+    assert exit_info.value.code == 2
+    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert message in line and "\n" not in line
+    assert sorted(tmp_path.rglob("*")) == before

@@ -1,5 +1,6 @@
 """The README's main command: the offline demo, and the editing profiles it points users to."""
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,18 @@ def test_every_shipped_editing_profile_resolves_into_a_request(tiny_sd, tmp_path
         request = resolve_request(inference.resolve_config(inference.parse_args(argv)))
         assert request.device.type == "cpu"  # flags win over the profile
         assert request.clip.num_frames <= 24 and request.clip.width % 8 == request.clip.height % 8 == 0
+
+
+def test_the_demo_prints_each_stage_command_pasteable_with_its_prompts_quoted(caplog):
+    """A stage's logged command splits (as a shell would) back into the very words it ran, prompts whole."""
+    import logging
+
+    from vidsynth.demo import PROMPTS, stage
+
+    words = ["-c", "", "--prompt", PROMPTS[0], "--prompt", PROMPTS[1]]
+    timings = {}
+    with caplog.at_level(logging.INFO, logger="vidsynth.demo"):
+        stage("edit", timings, [sys.executable, *words])
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("edit: ")]
+    assert shlex.split(line.removeprefix("edit: ")) == ["python", *words]
+    assert set(timings) == {"edit"}

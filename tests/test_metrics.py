@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers import CLIPImageProcessorPil
 
 from vidsynth.errors import VidSynthError
 from vidsynth.evaluation.metrics import (
@@ -120,7 +120,8 @@ def test_tiny_clip_round_trip_shapes_and_determinism(tiny_clip, tmp_path):
     assert image_emb.shape == (5, PROJECTION_DIM) and image_emb.dtype == np.float32
     assert text_emb.shape == (PROJECTION_DIM,)
     assert np.isfinite(image_emb).all() and np.isfinite(text_emb).all()
-    assert scorer.crop_size == (IMAGE_SIZE, IMAGE_SIZE) and scorer.resize_to == IMAGE_SIZE
+    assert scorer.processor.crop_size == {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    assert scorer.processor.size == {"shortest_edge": IMAGE_SIZE}
     # Batching does not change results; the same seed rebuilds the same model, another seed does not.
     np.testing.assert_allclose(ClipScorer(tiny_clip, batch_size=16).image_embeddings(frames), image_emb, atol=1e-5)
     same = ClipScorer(build_tiny_clip(tmp_path / "again", seed=0), batch_size=2)
@@ -132,18 +133,15 @@ def test_tiny_clip_round_trip_shapes_and_determinism(tiny_clip, tmp_path):
     assert not np.allclose(scorer.text_embedding("a red car"), text_emb, atol=1e-3)
 
 
-def test_preprocessing_matches_transformers_pil_processor(tiny_clip):
-    """Hand-written torch preprocessing vs transformers' PIL CLIP processor (which rounds to uint8 after resizing)."""
-    frames = _smooth_frames(3, 48, 80, seed=2)
-    scorer = ClipScorer(tiny_clip)
+def test_preprocessing_is_the_checkpoints_clip_image_processor(tiny_clip):
+    """The scorer's pixel values are CLIPImageProcessor's steps with the checkpoint's size, crop, mean and std."""
+    frames = _smooth_frames(3, 48, 80, seed=2)  # not square, not the model size: resize and crop both act
     reference = CLIPImageProcessorPil(
         size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
-    )(images=list(frames), return_tensors="pt").pixel_values  # (3, 3, 32, 32)
-    ours = scorer.preprocess(frames)
-    assert ours.shape == reference.shape
-    one_level = 1 / 255 / min(scorer.std.tolist())  # one uint8 step in normalised units
-    assert (ours - reference).abs().max() < 3 * one_level
-    assert (ours - reference).abs().mean() < one_level
+    )(images=list(frames), return_tensors="pt").pixel_values  # (3, 3, 32, 32), OpenAI's mean and std
+    ours = ClipScorer(tiny_clip).preprocess(frames)
+    assert ours.shape == reference.shape == (3, 3, IMAGE_SIZE, IMAGE_SIZE)
+    assert (ours - reference).abs().max() < 1e-5
 
 
 def test_missing_preprocessor_config_falls_back_to_openai_defaults(tiny_clip, tmp_path):

@@ -1,6 +1,7 @@
 """The README stays true: its config reference lists every key, and its commands' flags exist."""
 
 import dataclasses
+import os
 import re
 import shlex
 import subprocess
@@ -96,3 +97,31 @@ def test_every_readme_command_exists_and_accepts_its_flags():
             text = help_text((*command, rest[0]))
         for flag in (w.split("=")[0] for w in rest if w.startswith("--")):
             assert flag in text, f"README uses {flag} with {' '.join(command[1:])}, which does not accept it"
+
+
+def smoke_block() -> list[list[str]]:
+    """The commands of the README's "Smoke run" section (its first bash block)."""
+    section = README.split("## Smoke run", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)[1]
+    return [shlex.split(line) for line in block.splitlines() if line.strip()]
+
+
+def test_the_smoke_run_block_tunes_edits_and_runs_an_experiment_on_tiny(tmp_path):
+    """The three commands, run as written from a folder holding the project's scripts, configs and sample clip."""
+    from vidsynth.commands import child_env
+
+    commands = smoke_block()
+    assert [words[1] for words in commands] == ["train.py", "inference.py", "-m"] and len(commands) == 3
+    for name in ("train.py", "inference.py", "configs", "data"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    for words in commands:
+        result = subprocess.run(
+            [sys.executable, *words[1:]], cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"{shlex.join(words)} failed:\n{result.stderr[-3000:]}"
+    assert (tmp_path / "outputs" / "smoke" / "tuned_unet.safetensors").is_file()
+    (edit,) = (tmp_path / "outputs" / "smoke" / "edits").iterdir()
+    assert (edit / "a-red-ball-over-the-sea.mp4").is_file()
+    table = (tmp_path / "outputs" / "experiments" / "smoke" / "results.csv").read_text().splitlines()
+    assert len(table) == 3 and "guidance_scale=7.5" in table[1]  # a header and one row per grid value
+    assert (Path(os.environ["HF_HOME"]) / "vidsynth-tiny").is_dir()  # built into the one cache folder

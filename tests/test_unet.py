@@ -20,7 +20,7 @@ from vidsynth.models.trainable import (
     select_trainable,
 )
 from vidsynth.models.unet import TEMPORAL_KEY_SUFFIXES
-from vidsynth.testing import build_tiny_sd
+from vidsynth.testing.tiny_sd import build_tiny_sd
 
 
 @pytest.fixture(scope="module")

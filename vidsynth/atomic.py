@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vidsynth.errors import VidSynthError
+
 logger = logging.getLogger(__name__)
 
 PARTIAL_MARK = ".partial"
@@ -29,6 +31,18 @@ _FILE_MODE, _DIR_MODE = 0o644, 0o755
 def partial_name(path: Path) -> Path:
     """The hidden temporary next to ``path``: same suffix, so tools pick the right format."""
     return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL_MARK}{path.suffix}")
+
+
+def check_writable(path: str | os.PathLike, fix: str = "Choose a writable place for it") -> None:
+    """Fail with one line, before anything is written, when ``path`` cannot be created: a file where one of
+    its folders should be, or a folder this process may not write in (read-only, another user's)."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p.is_symlink())
+    if existing != path and not existing.is_dir():
+        raise VidSynthError(f"cannot create {path}: {existing} is a file, not a folder. {fix}")
+    folder = existing if existing != path else path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VidSynthError(f"cannot create {path}: {folder} is read-only for this user. {fix}")
 
 
 def _remove(path: Path) -> None:
@@ -48,6 +62,7 @@ def atomic_path(path: str | os.PathLike, folder: bool = False, replace: bool = F
     as it was.
     """
     path = Path(path)
+    check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_name(path)
     if folder:

@@ -7,7 +7,7 @@ is one line (what was kept) and exit 130 instead of a traceback. The same ends a
 that follows the command (:mod:`vidsynth.events`): the error's message, word for word.
 """
 
-from vidsynth.quiet import quiet_libraries
+from vidsynth.quiet import quiet_libraries, quiet_warnings
 
 import logging
 import sys
@@ -48,6 +48,7 @@ def run_main(main: Callable[[], object]) -> None:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     setup_logging()
+    quiet_warnings()
     try:
         with logging_redirect_tqdm():
             main()

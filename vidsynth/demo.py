@@ -1,7 +1,7 @@
 """The whole pipeline, offline, in a few minutes: ``python -m vidsynth.demo``.
 
 1. model: ``checkpoints/stable-diffusion-v1-4`` if it is there (``download_models.sh`` puts it
-   there); otherwise a tiny SD-1.x checkpoint with *random* weights is built, so everything runs
+   there); otherwise the SD-1.x model named ``tiny``, *random* weights built once, so everything runs
    with no network and no GPU (the pictures are then noise-like: the point is to see every stage work);
 2. clip: a procedurally rendered scene with a tone as its sound track (nothing to download);
 3. tune: ``train.py`` for a few steps on windows of that clip;
@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         size, label = 256, f"real SD weights from {model}"
         logger.info("Using %s. On a CPU each stage takes many minutes; a GPU is recommended", model)
     else:
-        from vidsynth.testing import build_tiny_sd
+        from vidsynth.testing.tiny_models import TINY, resolve_model
 
-        model = build_tiny_sd(out / "tiny-sd-random-weights", seed=0)
+        model = resolve_model(TINY)
         size, label = 128, "a tiny checkpoint with RANDOM weights (pictures are noise-like)"
         logger.warning("No SD weights in %s: using %s. Run ./download_models.sh for real edits", args.model, label)
     timings["model"] = time.perf_counter() - start

@@ -40,7 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model = parser.add_argument_group("model (one of --run, --pipeline, --base)")
     model.add_argument("--run", help="output folder of train.py (or of the original Tune-A-Video)")
     model.add_argument("--pipeline", help="a saved pipeline folder (VidSynth's or the original Tune-A-Video's)")
-    model.add_argument("--base", help="SD-1.x folder or hub id: zero-shot editing (with --video)")
+    model.add_argument(
+        "--base", help="SD-1.x folder, hub id, or tiny (offline, random): zero-shot editing (with --video)"
+    )
     clip = parser.add_argument_group("clip (default: the run's)")
     clip.add_argument("--video", help="the clip to edit")
     clip.add_argument("--start", type=float, help="seconds into the clip where the edit starts")
@@ -70,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--controlnet",
         action="append",
         dest="controlnets",
-        help="ControlNet (hub id or folder) per control: the --control ones, then the --control-video ones "
+        help="ControlNet (hub id, folder or tiny) per control: the --control ones, then the --control-video ones "
         "(default for canny and depth: the SD-1.5 ControlNets)",
     )
     control.add_argument(

@@ -6,11 +6,20 @@ install; none of them is the user's to fix. ``vidsynth/__init__.py`` imports thi
 ``python -m vidsynth.…`` is quiet; a script that imports a library before any ``vidsynth`` module
 (``train.py``) imports this first (ruff's isort keeps it in a section of its own, first).
 Environment variables set by the user win.
+
+The libraries' warnings (deprecations of their internals, torchvision notes) are hidden for the
+commands only: :func:`quiet_warnings` runs when a command starts (``run_main``, and on import when
+the process is ``python -m vidsynth.…`` or the project's ``train.py``/``inference.py``), never on a
+plain ``import vidsynth``, so a notebook, a script and the test suite see them (the suite's
+``filterwarnings`` in ``pyproject.toml`` makes the deprecations VidSynth's own calls raise fail).
+Its filters go behind any already set, and a ``-W`` option or ``PYTHONWARNINGS`` turns it off.
 """
 
 import logging
 import os
+import sys
 import warnings
+from pathlib import Path
 
 # Libraries whose INFO/WARNING lines are not actionable for a user of these commands.
 _QUIET_LOGGERS = (
@@ -32,11 +41,32 @@ def quiet_libraries() -> None:
     # transformers' "Loading weights" / "Writing model shards" bars for millisecond-long steps; also hides the
     # hub's download bars (./download_models.sh, a separate process, still shows its own).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", message=r".*torchvision.*")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(diffusers|transformers|accelerate)\b")
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.*", category=DeprecationWarning)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def quiet_warnings() -> None:
+    """Ignore the libraries' warnings, behind the filters already set, unless the user set warning options."""
+    if sys.warnoptions:
+        return
+    warnings.filterwarnings("ignore", message=r".*torchvision.*", append=True)
+    libraries = r"(diffusers|transformers|accelerate)\b"
+    warnings.filterwarnings("ignore", category=FutureWarning, module=libraries, append=True)
+    jit = r".*torch\.jit\.script_method.*"  # torch's own modules, at import
+    warnings.filterwarnings("ignore", message=jit, category=DeprecationWarning, append=True)
+
+
+def _started_as_command() -> bool:
+    """``python -m vidsynth.…`` (its package is imported while argv[0] is still ``-m``), or this checkout's
+    ``train.py`` / ``inference.py``."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c", "-m") else None
+    return sys.argv[:1] == ["-m"] or (
+        script is not None
+        and script.name in ("train.py", "inference.py")
+        and script.resolve().parent == Path(__file__).resolve().parents[1]
+    )
+
+
 quiet_libraries()
+if _started_as_command():
+    quiet_warnings()

@@ -5,10 +5,10 @@
 These lists are all a page can choose from: the server refuses any other model, so nobody who reaches
 the page makes it read a folder or download a repository of their choosing.
 
-The tiny models are the ones the tests and ``python -m vidsynth.demo`` build (:mod:`vidsynth.testing`):
-random weights in the real layouts, so every stage runs offline, and the page says plainly that their
-pictures and CLIP scores are noise. They are built once into ``<outputs>/.models/``, where the runs
-tuned on them keep finding them.
+The stand-ins are the models named ``tiny`` (:mod:`vidsynth.testing.tiny_models`): random weights in the
+real layouts, so every stage runs offline, and the page says plainly that their pictures and CLIP scores
+are noise. They are built once into the cache folder every command shares, where the runs tuned on them
+keep finding them.
 """
 
 import json
@@ -17,12 +17,10 @@ from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
 
-from vidsynth.atomic import atomic_path
 from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
+from vidsynth.testing.tiny_models import TINY, resolve_model
 
-TINY_SD = "tiny-sd-random-weights"
-TINY_CLIP = "tiny-clip-random-weights"
 TINY_SD_NOTICE = (
     "No SD-1.x model in `checkpoints/`: tuning and editing use a tiny model with **random weights**, built "
     "offline, so every result is noise. Put an SD-1.x folder there (`./download_models.sh`) for real edits."
@@ -72,14 +70,6 @@ def controlnet_choices(checkpoints: Path) -> list[str]:
     return defaults + [str(folder) for folder in controlnet_folders(checkpoints) if folder.name not in names]
 
 
-def _built(folder: Path, build) -> Path:
-    """``folder``, built by ``build(path, seed=0)`` under a temporary name the first time."""
-    if not folder.is_dir():
-        with atomic_path(folder, folder=True) as partial:
-            build(partial, seed=0)
-    return folder
-
-
 def _local_clip(checkpoints: Path) -> str | None:
     """The real CLIP if it is here: ``checkpoints/clip-vit-large-patch14``, or in the Hugging Face cache."""
     folder = checkpoints / DEFAULT_CLIP_MODEL.split("/")[1]
@@ -88,17 +78,12 @@ def _local_clip(checkpoints: Path) -> str | None:
     return DEFAULT_CLIP_MODEL if isinstance(try_to_load_from_cache(DEFAULT_CLIP_MODEL, "config.json"), str) else None
 
 
-def find_models(checkpoints: Path, models_dir: Path) -> Models:
-    """The base models and the CLIP model, building the tiny stand-ins that are needed."""
+def find_models(checkpoints: Path) -> Models:
+    """The base models and the CLIP model, with the tiny stand-ins (built the first time) where they are missing."""
     bases, base_notice = sd_folders(checkpoints), None
     if not bases:
-        from vidsynth.testing import build_tiny_sd
-
-        bases = [_built(models_dir / TINY_SD, build_tiny_sd)]
-        base_notice = TINY_SD_NOTICE
+        bases, base_notice = [Path(resolve_model(TINY))], TINY_SD_NOTICE
     clip_model, clip_notice = _local_clip(checkpoints), None
     if clip_model is None:
-        from vidsynth.testing.tiny_clip import build_tiny_clip
-
-        clip_model, clip_notice = str(_built(models_dir / TINY_CLIP, build_tiny_clip)), TINY_CLIP_NOTICE
+        clip_model, clip_notice = resolve_model(TINY, "clip"), TINY_CLIP_NOTICE
     return Models(bases, base_notice, clip_model, clip_notice, controlnet_choices(checkpoints))

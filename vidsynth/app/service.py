@@ -54,7 +54,7 @@ def numbers(text: str | None, key: str) -> list[float]:
 
 
 class Studio:
-    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``.models/``, ``.queue/``), the models
+    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``.queue/``), the models
     and the job queue. Uploads are refused above ``max_upload_mb``; at start-up, kept ones older than
     ``keep_uploads_days`` that nothing uses are removed (:mod:`vidsynth.app.uploads`)."""
 
@@ -67,7 +67,7 @@ class Studio:
         self.control_videos = self.outputs / "control-videos"
         self.clips.mkdir(parents=True, exist_ok=True)
         self.max_upload_mb = max_upload_mb
-        self.models = find_models(checkpoints, self.outputs / ".models")
+        self.models = find_models(checkpoints)
         self.defaults = tuning_defaults()
         self.queue = JobQueue(self.outputs / ".queue", {TuneTask.kind: TuneTask, EditTask.kind: EditTask})
         unfinished = [job.task.spec() for job in self.queue.jobs() if job.active]

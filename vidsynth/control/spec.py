@@ -10,6 +10,7 @@ from pathlib import Path
 from huggingface_hub import constants as hub_constants
 
 from vidsynth.errors import VidSynthError
+from vidsynth.testing.tiny_models import resolve_model
 from vidsynth.workspace import CHECKPOINTS
 
 # The SD-1.5 ControlNets (v1.1), which work with SD-1.x bases.
@@ -21,8 +22,10 @@ KINDS = ("canny", "depth", "video")
 DOWNLOAD_FIX = "Download it with ./download_models.sh --control, or pass a local {what} folder"
 
 
-def local_copy(ref: str) -> str:
-    """``ref``, or ``checkpoints/<name>`` when ``ref`` is a hub id that ``download_models.sh`` downloaded there."""
+def local_copy(ref: str, kind: str = "controlnet") -> str:
+    """``ref``, or ``checkpoints/<name>`` when ``ref`` is a hub id that ``download_models.sh`` downloaded there;
+    ``tiny`` is the tiny ``kind`` model (``controlnet`` or ``depth``)."""
+    ref = resolve_model(ref, kind)
     if Path(ref).expanduser().exists():
         return str(Path(ref).expanduser().absolute())
     local = CHECKPOINTS / ref.rsplit("/", 1)[-1]

@@ -7,6 +7,7 @@ there), else ``outputs/edits/<time>`` in the folder the command runs in.
 import datetime
 from pathlib import Path
 
+from vidsynth.atomic import check_writable
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.workspace import OUTPUTS
@@ -18,6 +19,7 @@ def resolve_out(config: InferenceConfig) -> Path:
         out = Path(config.out).expanduser().absolute()
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise VidSynthError(f"{out} already holds files; results are never overwritten. Pass another --out")
+        check_writable(out, "Pass another --out")
         return out
     root = Path(config.run).absolute() / "edits" if config.run else (OUTPUTS / "edits").absolute()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

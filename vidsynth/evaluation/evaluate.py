@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "paths", nargs="+", help="edited MP4s or folders of them, searched with their subfolders (sidecar JSON each)"
     )
-    parser.add_argument("--clip-model", default=DEFAULT_CLIP_MODEL, help="CLIP hub id or local folder")
+    parser.add_argument(
+        "--clip-model", default=DEFAULT_CLIP_MODEL, help="CLIP hub id, local folder, or tiny (offline, random weights)"
+    )
     parser.add_argument(
         "--out", help="output stem: writes <out>.md and <out>.json (default: results.* in the first folder given)"
     )

@@ -18,25 +18,17 @@ The formulas are pure numpy functions (float64); :class:`ClipScorer` turns frame
 embeddings they take.
 """
 
-import json
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from transformers import CLIPModel, CLIPTokenizer
+from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 from transformers.utils import cached_file
 
 from vidsynth.errors import VidSynthError
 from vidsynth.evaluation import DEFAULT_CLIP_MODEL
 from vidsynth.hub import require_model
-
-logger = logging.getLogger(__name__)
-
-# OpenAI's CLIP normalisation, used when a checkpoint ships no preprocessor_config.json.
-OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from vidsynth.testing.tiny_models import resolve_model
 
 
 def _unit_rows(emb: np.ndarray, name: str) -> np.ndarray:
@@ -142,24 +134,12 @@ def _projected(output: torch.Tensor | object) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def _side(value: int | dict | None) -> tuple[int, int] | None:
-    """(height, width) from a preprocessor size entry: an int (older configs, as in the OpenAI checkpoints),
-    {"shortest_edge": n} or {"height": h, "width": w}; None when absent."""
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, dict) and "height" in value and "width" in value:
-        return int(value["height"]), int(value["width"])
-    if isinstance(value, dict) and "shortest_edge" in value:
-        return int(value["shortest_edge"]), int(value["shortest_edge"])
-    return None
-
-
 class ClipScorer:
-    """CLIP image and text embeddings with CLIP's own preprocessing, done in torch.
+    """CLIP image and text embeddings, frames preprocessed by transformers' ``CLIPImageProcessorPil``.
 
-    Frames are resized so the shortest side is the checkpoint's size (bicubic, antialiased), centre
-    cropped, scaled to [0, 1] and normalised with the checkpoint's mean/std — the steps of
-    ``CLIPImageProcessor`` without needing torchvision or PIL.
+    That processor is ``CLIPImageProcessor``'s steps (shortest side to the checkpoint's size, bicubic,
+    centre crop, scale, normalise with the checkpoint's mean/std) on PIL and numpy; transformers 5's
+    ``CLIPImageProcessor`` itself needs torchvision, which this project does not install.
     """
 
     def __init__(
@@ -169,7 +149,7 @@ class ClipScorer:
         dtype: torch.dtype = torch.float32,
         batch_size: int = 16,
     ):
-        self.name = str(model)
+        self.name = resolve_model(str(model), "clip")
         self.device = torch.device(device)
         self.dtype = dtype
         self.batch_size = batch_size
@@ -192,32 +172,18 @@ class ClipScorer:
         self._load_preprocessing()
 
     def _load_preprocessing(self) -> None:
-        """Read size, crop and normalisation from preprocessor_config.json, falling back to the vision
-        config's image size and OpenAI's mean/std when the checkpoint has none."""
-        config_file = cached_file(self.name, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
-        config = json.loads(Path(config_file).read_text()) if config_file else {}
-        image_size = self.model.config.vision_config.image_size
-        self.crop_size = _side(config.get("crop_size")) or (image_size, image_size)
-        self.resize_to = (_side(config.get("size")) or self.crop_size)[0]
-        self.mean = torch.tensor(config.get("image_mean", OPENAI_CLIP_MEAN), dtype=torch.float32)  # (3,)
-        self.std = torch.tensor(config.get("image_std", OPENAI_CLIP_STD), dtype=torch.float32)  # (3,)
-        logger.debug("CLIP preprocessing: shortest side %d, crop %s", self.resize_to, self.crop_size)
+        """The checkpoint's preprocessor_config.json; without one, CLIP's defaults at the model's image size."""
+        if cached_file(self.name, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False):
+            self.processor = CLIPImageProcessorPil.from_pretrained(self.name)
+        else:
+            side = self.model.config.vision_config.image_size
+            self.processor = CLIPImageProcessorPil(
+                size={"shortest_edge": side}, crop_size={"height": side, "width": side}
+            )  # OpenAI's mean and std
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames (B, H, W, 3) -> normalised pixel values (B, 3, crop_h, crop_w), float32."""
-        pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
-        height, width = pixels.shape[-2:]
-        # Shortest side to resize_to, the other scaled alike (truncated, as CLIPImageProcessor does).
-        if height <= width:
-            new_size = (self.resize_to, int(self.resize_to * width / height))
-        else:
-            new_size = (int(self.resize_to * height / width), self.resize_to)
-        pixels = F.interpolate(pixels, size=new_size, mode="bicubic", antialias=True, align_corners=False)
-        pixels = pixels.clamp(0.0, 1.0)  # bicubic overshoots; the PIL path stays within uint8
-        crop_h, crop_w = self.crop_size
-        top, left = (new_size[0] - crop_h) // 2, (new_size[1] - crop_w) // 2
-        pixels = pixels[..., top : top + crop_h, left : left + crop_w]  # (B, 3, crop_h, crop_w)
-        return (pixels - self.mean[:, None, None]) / self.std[:, None, None]
+        return self.processor(images=list(frames), return_tensors="pt").pixel_values
 
     @torch.no_grad()
     def image_embeddings(self, frames: np.ndarray) -> np.ndarray:

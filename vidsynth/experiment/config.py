@@ -26,6 +26,7 @@ from vidsynth.config.loader import config_from_layers, load_config
 from vidsynth.errors import VidSynthError
 from vidsynth.evaluation import DEFAULT_CLIP_MODEL
 from vidsynth.hub import is_repo_id, require_model
+from vidsynth.testing.tiny_models import resolve_model
 
 EDITS_SEPARATOR = "|"  # between the prompts of a CSV's edits column
 SPAN_KEYS = ("n_sample_frames", "sample_start_idx", "sample_frame_rate", "sample_end_idx", "width", "height")
@@ -105,9 +106,10 @@ def read_clips_csv(path: Path) -> list[dict]:
 def check_clip_model(clip_model: str) -> None:
     """The CLIP model is a folder with a config, or a hub id in the local cache or on a hub that answers.
 
-    Checked without loading it: CLIP is loaded by each cell's own process, which scores that cell.
+    Checked without loading it: CLIP is loaded by each cell's own process, which scores that cell. ``tiny``
+    (the offline tiny CLIP) is built here the first time, so the cells find it built.
     """
-    folder = Path(clip_model).expanduser()
+    folder = Path(resolve_model(clip_model, "clip")).expanduser()
     if folder.exists():
         if not (folder / "config.json").is_file():
             raise VidSynthError(

@@ -17,6 +17,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
 from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
+from vidsynth.testing.tiny_models import resolve_model
 
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
@@ -38,7 +39,9 @@ def _existing_dir(path: str, what: str, fix: str) -> Path:
 
 
 def check_base(base: str) -> str:
-    """A local SD folder must have a unet/ folder; anything else must look like a hub id (checked when loaded)."""
+    """A local SD folder must have a unet/ folder; anything else must look like a hub id (checked when loaded);
+    ``tiny`` is the offline tiny model's folder (built the first time)."""
+    base = resolve_model(base)
     local = Path(base).expanduser()
     if local.exists():
         if not (local / "unet").is_dir():

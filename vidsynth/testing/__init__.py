@@ -1,6 +1,5 @@
-"""Offline stand-ins for downloadable models, built from a seed (tests and the offline demo)."""
+"""Offline stand-ins for downloadable models, built from a seed (tests, the smoke run and the offline demo).
 
-from vidsynth.testing.tiny_sd import build_tiny_sd
-from vidsynth.testing.tokenizer import build_clip_tokenizer
-
-__all__ = ["build_clip_tokenizer", "build_tiny_sd"]
+Nothing is imported here: :mod:`~vidsynth.testing.tiny_models` names them (``tiny``) for commands that
+check their configs before torch loads; the builders (``tiny_sd``, ``tiny_clip``, ...) import torch.
+"""

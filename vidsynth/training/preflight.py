@@ -14,6 +14,7 @@ from pathlib import Path
 from vidsynth.config.train import TrainConfig, TrainDataConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import VideoInfo, check_clip_request
+from vidsynth.testing.tiny_models import resolve_model
 from vidsynth.training.span import TuningSpan
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -89,7 +90,9 @@ def check_span(info: VideoInfo, data: TrainDataConfig) -> TuningSpan:
 
 
 def check_inputs(cfg: TrainConfig) -> tuple[VideoInfo, TuningSpan]:
-    """The checks that need no heavy library (no torch): the model path, the clip, its sizes and the span."""
+    """The checks that need no heavy library (no torch): the model path, the clip, its sizes and the span.
+    ``pretrained_model_path: tiny`` becomes the offline tiny model's folder (built, with torch, the first time)."""
+    cfg.pretrained_model_path = resolve_model(cfg.pretrained_model_path)
     check_model_path(cfg.pretrained_model_path)
     data = cfg.train_data
     info = check_clip_request(
