@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,14 +71,17 @@ def test_only_temporaries_of_ended_processes_are_removed(tmp_path):
         assert all(path.exists() for path in kept)
 
 
-def _read_only_folder(tmp_path):
-    """A folder this process cannot write in (root writes anywhere chmod allows nothing: then skipped)."""
+def _read_only_folder(tmp_path, monkeypatch):
+    """A folder this process cannot write in. Root writes where chmod allows nothing, so for root the
+    permission check is shown the folder as any other user sees it."""
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
     if os.access(folder, os.W_OK):
-        folder.chmod(0o755)
-        pytest.skip("running as a user that writes in read-only folders (root)")
+        access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode: not (mode & os.W_OK and Path(path) == folder) and access(path, mode)
+        )
     return folder
 
 
@@ -89,8 +93,8 @@ def test_a_path_under_a_file_is_refused_before_anything_is_written(tmp_path):
     assert os.listdir(tmp_path) == ["notes.txt"]
 
 
-def test_a_path_in_a_read_only_folder_is_refused_before_anything_is_written(tmp_path):
-    folder = _read_only_folder(tmp_path)
+def test_a_path_in_a_read_only_folder_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    folder = _read_only_folder(tmp_path, monkeypatch)
     with pytest.raises(VidSynthError, match="read-only for this user"):
         with atomic_path(folder / "new" / "a.mp4", folder=True):
             pass
@@ -110,7 +114,7 @@ def test_an_edit_out_that_cannot_be_written_is_one_line_and_exit_2_before_any_mo
     if place == "under a file":
         parent, message = tmp_path / "clip.mp4", "clip.mp4 is a file, not a folder. Pass another --out"
     else:
-        parent, message = _read_only_folder(tmp_path), "is read-only for this user. Pass another --out"
+        parent, message = _read_only_folder(tmp_path, monkeypatch), "is read-only for this user. Pass another --out"
     before = sorted(tmp_path.rglob("*"))
     argv = ["--base", str(tiny_sd), "--video", str(clip), "--prompt", "a ball", "--out", str(parent / "edits")]
     with pytest.raises(SystemExit) as exit_info:
