@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     from vidsynth.editing.request import resolve_request
     from vidsynth.editing.run import run_edit
 
-    request = resolve_request(resolve_config(args))
+    config = resolve_config(args)
+    request = resolve_request(config)
     files = run_edit(request)
     methods, clip = " vs. ".join(request.methods), Path(request.clip.path).name
     print(f"{methods} edit(s) of {clip} in {request.out}: {', '.join(files)}")

@@ -36,15 +36,9 @@ def gif_step(num_frames: int) -> int:
     return max(1, math.ceil(num_frames / GIF_MAX_FRAMES))
 
 
-def _write_gif(path: Path, columns: list[tuple[str, np.ndarray]], clip: Clip) -> None:
-    """The grid of ``columns`` (each a video of the clip's frames), every k-th frame of a long clip."""
-    step = gif_step(len(clip.frames))
-    write_gif_grid(path, [(caption, _every(video, step)) for caption, video in columns], clip.fps / step)
-
-
-def _every(video: np.ndarray, step: int) -> np.ndarray:
-    """Every ``step``-th frame of a video laid out (F, H, W, 3) or (3, F, H, W)."""
-    return video[::step] if video.shape[-1] == 3 else video[:, ::step]
+def _every(columns: list[tuple[str, np.ndarray]], step: int) -> list[tuple[str, np.ndarray]]:
+    """The grid ``columns`` with every ``step``-th frame of each video, laid out (F, H, W, 3) or (3, F, H, W)."""
+    return [(caption, video[::step] if video.shape[-1] == 3 else video[:, ::step]) for caption, video in columns]
 
 
 def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
@@ -65,14 +59,13 @@ def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
     )
 
 
-def sidecar(request: EditRequest, prompt: str, name: str, clip: Clip, model: str, method: str) -> dict:
-    """The JSON written next to each MP4: what made it, and from which source frames."""
+def sidecar(request: EditRequest, prompt: str, clip: Clip, model: str, method: str) -> dict:
+    """The JSON written next to each MP4 (after its ``video`` name): what made it, and from which source frames."""
     config = request.config
     span = request.clip
     windows = {"frames": span.window, "overlap": span.window_overlap} if span.num_frames > span.window else None
     step = gif_step(span.num_frames)
     return {
-        "video": f"{name}.mp4",
         "prompt": prompt,
         "negative_prompt": config.negative_prompt,
         "method": method,
@@ -111,55 +104,15 @@ def _control_note(request: EditRequest) -> dict | None:
     }
 
 
-def write_edits(
-    folder: Path,
-    request: EditRequest,
-    clip: Clip,
-    videos: list[np.ndarray],
-    model: str,
-    method: str,
-    sound: Path | None,
-    control_maps: list[np.ndarray] = (),
-) -> None:
-    """One method's files in ``folder``: per prompt an MP4 (with the ``sound`` track) and its sidecar, the GIF grid.
-
-    ``control_maps``: one (F, H, W, 3) uint8 video per control of ``request``, shown after the source.
-    """
+def _comparisons(
+    request: EditRequest, head: list[tuple[str, np.ndarray]], img2img: list[np.ndarray], tuned: list[np.ndarray]
+) -> list[list[tuple[str, np.ndarray]]]:
+    """Per prompt, the side-by-side columns: source | (controls |) img2img | Tune-A-Video."""
     config = request.config
-    folder.mkdir(exist_ok=True)
-    if "mp4" in config.formats:
-        for prompt, video, name in zip(config.prompts, videos, unique_slugs(config.prompts), strict=True):
-            write_video(folder / f"{name}.mp4", video, clip.fps, sound=sound)
-            write_json(folder / f"{name}.json", sidecar(request, prompt, name, clip, model, method))
-    if "gif" in config.formats:
-        controls = _control_columns(request, control_maps)
-        columns = [_source_column(clip), *controls, *zip(config.prompts, videos, strict=True)]
-        _write_gif(folder / "grid.gif", columns, clip)
-
-
-def write_comparison(
-    folder: Path,
-    request: EditRequest,
-    clip: Clip,
-    img2img: list[np.ndarray],
-    tuned: list[np.ndarray],
-    sound: Path | None,
-    control_maps: list[np.ndarray] = (),
-) -> None:
-    """Per prompt, ``compare-<prompt>.gif`` and ``.mp4`` (with sound): source | (controls |) img2img | Tune-A-Video."""
-    config = request.config
-    names = unique_slugs(config.prompts)
-    for prompt, name, baseline, edit in zip(config.prompts, names, img2img, tuned, strict=True):
-        columns = [
-            _source_column(clip),
-            *_control_columns(request, control_maps),
-            (f"img2img (strength {config.strength:g}): {prompt}", baseline),
-            (f"Tune-A-Video: {prompt}", edit),
-        ]
-        if "gif" in config.formats:
-            _write_gif(folder / f"compare-{name}.gif", columns, clip)
-        if "mp4" in config.formats:
-            write_grid_video(folder / f"compare-{name}.mp4", columns, clip.fps, sound=sound)
+    return [
+        [*head, (f"img2img (strength {config.strength:g}): {prompt}", baseline), (f"Tune-A-Video: {prompt}", edit)]
+        for prompt, baseline, edit in zip(config.prompts, img2img, tuned, strict=True)
+    ]
 
 
 def write_results(
@@ -170,21 +123,42 @@ def write_results(
 ) -> list[str]:
     """Write ``edits`` (method -> (model name, videos)) so that ``request.out`` appears only once complete.
 
-    One method: its files in the folder itself. Two (``--compare``): a subfolder each, plus the
-    side-by-side grids. ``control_maps``: the controls' maps, a grid column each. Returns the names in
-    the folder.
+    One method: per prompt an MP4 and its sidecar, and the GIF grid, in the folder itself. Two
+    (``--compare``): a subfolder each, plus per prompt ``compare-<prompt>.gif`` and ``.mp4``.
+    ``control_maps``: one (F, H, W, 3) uint8 video per control of ``request``, a grid column each after
+    the source. What goes in the files is put together first, then everything is written. Returns the
+    names in the folder.
     """
-    if request.config.audio and not request.clip.info.has_audio and "mp4" in request.config.formats:
+    config = request.config
+    mp4, gif = "mp4" in config.formats, "gif" in config.formats
+    if config.audio and not request.clip.info.has_audio and mp4:
         logger.info("%s has no sound track; the MP4s are silent", clip.path)
+    sound = _sound(request, clip) if mp4 else None
+    sidecars = {
+        method: [sidecar(request, prompt, clip, model, method) for prompt in config.prompts]
+        for method, (model, _) in edits.items()
+    }
+    head = [_source_column(clip), *_control_columns(request, control_maps)]
+    grids = {method: [*head, *zip(config.prompts, videos, strict=True)] for method, (_, videos) in edits.items()}
+    comparisons = _comparisons(request, head, edits["img2img"][1], edits["tuneavideo"][1]) if len(edits) > 1 else []
+    step = gif_step(len(clip.frames))  # a GIF shows every step-th frame, at fps / step
+    names = unique_slugs(config.prompts)
     remove_stale_partials(request.out.parent)  # temporaries of edits that were killed
-    mp4 = "mp4" in request.config.formats
-    with sound_track(_sound(request, clip) if mp4 else None) as sound, atomic_path(request.out, folder=True) as tmp:
-        if len(edits) == 1:
-            ((method, (model, videos)),) = edits.items()
-            write_edits(tmp, request, clip, videos, model, method, sound, control_maps)
-        else:
-            for method, (model, videos) in edits.items():
-                write_edits(tmp / method, request, clip, videos, model, method, sound, control_maps)
-            write_comparison(tmp, request, clip, edits["img2img"][1], edits["tuneavideo"][1], sound, control_maps)
-        save_config(request.config, tmp / CONFIG_FILE)
+    with atomic_path(request.out, folder=True) as tmp, sound_track(sound) as track:
+        for method, (_, videos) in edits.items():
+            folder = tmp / method if len(edits) > 1 else tmp
+            folder.mkdir(exist_ok=True)
+            if mp4:
+                for name, video, record in zip(names, videos, sidecars[method], strict=True):
+                    write_video(folder / f"{name}.mp4", video, clip.fps, sound=track)
+                    write_json(folder / f"{name}.json", {"video": f"{name}.mp4", **record})
+            if gif:
+                write_gif_grid(folder / "grid.gif", _every(grids[method], step), clip.fps / step)
+        if comparisons:
+            for name, columns in zip(names, comparisons, strict=True):
+                if gif:
+                    write_gif_grid(tmp / f"compare-{name}.gif", _every(columns, step), clip.fps / step)
+                if mp4:
+                    write_grid_video(tmp / f"compare-{name}.mp4", columns, clip.fps, sound=track)
+        save_config(config, tmp / CONFIG_FILE)
     return sorted(p.name + "/" * p.is_dir() for p in request.out.iterdir())

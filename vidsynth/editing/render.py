@@ -26,8 +26,6 @@ from vidsynth.editing.baseline import load_img2img_pipeline, render_img2img
 from vidsynth.editing.request import EditRequest
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import Clip
-from vidsynth.media.writers import to_uint8
-from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
 
@@ -43,21 +41,6 @@ def encode_clip(pipe: TuneAVideoPipeline, clip: Clip) -> torch.Tensor:
         for start in range(0, len(clip.frames), VAE_CHUNK)
     ]
     return torch.cat(chunks, dim=2)
-
-
-@torch.no_grad()
-def decode_frames(pipe: TuneAVideoPipeline, latents: torch.Tensor) -> np.ndarray:
-    """Latents (1, 4, F, h, w) -> frames (F, H, W, 3) uint8, decoded :data:`VAE_CHUNK` frames at a time."""
-    num_frames = latents.shape[2]
-    frames = None
-    for start in range(0, num_frames, VAE_CHUNK):
-        chunk = latents[:, :, start : start + VAE_CHUNK].to(compute_dtype(pipe.vae))
-        video = (pipe.decode_latents(chunk, VAE_CHUNK)[0] / 2 + 0.5).clamp(0, 1)  # (3, chunk, H, W) in [0, 1]
-        decoded = to_uint8(video)  # (chunk, H, W, 3)
-        if frames is None:
-            frames = np.empty((num_frames, *decoded.shape[1:]), np.uint8)
-        frames[start : start + len(decoded)] = decoded
-    return frames
 
 
 def invert_clip(
@@ -134,10 +117,10 @@ def render_edits(
             f"{tuple(video_latents.shape)}. Encode a single clip with pipe.encode_video"
         )
     _, _, num_frames, height, width = video_latents.shape
+    control = control_arguments(config, list(control_maps))
     start = None
     if config.inversion:
         start = invert_clip(pipe, video_latents, config, inversion_cache)  # (1, 4, F, h, w)
-    control = control_arguments(config, list(control_maps))
     videos = []
     for prompt in events.steps(config.prompts, "prompts"):
         generator = torch.Generator("cpu").manual_seed(config.seed)  # CPU: the same noise on every device
@@ -156,7 +139,7 @@ def render_edits(
             window_overlap=config.window_overlap,
             **control,
         )
-        videos.append(decode_frames(pipe, output.videos))  # (F, H, W, 3) uint8
+        videos.append(pipe.decode_video(output.videos, VAE_CHUNK))  # (F, H, W, 3) uint8
     return videos
 
 

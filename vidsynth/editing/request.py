@@ -101,10 +101,10 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     baseline = config.method == "img2img" or config.compare
     if baseline:
         check_strength(config.strength, config.num_inference_steps)
+    out = resolve_out(config)
     model = resolve_model_source(config.run, config.pipeline, config.base, img2img=baseline)
     clip = resolve_span(config, model.tuned_clip, TUNING_DEFAULTS.n_sample_frames, TUNING_DEFAULTS.sample_frame_rate)
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
-    out = resolve_out(config)
     device = resolve_device(config.device)
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
     cache = None

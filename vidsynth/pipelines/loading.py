@@ -87,24 +87,27 @@ def _components(folder: str, unet: VideoUNet, controlnet: Controlnet) -> TuneAVi
     )
 
 
+def _video_unet(source: ModelSource) -> VideoUNet:
+    """The video UNet of a model other than a saved pipeline: converted, or inflated from the base (+ tuned weights)."""
+    if source.kind == "tuneavideo":
+        return VideoUNet.from_tuneavideo(Path(source.path) / "unet")
+    if source.kind == "base":
+        return VideoUNet.from_pretrained_2d(source.path, subfolder="unet")
+    metadata = read_trained_metadata(source.path)
+    options = {key: metadata[key] for key in ("frame_norm", "temporal_out_bias_init")}
+    unet = VideoUNet.from_pretrained_2d(source.base, subfolder="unet", **options)
+    load_trained(unet, source.path)
+    return unet
+
+
 def _build(source: ModelSource, unet: VideoUNet | None, controlnet: Controlnet) -> TuneAVideoPipeline:
     if source.kind == "pipeline":
         given = {"unet": unet} if unet is not None else {}
         pipe = TuneAVideoPipeline.from_pretrained(source.path, controlnet=controlnet, **given)
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         return pipe
-    if source.kind == "tuneavideo":
-        return _components(source.path, unet or VideoUNet.from_tuneavideo(Path(source.path) / "unet"), controlnet)
-    base = source.base if source.kind == "trained" else source.path
-    if unet is None:
-        options = {}
-        if source.kind == "trained":
-            metadata = read_trained_metadata(source.path)
-            options = {key: metadata[key] for key in ("frame_norm", "temporal_out_bias_init")}
-        unet = VideoUNet.from_pretrained_2d(base, subfolder="unet", **options)
-        if source.kind == "trained":
-            load_trained(unet, source.path)
-    return _components(base, unet, controlnet)
+    folder = source.base if source.kind == "trained" else source.path
+    return _components(folder, unet or _video_unet(source), controlnet)
 
 
 def _is_hub_id(ref: str) -> bool:

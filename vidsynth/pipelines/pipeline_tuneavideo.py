@@ -42,6 +42,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth import events
 from vidsynth.errors import VidSynthError
+from vidsynth.media.writers import to_uint8
 from vidsynth.models.control import VideoControl
 from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.models.unet import VideoUNet
@@ -163,6 +164,23 @@ class TuneAVideoPipeline(DiffusionPipeline):
         latents = posterior.sample(generator) if sample_posterior else posterior.mean  # (b f, 4, h, w)
         latents = latents.reshape(batch, frames, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (b, 4, F, h, w)
         return latents * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode_video(self, latents: torch.Tensor, chunk_size: int) -> np.ndarray:
+        """Latents (1, 4, F, h, w) -> frames (F, H, W, 3) uint8, decoded ``chunk_size`` frames at a time.
+
+        Only one chunk is ever in float, so the frames of a long clip fit in memory as uint8.
+        """
+        num_frames = latents.shape[2]
+        frames = None
+        for start in range(0, num_frames, chunk_size):
+            chunk = latents[:, :, start : start + chunk_size].to(compute_dtype(self.vae))
+            video = (self.decode_latents(chunk, chunk_size)[0] / 2 + 0.5).clamp(0, 1)  # (3, chunk, H, W) in [0, 1]
+            decoded = to_uint8(video)  # (chunk, H, W, 3)
+            if frames is None:
+                frames = np.empty((num_frames, *decoded.shape[1:]), np.uint8)
+            frames[start : start + len(decoded)] = decoded
+        return frames
 
     # Copied from diffusers.pipelines.animatediff.pipeline_animatediff.AnimateDiffPipeline.decode_latents
     def decode_latents(self, latents, decode_chunk_size: int = 16):
