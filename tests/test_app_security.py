@@ -141,7 +141,7 @@ def test_only_clips_and_results_are_served(served):
         "a tuned checkpoint": outputs / "run-a" / "checkpoint-2" / "model.safetensors",
         "a checkpoint": root / "checkpoints" / "secret.safetensors",
         "the queue": outputs / ".queue" / "jobs.sqlite3",
-        "a tiny model": next((outputs / ".models").rglob("*.json")),
+        "a tiny model": next(Path(studio.models.bases[0]).rglob("*.json")),
         "a path through ..": f"{outputs}/clips/../run-a/config.yaml",
         "a doubled slash": f"/{outputs}/run-a/config.yaml",
         "an absolute path outside": "/etc/passwd",

@@ -36,7 +36,7 @@ def serve(
         prevent_thread_lock=True,
         max_file_size=studio.max_upload_mb * MB,
         allowed_paths=[str(studio.outputs)],  # so Gradio copies what the page shows; ServedFiles narrows URLs
-        blocked_paths=[str(studio.checkpoints), str(studio.outputs / ".models"), str(studio.outputs / ".queue")],
+        blocked_paths=[str(studio.checkpoints), str(studio.outputs / ".queue")],
         app_kwargs={"middleware": [Middleware(ServedFiles, outputs=studio.outputs)]},
         quiet=True,
         css=CSS,
