@@ -142,9 +142,9 @@ def write_results(
     grids = {method: [*head, *zip(config.prompts, videos, strict=True)] for method, (_, videos) in edits.items()}
     comparisons = _comparisons(request, head, edits["img2img"][1], edits["tuneavideo"][1]) if len(edits) > 1 else []
     step = gif_step(len(clip.frames))  # a GIF shows every step-th frame, at fps / step
-    names = unique_slugs(config.prompts)
-    remove_stale_partials(request.out.parent)  # temporaries of edits that were killed
-    with atomic_path(request.out, folder=True) as tmp, sound_track(sound) as track:
+    with sound_track(sound) as track, atomic_path(request.out, folder=True) as tmp:
+        remove_stale_partials(request.out.parent)  # temporaries of edits that were killed
+        names = unique_slugs(config.prompts)
         for method, (_, videos) in edits.items():
             folder = tmp / method if len(edits) > 1 else tmp
             folder.mkdir(exist_ok=True)

@@ -17,7 +17,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
 from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
-from vidsynth.testing.tiny_models import resolve_model
+from vidsynth.testing.tiny_models import TINY, resolve_model
 
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
@@ -39,9 +39,7 @@ def _existing_dir(path: str, what: str, fix: str) -> Path:
 
 
 def check_base(base: str) -> str:
-    """A local SD folder must have a unet/ folder; anything else must look like a hub id (checked when loaded);
-    ``tiny`` is the offline tiny model's folder (built the first time)."""
-    base = resolve_model(base)
+    """A local SD folder must have a unet/ folder; anything else must look like a hub id (checked when loaded)."""
     local = Path(base).expanduser()
     if local.exists():
         if not (local / "unet").is_dir():
@@ -52,6 +50,11 @@ def check_base(base: str) -> str:
     raise VidSynthError(
         f"base model {base} not found. Pass --base with the SD-1.x folder (./download_models.sh fetches SD-1.4)"
     )
+
+
+def _base_model(base: str) -> str:
+    """A base model the user named: ``tiny``, the offline tiny model's folder (built the first time), or checked."""
+    return check_base(base) if base != TINY else resolve_model(base)
 
 
 def _local_path(path: str, folder: Path) -> str:
@@ -76,7 +79,7 @@ def _tuned_clip(folder: Path) -> dict:
 def _from_run(run: Path, base: str | None) -> ModelSource:
     trained = run / RESULT_FILE
     if trained.is_file():
-        tuned_base = base or read_trained_metadata(trained)["base_model"]
+        tuned_base = resolve_model(base or read_trained_metadata(trained)["base_model"])
         if (run / "pipeline" / "model_index.json").is_file() and not base:
             return ModelSource("pipeline", str(run / "pipeline"), tuned_base)
         return ModelSource("trained", str(trained), check_base(_local_path(tuned_base, run)))
@@ -102,7 +105,7 @@ def _source(run: str | None, pipeline: str | None, base: str | None) -> tuple[Mo
             raise VidSynthError(f"{folder} has no model_index.json. Pass a folder written by save_pretrained")
         return ModelSource("pipeline", str(folder)), {}
     if base:
-        return ModelSource("base", check_base(base)), {}
+        return ModelSource("base", _base_model(base)), {}
     raise VidSynthError("no model given. Pass --run (a train.py result), --pipeline FOLDER, or --base with --video")
 
 
@@ -122,4 +125,4 @@ def resolve_model_source(
             f"the img2img baseline needs a plain SD-1.x model, and {source.path} is a full video pipeline. "
             "Pass --base with the SD-1.x folder it was made from"
         )
-    return ResolvedModel(source, tuned, check_base(base or source.base))
+    return ResolvedModel(source, tuned, _base_model(base or source.base))
