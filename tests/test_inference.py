@@ -306,6 +306,18 @@ def test_help_is_instant_it_imports_no_model_library():
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"), [(["--frames", "0"], "'num_frames' must be a positive"), (["--start", "-1"], "0 or more")]
+)
+def test_a_bad_value_fails_before_any_model_library_is_imported(flags, message):
+    code = "import sys\nfrom vidsynth import inference\nfrom vidsynth.errors import VidSynthError\n"
+    code += f"try:\n    inference.main(['--base', 'x', '--prompt', 'a', *{flags!r}])\n"
+    code += "except VidSynthError as err:\n    print(err)\n"
+    result = _python("-c", code + "print(sorted({'torch', 'diffusers'} & set(sys.modules)))")
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0 and message in lines[0] and lines[-1] == "[]", result.stdout + result.stderr
+
+
 def test_an_unreachable_hub_id_says_so_with_the_fix(tmp_path, clip):
     config = InferenceConfig(base="nobody/no-such-model", video=str(clip), prompts=["x"], device="cpu")
     request = edit_request.resolve_request(dataclasses.replace(config, out=str(tmp_path / "out")))

@@ -117,11 +117,11 @@ def resolve_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` (default: the command line), resolve the request, run the edit and say where it went."""
     args = parse_args(argv)
+    config = resolve_config(args)  # a bad value fails here, before torch and diffusers load
     from vidsynth import events
     from vidsynth.editing.request import resolve_request
     from vidsynth.editing.run import run_edit
 
-    config = resolve_config(args)
     request = resolve_request(config)
     files = run_edit(request)
     methods, clip = " vs. ".join(request.methods), Path(request.clip.path).name
