@@ -6,8 +6,6 @@
 The same command is ``python -m vidsynth.train`` wherever the package is installed.
 """
 
-import vidsynth.quiet  # noqa: F401  (first: the libraries' start-up chatter off before they load)
-
 from vidsynth.cli import run_main
 from vidsynth.train import main
 

@@ -2,14 +2,13 @@
 
 Importing diffusers prints a bitsandbytes kernels warning (it probes bitsandbytes even with 8-bit
 Adam off) and transformers two warnings about torchvision, which this project deliberately does not
-install; none of them is the user's to fix. ``vidsynth/__init__.py`` imports this module, so
-``python -m vidsynth.…`` is quiet; a script that imports a library before any ``vidsynth`` module
-(``train.py``) imports this first (ruff's isort keeps it in a section of its own, first).
-Environment variables set by the user win.
+install; none of them is the user's to fix. ``vidsynth/__init__.py`` imports this module first, so
+every command that imports ``vidsynth`` before a library is quiet. Environment variables set by the
+user win.
 
 The libraries' warnings (deprecations of their internals, torchvision notes) are hidden for the
 commands only: :func:`quiet_warnings` runs when a command starts (``run_main``, and on import when
-the process is ``python -m vidsynth.…`` or the project's ``train.py``/``inference.py``), never on a
+the process is ``python -m vidsynth.…``, whose module may import a library at its top), never on a
 plain ``import vidsynth``, so a notebook, a script and the test suite see them (the suite's
 ``filterwarnings`` in ``pyproject.toml`` makes the deprecations VidSynth's own calls raise fail).
 Its filters go behind any already set, and a ``-W`` option or ``PYTHONWARNINGS`` turns it off.
@@ -19,7 +18,6 @@ import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 
 # Libraries whose INFO/WARNING lines are not actionable for a user of these commands.
 _QUIET_LOGGERS = (
@@ -57,14 +55,8 @@ def quiet_warnings() -> None:
 
 
 def _started_as_command() -> bool:
-    """``python -m vidsynth.…`` (its package is imported while argv[0] is still ``-m``), or this checkout's
-    ``train.py`` / ``inference.py``."""
-    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c", "-m") else None
-    return sys.argv[:1] == ["-m"] or (
-        script is not None
-        and script.name in ("train.py", "inference.py")
-        and script.resolve().parent == Path(__file__).resolve().parents[1]
-    )
+    """``python -m vidsynth.…``: its package is imported while argv[0] is still ``-m``."""
+    return sys.argv[:1] == ["-m"]
 
 
 quiet_libraries()

@@ -28,8 +28,6 @@ original Tune-A-Video script, and why:
 * Ctrl-C while tuning ends with one line that says which checkpoint was kept and how to resume.
 """
 
-import vidsynth.quiet  # noqa: F401  (first: the libraries' start-up chatter off before they load)
-
 import argparse
 import logging
 import random

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsynth.app.clips import describe_clip
-from vidsynth.app.jobs import RUNNING, WAITING
+from vidsynth.app.jobs import RUNNING, WAITING, Job
 from vidsynth.app.runs import run_edits, validation_samples
 from vidsynth.app.service import Studio
 from vidsynth.app.wording import EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS, in_page_terms
@@ -162,9 +162,8 @@ class PageHandlers:
 
     # ------------------------------------------------------------ what every tab shows, every second
 
-    def progress_html(self, kind: str) -> str:
-        """The newest job of ``kind``: a bar with step, loss and time left while it runs, else its state."""
-        job = self.studio.latest(kind)
+    def progress_html(self, job: Job | None) -> str:
+        """A bar with the job's step, loss and time left while it runs, else its state."""
         if job is None:
             return ""
         info = self.studio.queue.snapshot(job)
@@ -176,9 +175,9 @@ class PageHandlers:
             return f"<div>{head} waits: position {info['position']} in the queue</div>"
         return f"<div>{head} {info['state']}: {html.escape(info['message'])}</div>"
 
-    def queue_rows(self) -> list[list]:
+    def queue_rows(self, jobs: list[Job]) -> list[list]:
         rows = []
-        for job in reversed(self.studio.queue.jobs()):
+        for job in reversed(jobs):
             info = self.studio.queue.snapshot(job)
             state = f"waiting ({info['position']} in line)" if info["state"] == WAITING else info["state"]
             rows.append([info["id"], info["title"], state, info["progress"] or info["message"]])
@@ -188,7 +187,8 @@ class PageHandlers:
         """The queue, the newest jobs' progress, the newest tuning's validation samples, the runs, the edits of
         ``run_name`` (each with whether its metrics are written: they come after its videos) and the clips."""
         studio = self.studio
-        latest_tune = studio.latest("tune")
+        jobs = studio.queue.jobs()  # read once: every part below shows the same moment
+        latest_tune, latest_edit = _latest(jobs, "tune"), _latest(jobs, "edit")
         try:
             folder = studio.run_path(run_name)
         except VidSynthError:
@@ -199,11 +199,11 @@ class PageHandlers:
             else []
         )
         return {
-            "queue": self.queue_rows(),
-            "to_cancel": [(f"{job.id}: {job.task.title}", job.id) for job in studio.queue.jobs() if job.active],
-            "tune_progress": self.progress_html("tune"),
+            "queue": self.queue_rows(jobs),
+            "to_cancel": [(f"{job.id}: {job.task.title}", job.id) for job in jobs if job.active],
+            "tune_progress": self.progress_html(latest_tune),
             "samples": validation_samples(latest_tune.task.output) if latest_tune else [],
-            "edit_progress": self.progress_html("edit"),
+            "edit_progress": self.progress_html(latest_edit),
             "runs": studio.runs(),
             "edits": edits,
             "edit_signal": edits,
@@ -218,3 +218,10 @@ class PageHandlers:
     def finished(self) -> dict:
         """Each finished run with its edits, newest first."""
         return {name: self.studio.edits(name) for name in self.studio.runs()}
+
+
+def _latest(jobs: list[Job], kind: str) -> Job | None:
+    """The running job of ``kind``, else its newest one."""
+    of_kind = [job for job in jobs if job.task.kind == kind]
+    running = [job for job in of_kind if job.state == RUNNING]
+    return (running or of_kind or [None])[-1]

@@ -18,7 +18,6 @@ import logging
 import subprocess
 import tempfile
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -63,7 +62,6 @@ class Job:
     ended: float | None = None
     progress: Progress = field(default_factory=Progress)  # while this process runs it
     message: str = ""  # why it failed, or what it wrote
-    log: deque = field(default_factory=lambda: deque(maxlen=child.LOG_LINES))  # the last command's last output lines
     process: subprocess.Popen | None = None
     cancelling: bool = False
 
@@ -263,7 +261,7 @@ class JobQueue:
                 except subprocess.TimeoutExpired:
                     pass
                 self._follow(job, feed)
-            job.log.extend(child.last_lines(log))
+            last = child.last_lines(log)
         with self._lock:
             job.process = None
             if job.cancelling:
@@ -274,7 +272,7 @@ class JobQueue:
         if ending.get("event") in ("error", "interrupted"):
             why = ending["message"] if ending["event"] == "error" else f"interrupted: {ending['message']}"
         else:  # it died without a word (killed, or crashed before it could say)
-            why = f"exit code {code}; its last output: {' / '.join(list(job.log)[-3:])}"
+            why = f"exit code {code}; its last output: {' / '.join(last[-3:])}"
         return f"{label} failed: {why}"
 
     def _follow(self, job: Job, feed: EventFile) -> None:

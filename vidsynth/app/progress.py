@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 logger = logging.getLogger(__name__)
 
 # How a stage reads on the page: "<label> <step>/<total>".
@@ -74,7 +76,6 @@ class Progress:
     stages: list[Stage] = field(default_factory=list)  # open now, outermost first
     last: Stage | None = None  # the outermost stage that ended last: shown until the next one begins
     loss: float | None = None  # tuning's, of the latest step
-    samples: list[str] = field(default_factory=list)  # validation samples written, in order
     ending: dict | None = None  # the current command's done, error or interrupted event
 
     def update(self, event: dict) -> None:
@@ -89,8 +90,6 @@ class Progress:
                 self.loss = event["loss"]
         elif kind == "stage_end":
             self._close(event["name"])
-        elif kind == "sample":
-            self.samples.append(event["path"])
         elif kind in ENDINGS:
             self.ending = event
 
@@ -119,7 +118,7 @@ class Progress:
         if main.name == "tuning" and self.loss is not None:
             parts.append(f"loss {self.loss:.4f}")
         if main.eta_s is not None and self.stages:  # not for a stage that has ended
-            parts.append(f"{_clock(main.eta_s)} left")
+            parts.append(f"{tqdm.format_interval(main.eta_s)} left")
         parts += [stage.describe() for stage in self.stages[1:]]
         return " · ".join(parts)
 
@@ -142,10 +141,3 @@ class Progress:
 
 def _extra(event: dict) -> dict:
     return {key: value for key, value in event.items() if key not in ("event", "time", "name", "step", "total")}
-
-
-def _clock(seconds: float) -> str:
-    """tqdm's way: "mm:ss", or "h:mm:ss" from an hour on."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

@@ -22,7 +22,7 @@ from vidsynth.app.clips import (
     render_sample,
 )
 from vidsynth.app.edit import EditForm, EditTask, edit_config
-from vidsynth.app.jobs import RUNNING, Job, JobQueue
+from vidsynth.app.jobs import Job, JobQueue
 from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
@@ -79,11 +79,11 @@ class Studio:
 
     # ------------------------------------------------------------ clips
 
-    def keep_upload(self, upload: str | Path, folder: Path | None = None) -> str:
+    def keep_upload(self, upload: str | Path) -> str:
         """Keep an uploaded file as a clip (refused if it is too large, or with the reader's message if it is not
         a video); its name."""
         check_upload(Path(upload), self.max_upload_mb)
-        return keep_clip(Path(upload), folder or self.clips).name
+        return keep_clip(Path(upload), self.clips).name
 
     def clip_names(self) -> list[str]:
         return list_clips(self.clips)
@@ -181,7 +181,7 @@ class Studio:
         )
         config = edit_config(form)
         if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits
-            kept = self.control_videos / self.keep_upload(video, self.control_videos)
+            kept = keep_clip(Path(video), self.control_videos)
             config = dataclasses.replace(config, control_videos=[str(kept)])
         return self.queue.submit(EditTask(config, self.models.clip_model))
 
@@ -198,12 +198,6 @@ class Studio:
 
     def cancel(self, job_id) -> Job:
         return self.queue.cancel(number(job_id, "job"))
-
-    def latest(self, kind: str) -> Job | None:
-        """The running job of ``kind``, else its newest one."""
-        jobs = [job for job in self.queue.jobs() if job.task.kind == kind]
-        running = [job for job in jobs if job.state == RUNNING]
-        return (running or jobs or [None])[-1]
 
     # ------------------------------------------------------------ runs
 

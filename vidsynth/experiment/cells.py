@@ -77,10 +77,12 @@ def tuning_finished(job: TuningJob) -> Outcome | None:
 
 def tune(job: TuningJob) -> Outcome:
     """Run ``train.py`` on the job's config (resuming from its last checkpoint if an earlier run left one)."""
-    from vidsynth.training.preflight import check_request
+    from vidsynth.training.preflight import check_inputs
 
     try:
-        check_request(job.config)  # what train.py checks first; a missing clip fails here, without a process
+        check_inputs(
+            job.config
+        )  # what train.py checks before torch loads; a missing clip fails here, without a process
     except VidSynthError as err:
         return Outcome("failed", error=str(err))
     job.folder.mkdir(parents=True, exist_ok=True)

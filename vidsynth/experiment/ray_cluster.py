@@ -15,7 +15,7 @@ import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from vidsynth.commands import PACKAGE_PARENT
+from vidsynth.commands import child_env
 from vidsynth.errors import VidSynthError
 from vidsynth.experiment.cells import Outcome, run_job
 
@@ -60,7 +60,7 @@ class RayExecutor:
 
     def __init__(self, address: str, gpus: float, cpus: float):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
+        env_vars = {"PYTHONPATH": child_env()["PYTHONPATH"]}
         check_address(address)
         try:
             ray.init(

@@ -106,8 +106,7 @@ def _build(source: ModelSource, unet: VideoUNet | None, controlnet: Controlnet) 
         pipe = TuneAVideoPipeline.from_pretrained(source.path, controlnet=controlnet, **given)
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         return pipe
-    folder = source.base if source.kind == "trained" else source.path
-    return _components(folder, unet or _video_unet(source), controlnet)
+    return _components(source.unet_root, unet or _video_unet(source), controlnet)
 
 
 def _is_hub_id(ref: str) -> bool:

@@ -8,17 +8,16 @@ torch, diffusers or accelerate are imported (importing them takes seconds, more 
 names (resolved on a UNet built on the meta device, without weights) and 8-bit Adam's package.
 """
 
-import re
 from pathlib import Path
 
 from vidsynth.config.train import TrainConfig, TrainDataConfig
 from vidsynth.errors import VidSynthError
+from vidsynth.hub import is_repo_id
 from vidsynth.media.video import VideoInfo, check_clip_request
 from vidsynth.testing.tiny_models import resolve_model
 from vidsynth.training.span import TuningSpan
 
 MODEL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def check_model_path(model: str) -> None:
@@ -31,7 +30,7 @@ def check_model_path(model: str) -> None:
                 f"pretrained_model_path {path} is not an SD-1.x model folder: it has no {', '.join(missing)} "
                 "subfolder. Point it at a diffusers folder such as ./checkpoints/stable-diffusion-v1-4"
             )
-    elif not _HUB_ID.fullmatch(model) or model.startswith("."):
+    elif not is_repo_id(model):
         raise VidSynthError(
             f"pretrained_model_path {model} does not exist. Download the model (download_models.sh) "
             "or point pretrained_model_path at a local SD-1.x folder"

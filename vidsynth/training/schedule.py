@@ -30,9 +30,7 @@ class ValidationSchedule:
 
     def due(self, step: int) -> bool:
         """Whether validation runs after ``step`` (1-based: the steps done)."""
-        if not self.prompts or not 1 <= step <= self.last:
-            return False
-        return step % self.every == 0 or (step == self.last and self.every <= self.last)
+        return step in self.steps()
 
     def steps(self) -> list[int]:
         """Every step after which validation runs, in order."""
