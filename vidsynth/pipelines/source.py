@@ -7,17 +7,19 @@ original Tune-A-Video's have the same keys), the defaults of an edit's clip opti
 config names are taken as they are, else relative to the run's folder, so a run can be moved.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from vidsynth.errors import VidSynthError
-from vidsynth.hub import is_repo_id
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines.loading import ModelSource, is_tuneavideo_folder
 from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
 from vidsynth.testing.tiny_models import TINY, resolve_model
+
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def check_base(base: str) -> str:
         if not (local / "unet").is_dir():
             raise VidSynthError(f"base model {local} has no unet/ folder. Point --base at an SD-1.x model folder")
         return str(local.absolute())
-    if is_repo_id(base):
+    if _HUB_ID.fullmatch(base) and not base.startswith("."):
         return base
     raise VidSynthError(
         f"base model {base} not found. Pass --base with the SD-1.x folder (./download_models.sh fetches SD-1.4)"
