@@ -37,3 +37,11 @@ def pipe(tiny_sd):
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="session")
+def tiny_svd(tmp_path_factory):
+    """A tiny random Stable Video Diffusion checkpoint folder in the real diffusers layout (built once)."""
+    from vidsynth.testing.tiny_svd import build_tiny_svd
+
+    return build_tiny_svd(tmp_path_factory.mktemp("tiny-svd") / "tiny-svd", seed=0)

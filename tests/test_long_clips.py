@@ -14,7 +14,7 @@ from PIL import Image
 from vidsynth import inference
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
-from vidsynth.editing import outputs
+from vidsynth.media import writers
 from vidsynth.editing.request import resolve_request
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
 from vidsynth.media.video import probe_video
@@ -66,7 +66,7 @@ def test_frames_all_edits_the_rest_of_the_clip_in_windows(tiny_sd, long_clip, tm
         return real_call(self, *args, **kwargs)
 
     monkeypatch.setattr(TuneAVideoPipeline, "__call__", spy)
-    monkeypatch.setattr(outputs, "GIF_MAX_FRAMES", 8)
+    monkeypatch.setattr(writers, "GIF_MAX_FRAMES", 8)
     out = tmp_path / "out"
     inference.main(_args(tiny_sd, long_clip, out, "--frames", "all", "--stride", "1", "--window", "6"))
     assert windows == [(6, 1)]  # 6 // 4 = 1 frame of overlap by default

@@ -7,11 +7,10 @@ side-by-side GIF and MP4 (source | img2img | Tune-A-Video). With structure guida
 each control's maps in a column after the source, and the sidecars name the controls.
 
 The MP4s hold every edited frame; a GIF of a long clip shows every k-th frame (at most
-:data:`GIF_MAX_FRAMES`, at fps / k so it still plays in real time), and the sidecar says which.
+:data:`~vidsynth.media.writers.GIF_MAX_FRAMES`, at fps / k so it still plays in real time), and the sidecar says which.
 """
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +21,11 @@ from vidsynth.editing.request import EditRequest
 from vidsynth.media.sound import SoundSpan, sound_track
 from vidsynth.media.span import frame_indices_record
 from vidsynth.media.video import Clip
-from vidsynth.media.writers import write_gif_grid, write_grid_video, write_json, write_video
+from vidsynth.media.writers import gif_step, write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import unique_slugs
 from vidsynth.run_folder import CONFIG_FILE
 
 logger = logging.getLogger(__name__)
-
-GIF_MAX_FRAMES = 48  # a GIF holds every frame uncompressed-ish: 240 frames of a 3-column grid would be ~100 MB
-
-
-def gif_step(num_frames: int) -> int:
-    """Show every k-th frame in a GIF grid so it has at most :data:`GIF_MAX_FRAMES` frames."""
-    return max(1, math.ceil(num_frames / GIF_MAX_FRAMES))
 
 
 def _every(columns: list[tuple[str, np.ndarray]], step: int) -> list[tuple[str, np.ndarray]]:

@@ -6,6 +6,7 @@ file behind nor clobbers an earlier result: the file appears under its real name
 
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from fractions import Fraction
@@ -26,6 +27,12 @@ _CRF = 18
 _CAPTION_PAD = 4  # pixels around caption text
 _BACKGROUND = (255, 255, 255)
 _TEXT = (0, 0, 0)
+GIF_MAX_FRAMES = 48  # a GIF holds every frame uncompressed-ish: 240 frames of a 3-column grid would be ~100 MB
+
+
+def gif_step(num_frames: int) -> int:
+    """Show every k-th frame in a GIF grid so it has at most :data:`GIF_MAX_FRAMES` frames."""
+    return max(1, math.ceil(num_frames / GIF_MAX_FRAMES))
 
 
 def to_uint8(frames: np.ndarray | torch.Tensor) -> np.ndarray:

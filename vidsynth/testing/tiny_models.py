@@ -2,10 +2,10 @@
 
 ``pretrained_model_path: tiny`` (train), ``--base tiny`` (inference), ``clip_model: tiny`` and
 ``--clip-model tiny`` (experiments, evaluate), ``--controlnet tiny`` and ``--depth-model tiny`` (controls)
-run every stage with no download and no GPU: for smoke runs, the demo and the web app. The pictures and
-scores are noise. Each kind is built once, from seed 0, into one cache folder,
-``<HF_HOME>/vidsynth-tiny/<kind>`` (``HF_HOME`` as huggingface_hub reads it, ``~/.cache/huggingface``
-by default), and reused by every later command.
+and ``--model tiny`` (animate: a tiny Stable Video Diffusion) run every stage with no download and no GPU:
+for smoke runs, the demo and the web app. The pictures and scores are noise. Each kind is built once,
+from seed 0, into one cache folder, ``<HF_HOME>/vidsynth-tiny/<kind>`` (``HF_HOME`` as huggingface_hub
+reads it, ``~/.cache/huggingface`` by default), and reused by every later command.
 """
 
 import logging
@@ -19,7 +19,7 @@ from vidsynth.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 TINY = "tiny"
-KINDS = ("sd", "clip", "depth", "controlnet")
+KINDS = ("sd", "clip", "depth", "controlnet", "svd")
 
 
 def tiny_folder(kind: str) -> Path:
@@ -39,6 +39,10 @@ def _build(kind: str, path: Path) -> None:
         from vidsynth.testing.tiny_clip import build_tiny_clip
 
         build_tiny_clip(path, seed=0)
+    elif kind == "svd":
+        from vidsynth.testing.tiny_svd import build_tiny_svd
+
+        build_tiny_svd(path, seed=0)
     elif kind == "depth":
         from vidsynth.testing.tiny_depth import build_tiny_depth
 

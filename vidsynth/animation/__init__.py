@@ -1,0 +1,1 @@
+"""Image to video with Stable Video Diffusion: animate a still, an edit's first frame, or continue a clip."""

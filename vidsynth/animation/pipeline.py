@@ -1,0 +1,33 @@
+"""Loading diffusers' ``StableVideoDiffusionPipeline`` and placing it in memory: none, model or sequential offload.
+
+The pipeline is used as diffusers ships it, so its frames are exactly what its own users get. Only
+two things are chosen here: the CLIP image processor is loaded as transformers' PIL class
+(``CLIPImageProcessorPil``: the default class needs torchvision, which VidSynth does without), and the
+memory mode. ``model`` offload keeps each model on the GPU only while it runs (diffusers'
+``enable_model_cpu_offload``), ``sequential`` each layer (slowest, least memory); forward chunking runs
+the UNet's feed-forward layers one frame at a time.
+"""
+
+import torch
+from diffusers import StableVideoDiffusionPipeline
+from transformers import CLIPImageProcessorPil
+
+
+def load_animation_pipeline(model: str, dtype: torch.dtype) -> StableVideoDiffusionPipeline:
+    """The pipeline of the folder or hub id ``model`` (checked by :func:`vidsynth.animation.model.model_facts`)."""
+    feature_extractor = CLIPImageProcessorPil.from_pretrained(model, subfolder="feature_extractor")
+    pipe = StableVideoDiffusionPipeline.from_pretrained(model, dtype=dtype, feature_extractor=feature_extractor)
+    pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next segment's bar takes the line
+    return pipe
+
+
+def place(pipe: StableVideoDiffusionPipeline, device: torch.device, offload: str, forward_chunking: bool) -> None:
+    """Put ``pipe`` on ``device`` in memory mode ``offload`` (none | model | sequential; the last two need a GPU)."""
+    if offload == "none":
+        pipe.to(device)
+    elif offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.enable_sequential_cpu_offload(device=device)
+    if forward_chunking:
+        pipe.unet.enable_forward_chunking()
