@@ -271,7 +271,7 @@ weights_name() {
 # model_index.json names its pipeline (no network needed for either), sd otherwise; the hub probe may still
 # turn sd into svd from the repository's model_index.json.
 default_kind() {
-    if [[ "${1,,}" == *stable-video-diffusion* ]] ||
+    if [[ "$1" == *stable-video-diffusion* ]] ||
         grep -qs '"StableVideoDiffusionPipeline"' "$2/model_index.json"; then
         printf 'svd'
     else
