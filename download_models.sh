@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch a Stable Diffusion 1.x model from the Hugging Face hub into checkpoints/<name> (diffusers layout,
-# safetensors only, only the parts the VidSynth pipeline loads); with --kind, a ControlNet or a depth model;
-# with --control, the ControlNets and the depth model of structure guidance.
+# safetensors only, only the parts the VidSynth pipeline loads); with --kind, a Stable Video Diffusion
+# (image to video), ControlNet or depth model; with --control, the ControlNets and the depth model of
+# structure guidance.
 #
 # Why this shape:
 #   - The hub is probed first with short timeouts, so a machine without network fails in seconds with one
@@ -31,31 +32,40 @@ Usage: $PROG [MODEL_ID] [--kind KIND] [--dir DEST] [--fp16] [--revision REV] [--
        $PROG --control [--dir FOLDER] [--fp16] [--force]
        $PROG --verify-only DIR [--kind KIND] [--fp16]
 
-Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub, or a
-ControlNet or depth-estimation model for structure guidance (inference.py --control).
+Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub, a Stable
+Video Diffusion model for image to video (python -m vidsynth.animate), or a ControlNet or depth-estimation
+model for structure guidance (inference.py --control).
 
 Arguments and options:
   MODEL_ID           hub id of a diffusers SD-1.x model (default: $DEFAULT_MODEL),
-                     e.g. stable-diffusion-v1-5/stable-diffusion-v1-5 or a DreamBooth model
-  --kind KIND        what MODEL_ID is: sd (default), controlnet (a diffusers ControlNet, e.g.
-                     lllyasviel/control_v11p_sd15_canny) or depth (a transformers depth-estimation model)
+                     e.g. stable-diffusion-v1-5/stable-diffusion-v1-5 or a DreamBooth model, or of a model of
+                     another --kind
+  --kind KIND        what MODEL_ID is: sd (an SD-1.x model), svd (a diffusers Stable Video Diffusion model,
+                     e.g. stabilityai/stable-video-diffusion-img2vid-xt), controlnet (a diffusers ControlNet,
+                     e.g. lllyasviel/control_v11p_sd15_canny) or depth (a transformers depth-estimation model).
+                     Without --kind: svd when MODEL_ID contains stable-video-diffusion, when DEST's (or with
+                     --verify-only DIR's) model_index.json names StableVideoDiffusionPipeline, or when the
+                     hub says the repository's model_index.json does; sd otherwise
   --control          fetch what inference.py --control uses by default, each into checkpoints/<name> (where
                      inference.py looks first; with --dir, into FOLDER/<name>): the ControlNets
                      lllyasviel/control_v11p_sd15_canny and lllyasviel/control_v11f1p_sd15_depth (--fp16
                      applies to them) and the depth model depth-anything/Depth-Anything-V2-Small-hf
   --dir DEST         model folder to fill (default: checkpoints/<last part of MODEL_ID> in the repository)
-  --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones (sd, controlnet)
+  --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones (sd, svd,
+                     controlnet)
   --revision REV     branch, tag or commit to fetch (default: the repository's default branch)
   --force            download again even if DEST is already complete
   --verify-only DIR  only check that DIR holds every file the pipeline needs (no network), then exit
   -h, --help         show this help and exit
 
 Only the files that are loaded are fetched. For sd: model_index.json, scheduler/, tokenizer/, text_encoder/,
-vae/ and unet/ (no safety checker, feature extractor, .ckpt, .bin, flax or onnx files); for controlnet:
-config.json and diffusion_pytorch_model.safetensors; for depth: config.json, model.safetensors and
-preprocessor_config.json. Files are staged in <parent of DEST>/.partial-<name>/,
-where an interrupted download resumes when the same command is run again, and moved to DEST once verified;
-DEST/.complete marks a finished download, which later runs report as already complete without network.
+vae/ and unet/ (no safety checker, feature extractor, .ckpt, .bin, flax or onnx files); for svd:
+model_index.json, scheduler/, feature_extractor/preprocessor_config.json, image_encoder/, vae/ and unet/ (no
+single-file svd*.safetensors checkpoints); for controlnet: config.json and diffusion_pytorch_model.safetensors;
+for depth: config.json, model.safetensors and preprocessor_config.json. Files are staged in
+<parent of DEST>/.partial-<name>/, where an interrupted download resumes when the same command is run again,
+and moved to DEST once verified; DEST/.complete marks a finished download, which later runs report as already
+complete without network.
 
 Environment:
   HF_TOKEN     access token for gated or private models (accept the model's license on the hub first)
@@ -77,9 +87,12 @@ log() {
 }
 
 # One Python program with two jobs, so the list of needed files lives in one place:
-#   verify DIR SUFFIX KIND                     print the needed files missing or empty in DIR, one per line; exit 3 if any
-#   probe REPO REVISION SUFFIX DEST SECS KIND  check the hub is reachable, the repo readable and complete; exit 2 if not
-# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant; KIND is sd, controlnet or depth.
+#   verify DIR SUFFIX KIND                           print the needed files missing or empty in DIR, one per line;
+#                                                    exit 3 if any
+#   probe REPO REVISION SUFFIX DEST SECS KIND GIVEN  check the hub is reachable, the repo readable and complete, and
+#                                                    print the kind (sd becomes svd for a Stable Video Diffusion
+#                                                    repository unless GIVEN is 1); exit 2 if not
+# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant; KIND is sd, svd, controlnet or depth.
 read -r -d '' HELPER_PY <<'PY' || true
 import os
 import sys
@@ -87,6 +100,7 @@ import sys
 # What each kind of model is, for messages, and the file that marks its layout.
 KINDS = {
     "sd": ("a diffusers SD-1.x", "model_index.json"),
+    "svd": ("a diffusers Stable Video Diffusion", "model_index.json"),
     "controlnet": ("a diffusers ControlNet", "config.json"),
     "depth": ("a transformers depth-estimation model", "config.json"),
 }
@@ -99,6 +113,19 @@ def missing_files(present, suffix, kind):
         return [name for name in required if not present(name)]
     if kind == "depth":  # AutoModelForDepthEstimation and AutoImageProcessor.from_pretrained
         required = ["config.json", "model.safetensors", "preprocessor_config.json"]
+        return [name for name in required if not present(name)]
+    if kind == "svd":  # StableVideoDiffusionPipeline.from_pretrained
+        required = [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "feature_extractor/preprocessor_config.json",
+            "image_encoder/config.json",
+            f"image_encoder/model{suffix}.safetensors",
+            "vae/config.json",
+            f"vae/diffusion_pytorch_model{suffix}.safetensors",
+            "unet/config.json",
+            f"unet/diffusion_pytorch_model{suffix}.safetensors",
+        ]
         return [name for name in required if not present(name)]
     # StableDiffusionPipeline.from_pretrained for SD-1.x
     required = [
@@ -131,8 +158,12 @@ def verify(root, suffix, kind):
         sys.exit(3)
 
 
-def probe(repo, revision, suffix, dest, timeout, kind):
-    """One short request or two, so that no network, no access or a wrong id fail in seconds with one message."""
+def probe(repo, revision, suffix, dest, timeout, kind, kind_given):
+    """One short request or two, so that no network, no access or a wrong id fail in seconds with one message.
+
+    Returns (problem, kind): the hub's listing names the pipeline class of a diffusers repository's
+    model_index.json, so a Stable Video Diffusion id asked for as the default sd becomes svd at no extra cost.
+    """
     from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -149,52 +180,71 @@ def probe(repo, revision, suffix, dest, timeout, kind):
     try:
         # A HEAD on the layout's first file is what answers 401/403 for gated repos; the listing below does not.
         get_hf_file_metadata(hf_hub_url(repo, marker, revision=revision), timeout=timeout)
-        listing = HfApi().model_info(repo, revision=revision, timeout=timeout).siblings or []
+        info = HfApi().model_info(repo, revision=revision, timeout=timeout)
     except OfflineModeIsEnabled:
         return (
             f"HF_HUB_OFFLINE is set, so {repo} cannot be downloaded. "
             f"Unset HF_HUB_OFFLINE, or copy {what} folder into {dest}."
-        )
+        ), kind
     except GatedRepoError:
-        return f"{repo} is gated and this account may not download it. To fix: {license_fix}."
+        return f"{repo} is gated and this account may not download it. To fix: {license_fix}.", kind
     except RepositoryNotFoundError:
         return (
             f"{repo} was not found on {endpoint}, or it is private or gated. "
             f"Check the model id; for a gated or private model {license_fix}."
-        )
+        ), kind
     except RevisionNotFoundError:
-        return f"{repo} has no revision {revision!r}. Pass an existing branch, tag or commit to --revision."
+        return f"{repo} has no revision {revision!r}. Pass an existing branch, tag or commit to --revision.", kind
     except RemoteEntryNotFoundError:
-        if kind == "sd":
-            return f"{repo} has no model_index.json, so it is not a diffusers model. Pick a diffusers SD-1.x model id."
-        return f"{repo} has no {marker}, so it is not {what}. Check the model id and --kind."
+        if marker == "model_index.json":
+            return f"{repo} has no model_index.json, so it is not a diffusers model. Pick {what} model id.", kind
+        return f"{repo} has no {marker}, so it is not {what}. Check the model id and --kind.", kind
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         if status in (401, 403):
-            return f"the hub refused access to {repo} (HTTP {status}). Set HF_TOKEN to a valid token and {license_fix}."
-        return f"the Hugging Face hub ({endpoint}) answered with an error: {err}. Retry later, or check HF_ENDPOINT."
+            return (
+                f"the hub refused access to {repo} (HTTP {status}). Set HF_TOKEN to a valid token and {license_fix}."
+            ), kind
+        return (
+            f"the Hugging Face hub ({endpoint}) answered with an error: {err}. Retry later, or check HF_ENDPOINT."
+        ), kind
     except Exception as err:  # connection refused, DNS failure, timeout, proxy error: all mean "no usable hub"
         return (
             f"cannot reach the Hugging Face hub ({endpoint}): {type(err).__name__}: {err}. "
             f"Check your network and HF_ENDPOINT, or copy {what} folder into {dest}."
-        )
-    missing = missing_files({entry.rfilename for entry in listing}.__contains__, suffix, kind)
+        ), kind
+    pipeline = ((info.config or {}).get("diffusers") or {}).get("_class_name")
+    if marker == "model_index.json" and pipeline:
+        is_svd = pipeline == "StableVideoDiffusionPipeline"
+        if is_svd and kind == "sd" and not kind_given:
+            kind, what = "svd", KINDS["svd"][0]
+        elif is_svd and kind == "sd":
+            return f"{repo} is a {pipeline} (image to video), not an SD-1.x model. Pass --kind svd.", kind
+        elif kind == "svd" and not is_svd:
+            return (
+                f"{repo} is a {pipeline}, not a StableVideoDiffusionPipeline (image to video). "
+                "Check the model id and --kind."
+            ), kind
+    missing = missing_files({entry.rfilename for entry in info.siblings or []}.__contains__, suffix, kind)
     if missing:
         hint = "Drop --fp16" if suffix else "Try --fp16"
         return (
             f"{repo} does not ship every needed file as safetensors (missing: {', '.join(missing)}). "
             f"{hint}, pick another --revision, or pick {what} repository that has them."
-        )
-    return None
+        ), kind
+    return None, kind
 
 
 if sys.argv[1] == "verify":
     verify(sys.argv[2], sys.argv[3], sys.argv[4])
 else:
-    problem = probe(sys.argv[2], sys.argv[3] or None, sys.argv[4], sys.argv[5], float(sys.argv[6]), sys.argv[7])
+    problem, kind = probe(
+        sys.argv[2], sys.argv[3] or None, sys.argv[4], sys.argv[5], float(sys.argv[6]), sys.argv[7], sys.argv[8] == "1"
+    )
     if problem:
         print(f"download_models.sh: {problem}", file=sys.stderr)
         sys.exit(2)
+    print(kind)
 PY
 
 # Check that folder $1 holds every needed file of weights variant $2 for model kind $KIND. Returns 0 when complete;
@@ -217,6 +267,18 @@ weights_name() {
     if [[ -n "$1" ]]; then printf 'fp16'; else printf 'fp32'; fi
 }
 
+# The kind when --kind is not given: svd when the model id ($1) names Stable Video Diffusion or folder $2's
+# model_index.json names its pipeline (no network needed for either), sd otherwise; the hub probe may still
+# turn sd into svd from the repository's model_index.json.
+default_kind() {
+    if [[ "$1" == *stable-video-diffusion* ]] ||
+        grep -qs '"StableVideoDiffusionPipeline"' "$2/model_index.json"; then
+        printf 'svd'
+    else
+        printf 'sd'
+    fi
+}
+
 # True when the staging folder holds downloaded files (beyond hf's own .cache bookkeeping), i.e. is worth resuming.
 has_payload() {
     [[ -d "$1" ]] && [[ -n "$(find "$1" -type f -not -path "$1/.cache/*" -print -quit)" ]]
@@ -229,7 +291,7 @@ revision=""
 suffix=""
 force=0
 control=0
-KIND="sd"
+KIND="" # empty until --kind or default_kind says
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h | --help)
@@ -237,7 +299,7 @@ while [[ $# -gt 0 ]]; do
             exit 0
             ;;
         --kind)
-            [[ $# -ge 2 ]] || die "--kind needs sd, controlnet or depth. Usage: $PROG MODEL_ID --kind KIND"
+            [[ $# -ge 2 ]] || die "--kind needs sd, svd, controlnet or depth. Usage: $PROG MODEL_ID --kind KIND"
             KIND="$2"
             shift
             ;;
@@ -269,14 +331,16 @@ while [[ $# -gt 0 ]]; do
 done
 
 case "$KIND" in
-    sd | controlnet | depth) ;;
-    *) die "unknown --kind $KIND. Use sd (an SD-1.x model), controlnet or depth." ;;
+    "" | sd | svd | controlnet | depth) ;;
+    *) die "unknown --kind $KIND. Use sd (an SD-1.x model), svd (Stable Video Diffusion), controlnet or depth." ;;
 esac
+kind_given=0
+[[ -z "$KIND" ]] || kind_given=1
 [[ "$KIND" != depth || -z "$suffix" ]] ||
     die "depth models ship one precision; drop --fp16 (inference.py casts it to --dtype)."
 
 if [[ "$control" -eq 1 ]]; then
-    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "$KIND" == sd ]] ||
+    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "${KIND:-sd}" == sd ]] ||
         die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
     parent="${dest:-$SCRIPT_DIR/checkpoints}"
     for entry in "${CONTROL_MODELS[@]}"; do
@@ -295,6 +359,7 @@ weights="$(weights_name "$suffix")"
 
 if [[ -n "$verify_dir" ]]; then
     [[ -d "$verify_dir" ]] || die "$verify_dir is not a folder. Pass the model folder to --verify-only."
+    KIND="${KIND:-$(default_kind "" "$verify_dir")}"
     if ! check_complete "$verify_dir" "$suffix"; then
         other_hint=""
         [[ -n "$suffix" ]] || other_hint=" (for a folder with *.fp16.safetensors weights pass --fp16)"
@@ -305,14 +370,18 @@ if [[ -n "$verify_dir" ]]; then
     exit 0
 fi
 
-[[ "$KIND" == sd || -n "$model_id" ]] ||
-    die "--kind $KIND needs a MODEL_ID, e.g. lllyasviel/control_v11p_sd15_canny (or use --control)."
+if [[ -z "$model_id" && "${KIND:-sd}" != sd ]]; then
+    example="lllyasviel/control_v11p_sd15_canny (or use --control)"
+    [[ "$KIND" != svd ]] || example="stabilityai/stable-video-diffusion-img2vid-xt"
+    die "--kind $KIND needs a MODEL_ID, e.g. $example."
+fi
 model_id="${model_id:-$DEFAULT_MODEL}"
 [[ "$model_id" =~ ^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$ ]] ||
     die "invalid model id '$model_id'. Pass a hub id like $DEFAULT_MODEL."
 name="${model_id##*/}"
 dest="${dest:-$SCRIPT_DIR/checkpoints/$name}"
 dest="${dest%/}"
+KIND="${KIND:-$(default_kind "$model_id" "$dest")}"
 staging="$(dirname "$dest")/.partial-$(basename "$dest")"
 # The marker says what the folder holds; its first two lines must match the request for a run to skip the download.
 marker_key="model=$model_id
@@ -344,7 +413,8 @@ fi
 log "checking $model_id on the Hugging Face hub"
 # Nothing is written before this check passes: an offline machine is left exactly as it was. A staging folder
 # with files from an earlier interrupted attempt is kept on every failure, so that the next run resumes it.
-"$PYTHON" -c "$HELPER_PY" probe "$model_id" "$revision" "$suffix" "$dest" "$PROBE_TIMEOUT_S" "$KIND" || exit 2
+KIND="$("$PYTHON" -c "$HELPER_PY" probe "$model_id" "$revision" "$suffix" "$dest" "$PROBE_TIMEOUT_S" "$KIND" \
+    "$kind_given")" || exit 2
 
 if [[ "$force" -eq 1 ]]; then
     rm -rf "$staging"
@@ -356,6 +426,16 @@ mkdir -p "$staging"
 case "$KIND" in
     controlnet) includes=(config.json "diffusion_pytorch_model$suffix.safetensors") ;;
     depth) includes=(config.json model.safetensors preprocessor_config.json) ;;
+    svd)
+        includes=(
+            model_index.json
+            "scheduler/*.json"
+            feature_extractor/preprocessor_config.json
+            image_encoder/config.json "image_encoder/model$suffix.safetensors"
+            vae/config.json "vae/diffusion_pytorch_model$suffix.safetensors"
+            unet/config.json "unet/diffusion_pytorch_model$suffix.safetensors"
+        )
+        ;;
     *)
         includes=(
             model_index.json

@@ -58,6 +58,25 @@ CONTROLNET_REPO = [
     "README.md",
 ]
 DEPTH_FILES = ["config.json", "model.safetensors", "preprocessor_config.json"]
+# A Stable Video Diffusion repository (stabilityai/stable-video-diffusion-img2vid-xt's layout).
+SVD_FILES = [
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "feature_extractor/preprocessor_config.json",
+    "image_encoder/config.json",
+    "vae/config.json",
+    "unet/config.json",
+]
+SVD_FP32 = [
+    "image_encoder/model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.safetensors",
+]
+SVD_FP16 = [name.replace(".safetensors", ".fp16.safetensors") for name in SVD_FP32]
+SVD_UNWANTED = ["svd_xt.safetensors", "svd_xt_image_decoder.safetensors", "LICENSE.md", "README.md"]
+SVD_INDEX = json.dumps(
+    {"_class_name": "StableVideoDiffusionPipeline", "image_encoder": ["transformers", "CLIPVisionModelWithProjection"]}
+).encode()
 CONTROL_REPOS = {
     "lllyasviel/control_v11p_sd15_canny": CONTROLNET_REPO,
     "lllyasviel/control_v11f1p_sd15_depth": CONTROLNET_REPO,
@@ -122,6 +141,8 @@ class _FakeHub(BaseHTTPRequestHandler):
                 return self._reply(200, json.dumps(tree).encode())
             if path.startswith(f"/api/models/{repo}"):
                 info = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": name} for name in files]}
+                if repo in self.server.pipelines:  # what the hub reads from a diffusers repo's model_index.json
+                    info["config"] = {"diffusers": {"_class_name": self.server.pipelines[repo]}}
                 return self._reply(200, json.dumps(info).encode())
             if path.startswith(f"/{repo}/resolve/"):
                 if repo in self.server.gated:
@@ -137,6 +158,8 @@ class _FakeHub(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_hub():
     names = PIPELINE_FILES + FP32_WEIGHTS + FP16_WEIGHTS + UNWANTED
+    svd = {name: f"svd {name}".encode() for name in SVD_FILES + SVD_FP32 + SVD_FP16 + SVD_UNWANTED}
+    svd["model_index.json"] = SVD_INDEX
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
     server.repos = {
         "org/tiny-sd": {name: f"{name} payload".encode() for name in names},
@@ -144,6 +167,15 @@ def fake_hub():
         "org/gated-sd": {name: b"x" for name in names},
         "org/failing-sd": {name: b"x" for name in names},
         **{repo: {name: f"{repo}/{name}".encode() for name in files} for repo, files in CONTROL_REPOS.items()},
+        "stabilityai/stable-video-diffusion-img2vid-xt": svd,
+        "org/animator": svd,  # an SVD repository whose id does not say so
+        "org/svd-fp16-only": {name: b"x" for name in SVD_FILES + SVD_FP16},
+    }
+    server.pipelines = {
+        "org/tiny-sd": "StableDiffusionPipeline",
+        "stabilityai/stable-video-diffusion-img2vid-xt": "StableVideoDiffusionPipeline",
+        "org/animator": "StableVideoDiffusionPipeline",
+        "org/svd-fp16-only": "StableVideoDiffusionPipeline",
     }
     server.gated = {"org/gated-sd"}
     server.failing = {"org/failing-sd"}  # the hub breaks after the probe, before any file arrives
@@ -178,6 +210,9 @@ def test_help_documents_every_option():
     assert proc.stdout.startswith("Usage: download_models.sh [MODEL_ID]")
     for option in ("--dir DEST", "--fp16", "--revision REV", "--force", "--verify-only DIR", "HF_TOKEN", "HF_ENDPOINT"):
         assert option in proc.stdout
+    # The rule that picks svd without --kind.
+    assert "svd when MODEL_ID contains stable-video-diffusion" in proc.stdout
+    assert "StableVideoDiffusionPipeline" in proc.stdout
 
 
 def test_unknown_option_is_a_usage_error():
@@ -349,3 +384,79 @@ def test_one_controlnet_by_id_and_the_checks_of_each_kind(tmp_path, fake_hub):
     proc = _run("org/tiny-sd", "--kind", "controlnet", "--dir", str(tmp_path / "sd"), endpoint=endpoint)
     assert proc.returncode == 2 and "so it is not a diffusers ControlNet" in proc.stderr  # no config.json at its root
     assert not (tmp_path / "sd").exists()
+
+
+def test_verify_only_checks_an_svd_folder_for_either_precision(tmp_path):
+    fp32 = _make_model(tmp_path / "svd", SVD_FILES + SVD_FP32)
+    proc = _run("--verify-only", str(fp32), "--kind", "svd")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"complete: {fp32} (fp32 weights)\n"
+    proc = _run("--verify-only", str(fp32), "--kind", "sd")  # the same folder is not an SD-1.x one
+    assert proc.returncode == 2 and "text_encoder/config.json" in proc.stderr
+
+    (fp32 / "image_encoder/model.safetensors").unlink()
+    (fp32 / "feature_extractor/preprocessor_config.json").write_bytes(b"")  # empty is as bad as none
+    proc = _run("--verify-only", str(fp32), "--kind", "svd")
+    assert proc.returncode == 2
+    assert "missing: feature_extractor/preprocessor_config.json, image_encoder/model.safetensors." in proc.stderr
+
+    fp16 = _make_model(tmp_path / "svd-fp16", SVD_FILES + SVD_FP16)
+    proc = _run("--verify-only", str(fp16), "--kind", "svd", "--fp16")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"complete: {fp16} (fp16 weights)\n"
+    (fp16 / "unet/diffusion_pytorch_model.fp16.safetensors").unlink()
+    proc = _run("--verify-only", str(fp16), "--kind", "svd", "--fp16")
+    assert proc.returncode == 2 and "missing: unet/diffusion_pytorch_model.fp16.safetensors." in proc.stderr
+    proc = _run("--verify-only", str(fp16), "--kind", "svd")  # fp16 files do not stand in for the fp32 ones
+    assert proc.returncode == 2
+    assert "missing: image_encoder/model.safetensors, vae/diffusion_pytorch_model.safetensors" in proc.stderr
+
+
+def test_verify_only_reads_the_kind_from_the_folders_model_index(tmp_path):
+    folder = _make_model(tmp_path / "svd", SVD_FILES + SVD_FP32)
+    proc = _run("--verify-only", str(folder))  # a model_index.json without the SVD pipeline: checked as sd
+    assert proc.returncode == 2 and "text_encoder/config.json" in proc.stderr
+    (folder / "model_index.json").write_bytes(SVD_INDEX)
+    proc = _run("--verify-only", str(folder))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_svd_by_its_id_fetches_only_what_the_pipeline_loads(tmp_path, fake_hub):
+    endpoint = f"http://127.0.0.1:{fake_hub.server_port}"
+    dest = tmp_path / "checkpoints" / "stable-video-diffusion-img2vid-xt"
+    proc = _run("stabilityai/stable-video-diffusion-img2vid-xt", "--fp16", "--dir", str(dest), endpoint=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"downloaded stabilityai/stable-video-diffusion-img2vid-xt (fp16 weights) into {dest}\n"
+    assert _files(dest) == set(SVD_FILES + SVD_FP16) | {".complete"}
+    assert (dest / "unet/diffusion_pytorch_model.fp16.safetensors").read_bytes() == (
+        b"svd unet/diffusion_pytorch_model.fp16.safetensors"
+    )
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # staging renamed away
+
+    proc = _run("--verify-only", str(dest), "--fp16")  # its model_index.json says svd
+    assert proc.returncode == 0, proc.stderr
+    seen = len(fake_hub.requests)
+    proc = _run("stabilityai/stable-video-diffusion-img2vid-xt", "--fp16", "--dir", str(dest), endpoint=endpoint)
+    assert proc.returncode == 0 and proc.stdout.startswith("already complete")
+    assert len(fake_hub.requests) == seen
+
+
+def test_svd_kind_comes_from_the_hub_when_the_id_does_not_say(tmp_path, fake_hub):
+    endpoint = f"http://127.0.0.1:{fake_hub.server_port}"
+    proc = _run("org/animator", "--dir", str(tmp_path / "animator"), endpoint=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(tmp_path / "animator") == set(SVD_FILES + SVD_FP32) | {".complete"}
+
+    proc = _run("org/animator", "--kind", "sd", "--dir", str(tmp_path / "sd"), endpoint=endpoint)
+    assert proc.returncode == 2
+    assert "org/animator is a StableVideoDiffusionPipeline (image to video), not an SD-1.x model" in proc.stderr
+    assert "--kind svd" in proc.stderr
+    proc = _run("org/tiny-sd", "--kind", "svd", "--dir", str(tmp_path / "sd"), endpoint=endpoint)
+    assert proc.returncode == 2
+    assert "org/tiny-sd is a StableDiffusionPipeline, not a StableVideoDiffusionPipeline" in proc.stderr
+    proc = _run("org/svd-fp16-only", "--dir", str(tmp_path / "sd"), endpoint=endpoint)
+    assert proc.returncode == 2
+    assert "missing: image_encoder/model.safetensors" in proc.stderr and "Try --fp16" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["animator"]  # nothing written by the refused ones
+    proc = _run("--kind", "svd")
+    assert proc.returncode == 2 and "e.g. stabilityai/stable-video-diffusion-img2vid-xt" in proc.stderr
