@@ -1,11 +1,13 @@
-"""Score edited clips with the built-in metrics: print a markdown table, and write it as markdown and JSON.
+"""Score edited clips and animations with the built-in metrics: print a markdown table, write it as markdown and JSON.
 
     python -m vidsynth.evaluate OUTPUT_DIR_OR_MP4 [more ...] [--clip-model ID_OR_PATH] [--out STEM] [--device cpu]
 
 Each edited MP4 is paired with the sidecar JSON that inference.py writes next to it; the sidecar says
 which prompt and method made it and which source frames it was made from, so the source frames for the
 flicker ratio are read back at exactly those indices and that size. One row per MP4, i.e. per clip and
-method, so baselines and Tune-A-Video edits of the same clip sit side by side.
+method, so baselines and Tune-A-Video edits of the same clip sit side by side. An MP4 whose sidecar says
+``"kind": "animation"`` (``python -m vidsynth.animate``) is scored by :mod:`vidsynth.evaluation.animation`:
+image alignment in place of text alignment, and its own flicker; the table's kind column says which applies.
 
 Folders are searched with their subfolders, because inference.py writes each run into its own
 ``edits/<time>/`` (and ``--compare`` into ``img2img/`` and ``tuneavideo/`` below that). The results
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from vidsynth import events
 from vidsynth.atomic import atomic_path
 from vidsynth.errors import VidSynthError
+from vidsynth.evaluation.animation import animation_row, load_animation_sidecar
 from vidsynth.evaluation.metrics import (
     DEFAULT_CLIP_MODEL,
     ClipScorer,
@@ -41,7 +44,8 @@ from vidsynth.media.writers import write_json
 
 logger = logging.getLogger(__name__)
 
-# Markdown column header -> (row key, number format); the JSON rows carry the same keys.
+# Markdown column header -> (row key, number format); the JSON rows carry the same keys. The last two
+# columns are shown only when an animation is among the rows, so a table of edits alone reads as before.
 _COLUMNS = {
     "clip": ("clip", "{}"),
     "method": ("method", "{}"),
@@ -50,7 +54,17 @@ _COLUMNS = {
     "consistency all-pairs": ("consistency_all_pairs", "{:.2f}"),
     "consistency consecutive": ("consistency_consecutive", "{:.2f}"),
     "text alignment": ("text_alignment", "{:.2f}"),
+    "image alignment": ("image_alignment", "{:.2f}"),
     "flicker": ("flicker", "{:.3f}"),
+    "kind": ("kind", "{}"),
+}
+_EDIT_COLUMNS = [header for header in _COLUMNS if header not in ("image alignment", "kind")]
+# What the flicker column means for each kind of row.
+_FLICKER = {
+    "edit": "the edit's frame-to-frame change ÷ its source's (1.0 = as steady as the source)",
+    "animation": "the mean frame-to-frame change, in units of the pixel range (0 = frozen)",
+    "extension": "the generated frames' change (from the clip's last frame on) ÷ the clip's own frames' "
+    "(1.0 = as steady as the clip)",
 }
 
 
@@ -98,19 +112,22 @@ def find_videos(paths: Iterable[str | Path]) -> dict[Path, str]:
 
 def _no_sidecar(video: Path) -> VidSynthError:
     return VidSynthError(
-        f"{video} has no sidecar {video.with_suffix('.json').name}; it is written by inference.py next to each "
-        "edited video. Evaluate videos made by inference.py, or re-run it for this clip."
+        f"{video} has no sidecar {video.with_suffix('.json').name}; it is written by inference.py (and "
+        "python -m vidsynth.animate) next to each video it makes. Evaluate videos made by those, or re-run them."
     )
 
 
 def load_sidecar(video: Path) -> dict:
-    """The sidecar JSON next to ``video``, checked for the keys evaluation needs."""
+    """The sidecar JSON next to ``video``, checked for the keys evaluation needs (an animation's or an edit's)."""
     sidecar = video.with_suffix(".json")
     if not sidecar.is_file():
         raise _no_sidecar(video)
     try:
         meta = json.loads(sidecar.read_text())
+        if isinstance(meta, dict) and meta.get("kind") == "animation":
+            return load_animation_sidecar(sidecar, meta)
         return {
+            "kind": "edit",
             "prompt": str(meta["prompt"]),
             "method": str(meta["method"]),
             "width": int(meta["width"]),
@@ -155,7 +172,7 @@ def evaluate(
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
 ) -> list[dict]:
-    """Score every edited MP4 found in ``paths``; one dict per MP4 with the four metrics.
+    """Score every edited or animated MP4 found in ``paths``; one dict per MP4 with its metrics.
 
     ``clip_model`` is a hub id, a local CLIP folder, or an already loaded :class:`ClipScorer` (so a
     benchmark scoring many runs loads CLIP once). ``progress``: a bar over the clips (off where a caller shows its own).
@@ -169,41 +186,53 @@ def evaluate(
         sidecars,
         strict=True,
     ):
-        edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
-        image_emb = scorer.image_embeddings(edited)  # (F, D)
-        rows.append(
-            {
-                "clip": label,
-                "video": str(video.resolve()),
-                "method": meta["method"],
-                "prompt": meta["prompt"],
-                "frames": len(edited),
-                "consistency_all_pairs": frame_consistency_all_pairs(image_emb),
-                "consistency_consecutive": frame_consistency_consecutive(image_emb),
-                "text_alignment": text_alignment(image_emb, scorer.text_embedding(meta["prompt"])),
-                "flicker": flicker(edited, source),
-            }
-        )
+        score = _edit_row if meta["kind"] == "edit" else animation_row
+        rows.append(score(video, label, meta, scorer))
     return rows
 
 
-def _cell(text: str) -> str:
-    """Escape what would break a markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+def _edit_row(video: Path, label: str, meta: dict, scorer: ClipScorer) -> dict:
+    """The row of one edit: its consistency, its alignment with its prompt, its flicker against its source."""
+    edited, source = read_edit_and_source(video, meta)  # (F, H, W, 3) each
+    image_emb = scorer.image_embeddings(edited)  # (F, D)
+    return {
+        "clip": label,
+        "video": str(video.resolve()),
+        "kind": "edit",
+        "method": meta["method"],
+        "prompt": meta["prompt"],
+        "frames": len(edited),
+        "consistency_all_pairs": frame_consistency_all_pairs(image_emb),
+        "consistency_consecutive": frame_consistency_consecutive(image_emb),
+        "text_alignment": text_alignment(image_emb, scorer.text_embedding(meta["prompt"])),
+        "image_alignment": None,
+        "flicker": flicker(edited, source),
+    }
+
+
+def _cell(value: object, fmt: str) -> str:
+    """A markdown table cell: blank for a metric that does not apply, escaped where text would break the table."""
+    return "" if value is None else fmt.format(value).replace("|", "\\|").replace("\n", " ")
 
 
 def format_markdown(rows: list[dict], clip_model: str) -> str:
-    """The results as a markdown table, with the CLIP model named above it."""
-    lines = [
-        f"CLIP model: `{clip_model}`. Consistency and text alignment are 100 × cosine; "
-        "flicker 1.0 = as steady as the source.",
-        "",
-        "| " + " | ".join(_COLUMNS) + " |",
-        "|" + "---|" * len(_COLUMNS),
-    ]
+    """The results as a markdown table, with the CLIP model named above it (and, with animations, a kind
+    column and what flicker means for each kind below it)."""
+    kinds = list(dict.fromkeys(row["kind"] for row in rows))
+    if kinds == ["edit"]:
+        columns = _EDIT_COLUMNS
+        intro = "Consistency and text alignment are 100 × cosine; flicker 1.0 = as steady as the source."
+    else:
+        columns = list(_COLUMNS)
+        intro = (
+            "Consistency, text alignment and image alignment (of each frame with the animated image) are 100 × cosine."
+        )
+    lines = [f"CLIP model: `{clip_model}`. {intro}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = (_cell(fmt.format(row[key])) for key, fmt in _COLUMNS.values())
+        cells = (_cell(row[_COLUMNS[header][0]], _COLUMNS[header][1]) for header in columns)
         lines.append("| " + " | ".join(cells) + " |")
+    if kinds != ["edit"]:
+        lines += ["", "Flicker of " + "; of ".join(f"{kind}s: {_FLICKER[kind]}" for kind in kinds) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -229,7 +258,9 @@ def default_out(paths: list[str]) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vidsynth.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "paths", nargs="+", help="edited MP4s or folders of them, searched with their subfolders (sidecar JSON each)"
+        "paths",
+        nargs="+",
+        help="edited or animated MP4s or folders of them, searched with their subfolders (sidecar JSON each)",
     )
     parser.add_argument(
         "--clip-model", default=DEFAULT_CLIP_MODEL, help="CLIP hub id, local folder, or tiny (offline, random weights)"
@@ -242,5 +273,5 @@ def main(argv: list[str] | None = None) -> None:
     rows = evaluate(args.paths, args.clip_model, device=args.device)
     md_path, json_path = write_results(rows, args.clip_model, args.out or default_out(args.paths))
     print(format_markdown(rows, args.clip_model), end="")
-    logger.info("Evaluated %d clips: table in %s, rows in %s", len(rows), md_path, json_path)
+    logger.info("Evaluated %d videos: table in %s, rows in %s", len(rows), md_path, json_path)
     events.emit("done", output=str(json_path))

@@ -10,9 +10,11 @@ Definitions (all on CLIP's *projected* embeddings, cosine similarity scaled by 1
 - Text alignment — Tune-A-Video's "Textual Faithfulness" / LOVEU-TGVE's "CLIP Score Text Alignment": the
   mean over frames of 100 × cosine(frame, edited prompt). Unlike CLIPScore (Hessel et al., 2021) there is
   no clamping at 0 and no 2.5 weight, matching how the video-editing papers report it.
+- Image alignment — for animations (image to video), in place of text alignment: the mean over frames
+  of 100 × cosine(frame, input image), text alignment's formula with the still in place of the prompt.
 - Flicker — VidSynth's own model-free check: the mean absolute change between consecutive edited frames
   divided by the same for the source frames, so 1.0 means "as steady as the source" and larger values
-  mean the edit added temporal noise.
+  mean the edit added temporal noise. An animation has no source video: :func:`animation_flicker`.
 
 The formulas are pure numpy functions (float64); :class:`ClipScorer` turns frames and prompts into the
 embeddings they take.
@@ -73,21 +75,33 @@ def frame_consistency_consecutive(image_emb: np.ndarray) -> float:
     return float(100.0 * cos.mean())
 
 
+def _alignment(frame_emb: np.ndarray, reference_emb: np.ndarray, reference: str, fix: str) -> float:
+    """Mean over frames of 100 × cosine(frame, reference). ``frame_emb``: (F, D); ``reference_emb``: (D,) or (1, D)."""
+    frame_emb = np.asarray(frame_emb)
+    reference_emb = np.asarray(reference_emb).reshape(-1)  # (D,)
+    if frame_emb.ndim != 2 or frame_emb.shape[0] < 1 or frame_emb.shape[1] != reference_emb.shape[0]:
+        raise VidSynthError(
+            f"Frame embeddings {frame_emb.shape} and {reference} embedding {reference_emb.shape} do not match. {fix}"
+        )
+    frames = _unit_rows(frame_emb, "The frame embeddings")  # (F, D)
+    unit_reference = _unit_rows(reference_emb[None], f"The {reference} embedding")[0]  # (D,)
+    return float(100.0 * (frames @ unit_reference).mean())
+
+
 def text_alignment(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
     """Mean over frames of 100 × cosine(frame, prompt) (Tune-A-Video / LOVEU-TGVE CLIP score).
 
     ``image_emb``: (F, D); ``text_emb``: (D,) or (1, D).
     """
-    image_emb = np.asarray(image_emb)
-    text_emb = np.asarray(text_emb).reshape(-1)  # (D,)
-    if image_emb.ndim != 2 or image_emb.shape[0] < 1 or image_emb.shape[1] != text_emb.shape[0]:
-        raise VidSynthError(
-            f"Frame embeddings {image_emb.shape} and text embedding {text_emb.shape} do not match. "
-            "Embed frames and prompt with the same CLIP model."
-        )
-    frames = _unit_rows(image_emb, "The frame embeddings")  # (F, D)
-    text = _unit_rows(text_emb[None], "The text embedding")[0]  # (D,)
-    return float(100.0 * (frames @ text).mean())
+    return _alignment(image_emb, text_emb, "text", "Embed frames and prompt with the same CLIP model.")
+
+
+def image_alignment(frame_emb: np.ndarray, image_emb: np.ndarray) -> float:
+    """Mean over frames of 100 × cosine(frame, input image): how much of the still an animation keeps.
+
+    ``frame_emb``: (F, D); ``image_emb``: (D,) or (1, D). 100 when every frame embeds as the image does.
+    """
+    return _alignment(frame_emb, image_emb, "image", "Embed frames and the input image with the same CLIP model.")
 
 
 def _as_unit_float(frames: np.ndarray) -> np.ndarray:
@@ -126,6 +140,40 @@ def flicker(edited: np.ndarray, source: np.ndarray) -> float:
             "Evaluate an edit of a source clip with motion."
         )
     return _mean_consecutive_change(_as_unit_float(edited)) / source_change
+
+
+def animation_flicker(frames: np.ndarray, clip_frames: int = 0) -> float:
+    """Flicker of an animation, which has no source video to divide by as :func:`flicker` does for an edit.
+
+    A still animated (``clip_frames`` 0): the mean absolute change between consecutive frames, in units of
+    the pixel range, so 0 = frozen and 1 = every pixel swinging from black to white at every frame.
+    A clip extended (its first ``clip_frames`` frames are the clip's own): the mean change between
+    consecutive frames from the clip's last frame on (a jump at the joint counts) divided by the mean
+    change between the clip's own frames, so 1.0 = as steady as the clip it continues.
+    ``frames``: (F, H, W, 3), uint8 or float in [0, 1].
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise VidSynthError(f"Flicker needs frames of shape (frames, height, width, 3), got {frames.shape}.")
+    if frames.shape[0] < 2:
+        raise VidSynthError(
+            f"Flicker needs at least 2 frames, got {frames.shape[0]}. Evaluate an animation of 2 or more frames."
+        )
+    frames = _as_unit_float(frames)
+    if not clip_frames:
+        return _mean_consecutive_change(frames)
+    if not 2 <= clip_frames < len(frames):
+        raise VidSynthError(
+            f"An extended clip's flicker compares its generated frames with at least 2 of the clip's own, but "
+            f"{clip_frames} of its {len(frames)} frames are the clip's. Check the sidecar's source.num_frames."
+        )
+    clip_change = _mean_consecutive_change(frames[:clip_frames])
+    if clip_change == 0:
+        raise VidSynthError(
+            "The clip's own frames are all identical, so the extension's flicker (generated change / clip change) "
+            "is undefined. Evaluate an extension of a clip with motion."
+        )
+    return _mean_consecutive_change(frames[clip_frames - 1 :]) / clip_change
 
 
 def _projected(output: torch.Tensor | object) -> torch.Tensor:
