@@ -14,8 +14,8 @@ from PIL import Image
 from vidsynth import inference
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
-from vidsynth.media import writers
 from vidsynth.editing.request import resolve_request
+from vidsynth.media import writers
 from vidsynth.media.scene import SAMPLE_RATE, render_scene
 from vidsynth.media.video import probe_video
 from vidsynth.pipelines import TuneAVideoPipeline
