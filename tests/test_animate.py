@@ -19,9 +19,9 @@ from PIL import Image
 
 from vidsynth import animate
 from vidsynth.animation.plan import frame_size, segments
-from vidsynth.animation.still import read_still
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import render_scene
+from vidsynth.media.still import read_still
 from vidsynth.media.video import probe_video, read_frames
 from vidsynth.media.writers import to_uint8
 

@@ -17,13 +17,13 @@ from PIL import Image
 
 from vidsynth.animation.model import ModelFacts, model_facts
 from vidsynth.animation.plan import Segment, frame_size, segments
-from vidsynth.animation.still import read_still
 from vidsynth.config.animate import STILL_FPS, AnimateConfig
 from vidsynth.device import resolve_device
 from vidsynth.dtypes import torch_dtype
 from vidsynth.errors import VidSynthError
 from vidsynth.media.sound import SoundSpan
 from vidsynth.media.span import resolve_span
+from vidsynth.media.still import read_still
 from vidsynth.media.video import Clip, probe_video, read_frames
 from vidsynth.workspace import OUTPUTS, new_output_folder
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from vidsynth.errors import VidSynthError
 from vidsynth.evaluation.metrics import (
@@ -22,6 +22,7 @@ from vidsynth.evaluation.metrics import (
     frame_consistency_consecutive,
     image_alignment,
 )
+from vidsynth.media.still import read_still
 from vidsynth.media.video import read_frames
 
 METHOD = "svd"  # the method column of an animation's row: Stable Video Diffusion made it
@@ -58,13 +59,7 @@ def read_input_image(meta: dict) -> np.ndarray:
         raise VidSynthError(f"Input image {path} of the animation is missing. Put it back at that path. {_RERUN}")
     if meta["image_frame"] is not None:
         return read_frames(path, [meta["image_frame"]], *size)[0]
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
-    except (UnidentifiedImageError, OSError) as err:
-        raise VidSynthError(
-            f"Input image {path} of the animation cannot be read as an image ({err}). {_RERUN}"
-        ) from err
+    return np.asarray(read_still(path).resize(size, Image.LANCZOS))  # transparency flattened as animate did
 
 
 def read_animation(video: Path, meta: dict) -> np.ndarray:
