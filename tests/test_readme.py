@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
-from vidsynth.config import InferenceConfig, TrainConfig
+from vidsynth.config import AnimateConfig, InferenceConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -47,6 +47,11 @@ def test_config_reference_lists_every_tuning_key():
 def test_config_reference_lists_every_editing_key():
     documented = table_keys("| editing key")
     assert flat_keys(InferenceConfig) <= documented, flat_keys(InferenceConfig) - documented
+
+
+def test_config_reference_lists_every_animate_key():
+    documented = table_keys("| animate key")
+    assert flat_keys(AnimateConfig) <= documented, flat_keys(AnimateConfig) - documented
 
 
 def test_every_tuning_key_is_documented_in_clip_yaml():
@@ -110,12 +115,13 @@ def smoke_block() -> list[list[str]]:
     return [shlex.split(line) for line in block.splitlines() if line.strip()]
 
 
-def test_the_smoke_run_block_tunes_edits_and_runs_an_experiment_on_tiny(tmp_path):
-    """The three commands, run as written from a folder holding the project's scripts, configs and sample clip."""
+def test_the_smoke_run_block_tunes_edits_runs_an_experiment_and_animates_on_tiny(tmp_path):
+    """The four commands, run as written from a folder holding the project's scripts, configs and sample clip."""
     from vidsynth.commands import child_env
 
     commands = smoke_block()
-    assert [words[1] for words in commands] == ["train.py", "inference.py", "-m"] and len(commands) == 3
+    assert [words[1:3] for words in commands][2:] == [["-m", "vidsynth.experiment"], ["-m", "vidsynth.animate"]]
+    assert [words[1] for words in commands][:2] == ["train.py", "inference.py"] and len(commands) == 4
     for name in ("train.py", "inference.py", "configs", "data"):
         (tmp_path / name).symlink_to(ROOT / name)
     for words in commands:
@@ -128,4 +134,5 @@ def test_the_smoke_run_block_tunes_edits_and_runs_an_experiment_on_tiny(tmp_path
     assert (edit / "a-red-ball-over-the-sea.mp4").is_file()
     table = (tmp_path / "outputs" / "experiments" / "smoke" / "results.csv").read_text().splitlines()
     assert len(table) == 3 and "guidance_scale=7.5" in table[1]  # a header and one row per grid value
+    assert (tmp_path / "outputs" / "smoke-animation" / "scene.mp4").is_file()
     assert (Path(os.environ["HF_HOME"]) / "vidsynth-tiny").is_dir()  # built into the one cache folder

@@ -14,12 +14,9 @@ appear in the output folder only once all are written.
 """
 
 import argparse
-import dataclasses
 import logging
 
 logger = logging.getLogger(__name__)
-
-_NOT_FLAGS = {"overrides", "profile", "config"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,23 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_config(args: argparse.Namespace):
-    """Defaults, then the profile, the config file, ``key=value`` entries, and explicit flags."""
-    from vidsynth.config import AnimateConfig, load_config
-    from vidsynth.errors import VidSynthError
-    from vidsynth.workspace import CONFIGS
+    """Defaults, then the profile, the config file, ``key=value`` entries, and explicit flags; then the input."""
+    from vidsynth.config import AnimateConfig, config_from_command
 
-    layers = []
-    if args.profile:
-        profile = CONFIGS / f"{args.profile}.yaml"
-        if not profile.is_file():
-            known = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
-            raise VidSynthError(f"no profile {args.profile!r} ({profile} does not exist). Known profiles: {known}")
-        layers.append(profile)
-    if args.config:
-        layers.append(args.config)
-    config = load_config(AnimateConfig, layers, args.overrides)
-    flags = {key: value for key, value in vars(args).items() if key not in _NOT_FLAGS and value is not None}
-    config = dataclasses.replace(config, **flags)  # re-runs the schema's checks on the flags
+    config = config_from_command(AnimateConfig, args)
     config.check_input()
     return config
 

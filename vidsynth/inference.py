@@ -20,10 +20,7 @@ are parsed, so ``--help`` and usage errors are instant.
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
-
-_NOT_FLAGS = {"overrides", "profile", "config"}
 
 
 def _frame_count(text: str) -> int | str:
@@ -96,22 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def resolve_config(args: argparse.Namespace):
     """Defaults, then the profile, the config file, ``key=value`` entries, and explicit flags."""
-    from vidsynth.config import InferenceConfig, load_config
-    from vidsynth.errors import VidSynthError
-    from vidsynth.workspace import CONFIGS
+    from vidsynth.config import InferenceConfig, config_from_command
 
-    layers = []
-    if args.profile:
-        profile = CONFIGS / f"{args.profile}.yaml"
-        if not profile.is_file():
-            known = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
-            raise VidSynthError(f"no profile {args.profile!r} ({profile} does not exist). Known profiles: {known}")
-        layers.append(profile)
-    if args.config:
-        layers.append(args.config)
-    config = load_config(InferenceConfig, layers, args.overrides)
-    flags = {key: value for key, value in vars(args).items() if key not in _NOT_FLAGS and value is not None}
-    return dataclasses.replace(config, **flags)  # re-runs the schema's checks on the flags
+    return config_from_command(InferenceConfig, args)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,8 +24,8 @@ def _segment(pipe: StableVideoDiffusionPipeline, request: AnimateRequest, still:
         events.progress("sampling", step + 1, config.num_inference_steps, segment=k + 1)
         return tensors
 
-    if len(request.segments) > 1:
-        pipe.set_progress_bar_config(leave=False, desc=f"Segment {k + 1}/{len(request.segments)}")
+    count = len(request.segments)
+    pipe.set_progress_bar_config(leave=False, desc=f"Denoising segment {k + 1}/{count}" if count > 1 else "Denoising")
     frames = pipe(
         still,
         height=request.height,

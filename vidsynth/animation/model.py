@@ -16,7 +16,7 @@ from vidsynth.hub import is_repo_id, require_model
 from vidsynth.testing.tiny_models import TINY, resolve_model
 
 PIPELINE_CLASS = "StableVideoDiffusionPipeline"
-_FETCH = "Fetch it with ./download_models.sh stabilityai/stable-video-diffusion-img2vid-xt, or pass --model tiny"
+FETCH = "Fetch it with ./download_models.sh stabilityai/stable-video-diffusion-img2vid-xt, or pass --model tiny"
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _read_json(model: str, name: str) -> dict:
     if folder.is_dir():
         file = folder / name
         if not file.is_file():
-            raise VidSynthError(f"{folder} has no {name}, so it is not a diffusers model folder. {_FETCH}")
+            raise VidSynthError(f"{folder} has no {name}, so it is not a diffusers model folder. {FETCH}")
     else:
         from huggingface_hub import hf_hub_download
 
@@ -56,13 +56,13 @@ def model_facts(model: str) -> ModelFacts:
     path = resolve_model(model, "svd") if model == TINY else model
     if not Path(path).expanduser().is_dir():
         if not is_repo_id(path):
-            raise VidSynthError(f"model {path} not found. {_FETCH}")
-        require_model(path, "model_index.json", "image-to-video model", _FETCH)
+            raise VidSynthError(f"model {path} not found. {FETCH}")
+        require_model(path, "model_index.json", "image-to-video model", FETCH)
     kind = _read_json(path, "model_index.json").get("_class_name")
     if kind != PIPELINE_CLASS:
         raise VidSynthError(
             f"model {path} is a {kind or 'model of unknown kind'}, not an image-to-video pipeline "
-            f"({PIPELINE_CLASS}). Pass --model with a Stable Video Diffusion folder or hub id. {_FETCH}"
+            f"({PIPELINE_CLASS}). Pass --model with a Stable Video Diffusion folder or hub id. {FETCH}"
         )
     unet, vae = _read_json(path, "unet/config.json"), _read_json(path, "vae/config.json")
     multiple = 2 ** (len(vae["block_out_channels"]) - 1)

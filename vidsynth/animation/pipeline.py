@@ -12,11 +12,18 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from transformers import CLIPImageProcessorPil
 
+from vidsynth.animation.model import FETCH
+from vidsynth.errors import VidSynthError
+
 
 def load_animation_pipeline(model: str, dtype: torch.dtype) -> StableVideoDiffusionPipeline:
     """The pipeline of the folder or hub id ``model`` (checked by :func:`vidsynth.animation.model.model_facts`)."""
-    feature_extractor = CLIPImageProcessorPil.from_pretrained(model, subfolder="feature_extractor")
-    pipe = StableVideoDiffusionPipeline.from_pretrained(model, dtype=dtype, feature_extractor=feature_extractor)
+    try:
+        feature_extractor = CLIPImageProcessorPil.from_pretrained(model, subfolder="feature_extractor")
+        pipe = StableVideoDiffusionPipeline.from_pretrained(model, dtype=dtype, feature_extractor=feature_extractor)
+    except OSError as err:  # a file missing or unreadable, or a hub download that failed
+        reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
+        raise VidSynthError(f"cannot load the image-to-video model {model}: {reason}. {FETCH}") from err
     pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next segment's bar takes the line
     return pipe
 

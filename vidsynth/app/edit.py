@@ -16,8 +16,8 @@ from vidsynth.atomic import remove_stale_partials
 from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.loader import config_from_layers
-from vidsynth.editing.out_folder import resolve_out
 from vidsynth.editing.request import resolve_request
+from vidsynth.workspace import new_output_folder
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class EditTask:
         return cls(config_from_layers(InferenceConfig, [(spec["config"], "the job queue")]), spec["clip_model"])
 
     def begin(self) -> list[tuple[str, list[str]]]:
-        self.output = resolve_out(self.config)
+        self.output = new_output_folder(self.config.out, Path(self.config.run) / "edits")  # the app edits runs
         metrics = command("evaluate", str(self.output), "--clip-model", self.clip_model)
         return [("editing", inference_args(self.config, self.output)), ("metrics", metrics)]
 

@@ -2,7 +2,14 @@
 
 from vidsynth.config.animate import AnimateConfig
 from vidsynth.config.inference import InferenceConfig
-from vidsynth.config.loader import check_choice, config_to_yaml, load_config, parse_overrides, save_config
+from vidsynth.config.loader import (
+    check_choice,
+    config_from_command,
+    config_to_yaml,
+    load_config,
+    parse_overrides,
+    save_config,
+)
 from vidsynth.config.train import TrainConfig, TrainDataConfig, ValidationDataConfig
 
 __all__ = [
@@ -12,6 +19,7 @@ __all__ = [
     "TrainDataConfig",
     "ValidationDataConfig",
     "check_choice",
+    "config_from_command",
     "config_to_yaml",
     "load_config",
     "parse_overrides",

@@ -6,10 +6,12 @@ closest valid one, and wrong types name the key, where it was set and what it mu
 Python's type hints).
 """
 
+import dataclasses
 import difflib
 import re
 import types
 import typing
+from argparse import Namespace
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ from yaml import YAMLError
 
 from vidsynth.atomic import atomic_path
 from vidsynth.errors import VidSynthError
+from vidsynth.workspace import CONFIGS
 
 T = TypeVar("T")
 
@@ -230,3 +233,21 @@ def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise VidSynthError(f"config key '{key}' must be one of {', '.join(choices)}; got {value!r}.{hint}")
+
+
+def config_from_command(schema: type[T], args: Namespace) -> T:
+    """A command's config: defaults, ``--profile NAME`` (``configs/NAME.yaml``), ``--config FILE``, ``key=value``
+    entries (``args.overrides``), then every other argument given (the flags, under the schema's key names)."""
+    layers = []
+    if args.profile:
+        profile = CONFIGS / f"{args.profile}.yaml"
+        if not profile.is_file():
+            known = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+            raise VidSynthError(f"no profile {args.profile!r} ({profile} does not exist). Known profiles: {known}")
+        layers.append(profile)
+    if args.config:
+        layers.append(args.config)
+    config = load_config(schema, layers, args.overrides)
+    layer_args = ("overrides", "profile", "config")
+    flags = {key: value for key, value in vars(args).items() if key not in layer_args and value is not None}
+    return dataclasses.replace(config, **flags)  # re-runs the schema's checks on the flags

@@ -10,7 +10,8 @@ module composes them, one call each:
 * the span of the clip (the config's options, else the tuning run's ``train_data``, else the tuning
   defaults and the clip's own aspect ratio), its header read once: :mod:`vidsynth.media.span`;
 * the UNet's windows over the span: :mod:`vidsynth.models.windows`;
-* the output folder: :mod:`vidsynth.editing.out_folder`; the device: :mod:`vidsynth.device`;
+* the output folder (new or empty; default ``<run>/edits/<time>``, else ``outputs/edits/<time>``):
+  :mod:`vidsynth.workspace`; the device: :mod:`vidsynth.device`;
 * the controls and their ControlNets: :mod:`vidsynth.control.resolve`;
 * where the inverted latents are cached: :mod:`vidsynth.cache_keys`.
 """
@@ -29,12 +30,12 @@ from vidsynth.control.spec import ControlSpec
 from vidsynth.device import resolve_device
 from vidsynth.dtypes import torch_dtype
 from vidsynth.editing.baseline import check_strength
-from vidsynth.editing.out_folder import resolve_out
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import ClipSpan, resolve_span
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource
 from vidsynth.pipelines.source import resolve_model_source
+from vidsynth.workspace import OUTPUTS, new_output_folder
 
 TUNING_DEFAULTS = TrainDataConfig()  # frames and stride of a clip that no tuning run names
 
@@ -101,9 +102,9 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     baseline = config.method == "img2img" or config.compare
     if baseline:
         check_strength(config.strength, config.num_inference_steps)
-    out = resolve_out(config)
     model = resolve_model_source(config.run, config.pipeline, config.base, img2img=baseline)
     clip = resolve_span(config, model.tuned_clip, TUNING_DEFAULTS.n_sample_frames, TUNING_DEFAULTS.sample_frame_rate)
+    out = new_output_folder(config.out, Path(config.run) / "edits" if config.run else OUTPUTS / "edits")
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
     device = resolve_device(config.device)
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
