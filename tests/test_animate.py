@@ -5,7 +5,6 @@ frame; an extended clip keeps its frames and its sound; bad input fails in one l
 """
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from PIL import Image
 
 from vidsynth import animate
 from vidsynth.animation.plan import frame_size, segments
+from vidsynth.config import AnimateConfig, load_config
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import render_scene
 from vidsynth.media.still import read_still
@@ -67,6 +67,8 @@ def test_frames_are_the_pipelines_own(tiny_svd, still, tmp_path):
     np.testing.assert_array_equal(_pngs(out / "product"), to_uint8(expected))
     info = probe_video(out / "product.mp4")
     assert (info.num_frames, info.fps, info.width, info.height) == (4, 7.0, 64, 40)
+    saved = load_config(AnimateConfig, [out / "config.yaml"])  # the resolved values, loadable again
+    assert (saved.width, saved.height, saved.num_frames, saved.fps, saved.model) == (64, 40, 4, 7.0, str(tiny_svd))
 
 
 def test_longer_than_the_model_chains_segments_from_the_last_frame(tiny_svd, still, tmp_path, monkeypatch):
@@ -171,16 +173,26 @@ def test_transparency_is_flattened_onto_white(tmp_path, caplog):
         ([], r"give one input, got none"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(args, message, tiny_svd, tiny_sd, still, tmp_path):
+def test_bad_input_is_refused_before_anything_is_written(args, message, tiny_svd, tiny_sd, still, tmp_path):
     (tmp_path / "notes.txt").write_text("not a picture")
     clip = render_scene(tmp_path / "clip.mp4", num_frames=4, width=32, height=32, audio_channels=0)
     paths = {"text": tmp_path / "notes.txt", "clip": clip, "still": still, "sd": tiny_sd}
     args = [arg.format(**paths) for arg in args]
     model = [] if "--model" in args else ["--model", str(tiny_svd)]
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "vidsynth.animate", *model, "--out", str(out), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    with pytest.raises(VidSynthError, match=message):
+        animate.main([*model, "--out", str(out), *args])
+    assert not out.exists()
+
+
+def test_a_refusal_is_one_line_and_exit_2(tiny_svd, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vidsynth.animate", "--model", str(tiny_svd), "--out", str(out)]
+    result = subprocess.run(
+        [*command, "--image", str(tmp_path / "notes.txt")], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 2, result.stderr
-    assert re.search(message, result.stderr), result.stderr
+    assert result.stderr.startswith("error: ") and "notes.txt is not an image PIL can read" in result.stderr
     assert result.stderr.strip().count("\n") == 0 and result.stdout == ""  # one line
     assert not out.exists()

@@ -6,7 +6,7 @@ the size (multiples the VAE takes), the length and the memory mode. What is belo
 writing) reads this object and derives nothing again.
 """
 
-import logging
+import dataclasses
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +26,6 @@ from vidsynth.media.span import resolve_span
 from vidsynth.media.still import read_still
 from vidsynth.media.video import Clip, probe_video, read_frames
 from vidsynth.workspace import OUTPUTS, new_output_folder
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,8 +116,21 @@ def resolve_request(config: AnimateConfig) -> AnimateRequest:
         raise VidSynthError(
             f"--offload {config.offload} moves models between the CPU and a GPU; on {device} use --offload none"
         )
+    plan = segments(_length(config, facts, fps), facts.num_frames, config.seed)
+    out = new_output_folder(config.out, OUTPUTS / "animations")
+    resolved = dataclasses.replace(  # what the saved config names: every value as used
+        config,
+        model=facts.path,
+        width=given.size[0],
+        height=given.size[1],
+        fps=fps,
+        num_frames=None if config.extend is not None else plan[-1].stop,
+        seconds=None,
+        out=str(out),
+        device=str(device),
+    )
     return AnimateRequest(
-        config=config,
+        config=resolved,
         model=facts,
         still=given.still,
         still_ref=given.ref,
@@ -127,10 +138,10 @@ def resolve_request(config: AnimateConfig) -> AnimateRequest:
         width=given.size[0],
         height=given.size[1],
         fps=fps,
-        segments=segments(_length(config, facts, fps), facts.num_frames, config.seed),
+        segments=plan,
         clip=given.clip,
         sound=given.sound,
-        out=new_output_folder(config.out, OUTPUTS / "animations"),
+        out=out,
         device=device,
         dtype=torch_dtype(config.dtype),
     )
