@@ -52,6 +52,13 @@ def tiny_clip(tmp_path_factory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0)
 
 
+@pytest.fixture(scope="module")
+def still(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("still") / "product.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (45, 80, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 def write_experiment(path: Path, tiny_sd: Path, tiny_clip: Path, videos: list[Path], grid: dict, **changes) -> Path:
     experiment = {
         "clips": [{"video": str(video), "prompt": "a ball flies", "edits": PROMPTS} for video in videos],
@@ -151,15 +158,23 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     assert {p: t for p, t in after.items() if p != redo} == {p: t for p, t in before.items() if p != redo}
 
 
-def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
+def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd, clips, still):
     grid = {"train.learning_rate": [1e-3, 2e-3]}
     config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, grid)
+    text = yaml.safe_load(config.read_text())
+    text["clips"].append({"image": str(still)})  # one animation: the train.* grid does not multiply it
+    text["animate"] = {"model": str(tiny_svd), "num_inference_steps": 2}
+    config.write_text(yaml.safe_dump(text))
     out = tmp_path / "experiment"
     command = [sys.executable, "-m", "vidsynth.experiment", str(config), "--ray", "local", "--cpus-per-cell", "1"]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     rows = read_rows(out)
+    (animation,) = [row for row in rows if row["clip"] == "product"]
+    assert (animation["kind"], animation["train.learning_rate"], animation["error"]) == ("animation", "", "")
+    assert float(animation["image_alignment"]) == float(animation["image_alignment"])  # scored, not NaN
+    rows.remove(animation)
     assert len(rows) == 2 * 2 * 2
     assert {(r["clip"], r["train.learning_rate"], r["prompt"]) for r in rows} == {
         (c, lr, p) for c in ("ball", "ball-silent") for lr in ("0.001", "0.002") for p in PROMPTS
@@ -168,6 +183,7 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
     events = runs_of(out)[0]
     assert sum(e.startswith("tune") and "done" in e for e in events) == 4  # one per clip x learning rate
     assert sum(e.startswith("edit") and "done" in e for e in events) == 4
+    assert sum(e.startswith("animate") and "done" in e for e in events) == 1
     assert "| learning_rate=0.001 | tuneavideo | 2 | 0 |" in proc.stdout  # the summary, printed
     assert len(list(out.glob("cells/*/learning_rate=*/tuned_unet.safetensors"))) == 4
 
@@ -426,13 +442,6 @@ def test_only_a_clip_model_marked_random_gets_the_note(tiny_clip, tmp_path):
     assert random_clip_note(str(tiny_clip)).startswith("CLIP model with random weights")
     assert random_clip_note(str(tmp_path)) is None  # a folder without the mark
     assert random_clip_note("openai/clip-vit-large-patch14") is None
-
-
-@pytest.fixture(scope="module")
-def still(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("still") / "product.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (45, 80, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 def test_image_entries_take_only_the_animate_grid_and_video_entries_only_the_others(

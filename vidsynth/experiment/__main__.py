@@ -15,7 +15,8 @@ logger = logging.getLogger("vidsynth.experiment")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m vidsynth.experiment",
-        description="Tune and edit every clip with every setting of a grid; one table of metrics, time and memory.",
+        description="Tune and edit every clip (animate every still) with every setting of a grid; one table of "
+        "metrics, time and memory.",
     )
     parser.add_argument("experiment", help="experiment YAML, e.g. configs/experiments/example.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="experiment keys, e.g. clip_model=...")
