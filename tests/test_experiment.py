@@ -1,6 +1,7 @@
 """Experiments end to end on the tiny model: clips x settings x prompts, one table, resumable, locally and on Ray."""
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import yaml
@@ -48,6 +50,13 @@ def clips(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def still(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("still") / "product.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (45, 80, 3), dtype=np.uint8)).save(path)
+    return path
 
 
 def write_experiment(path: Path, tiny_sd: Path, tiny_clip: Path, videos: list[Path], grid: dict, **changes) -> Path:
@@ -122,7 +131,7 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     summary = (out / "results.md").read_text()
     assert "| guidance_scale=1.0 | tuneavideo | 2 | 1 |" in summary
     # The tiny CLIP has random weights: the table and the plot say its numbers are noise.
-    assert "CLIP model with random weights: consistency and text alignment are noise" in summary
+    assert "CLIP model with random weights: consistency, text alignment and image alignment are noise" in summary
     with Image.open(out / "plots" / "edit.guidance_scale.png") as plot:
         assert plot.format == "PNG" and "CLIP model with random weights" in plot.info["Description"]
 
@@ -149,15 +158,23 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     assert {p: t for p, t in after.items() if p != redo} == {p: t for p, t in before.items() if p != redo}
 
 
-def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
+def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd, clips, still):
     grid = {"train.learning_rate": [1e-3, 2e-3]}
     config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, clips, grid)
+    text = yaml.safe_load(config.read_text())
+    text["clips"].append({"image": str(still)})  # one animation: the train.* grid does not multiply it
+    text["animate"] = {"model": str(tiny_svd), "num_inference_steps": 2}
+    config.write_text(yaml.safe_dump(text))
     out = tmp_path / "experiment"
     command = [sys.executable, "-m", "vidsynth.experiment", str(config), "--ray", "local", "--cpus-per-cell", "1"]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     rows = read_rows(out)
+    (animation,) = [row for row in rows if row["clip"] == "product"]
+    assert (animation["kind"], animation["train.learning_rate"], animation["error"]) == ("animation", "", "")
+    assert float(animation["image_alignment"]) == float(animation["image_alignment"])  # scored, not NaN
+    rows.remove(animation)
     assert len(rows) == 2 * 2 * 2
     assert {(r["clip"], r["train.learning_rate"], r["prompt"]) for r in rows} == {
         (c, lr, p) for c in ("ball", "ball-silent") for lr in ("0.001", "0.002") for p in PROMPTS
@@ -166,6 +183,7 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
     events = runs_of(out)[0]
     assert sum(e.startswith("tune") and "done" in e for e in events) == 4  # one per clip x learning rate
     assert sum(e.startswith("edit") and "done" in e for e in events) == 4
+    assert sum(e.startswith("animate") and "done" in e for e in events) == 1
     assert "| learning_rate=0.001 | tuneavideo | 2 | 0 |" in proc.stdout  # the summary, printed
     assert len(list(out.glob("cells/*/learning_rate=*/tuned_unet.safetensors"))) == 4
 
@@ -177,7 +195,20 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, clips):
         ({"train": {"learning_rat": 1e-4}}, "unknown config key 'learning_rat'.*Did you mean 'learning_rate'"),
         ({"edit": {"guidanse": 3.0}}, "unknown config key 'guidanse'.*Did you mean 'guidance'"),
         ({"grid": {"edit.stepz": [1, 2]}}, "unknown config key 'stepz' in grid.*Did you mean 'steps'"),
-        ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY or edit.KEY"),
+        ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY, edit.KEY or animate.KEY"),
+        (
+            {"grid": {"animate.motion_bucket": [60, 127]}},
+            r"unknown config key 'motion_bucket' in grid \(animate.motion_bucket=60\).*Did you mean 'motion_bucket_id'",
+        ),
+        (
+            {"animate": {"noise_aug": 0.1}},
+            "unknown config key 'noise_aug' in the experiment's animate keys. Did you mean 'noise_aug_strength'",
+        ),
+        ({"animate": {"image": "other.png"}}, "animate key 'image' in the experiment's animate keys is set per cell"),
+        ({"clips": [{"image": "a.png", "prompt": "x"}]}, "clip entry image a.png has prompt: a still is animated"),
+        ({"clips": [{"video": "a.mp4", "image": "a.png"}]}, "a clip entry gives both video and image"),
+        ({"clips": [{"name": "x"}]}, "a clip entry gives neither video nor image"),
+        ({"clips": [{"image": "a.png"}], "animate": {"model": "no-such-svd"}}, "image-to-video model no-such-svd"),
         ({"grid": {"train.learning_rate": []}}, "grid entry train.learning_rate must be a non-empty list of values"),
         (
             {"grid": {"train.learning_rate": 1e-4}},
@@ -323,6 +354,7 @@ def test_an_unreachable_ray_address_fails_at_once_with_the_fix(tmp_path, tiny_sd
         ({}, {"clip_modle": "x"}, "unknown config key 'clip_modle'"),
         ({"train.learning_rate": ["fast"]}, {}, r"in grid \(train.learning_rate=fast\) must be a number"),
         ({"train.learning_rate": 1e-4}, {}, "grid entry train.learning_rate must be a non-empty list of values"),
+        ({"animate.motion_bucket": [60]}, {}, "unknown config key 'motion_bucket'.*Did you mean 'motion_bucket_id'"),
     ],
 )
 def test_experiment_config_errors_come_before_torch_or_ray_is_imported(tmp_path, tiny_sd, clips, grid, change, message):
@@ -410,3 +442,71 @@ def test_only_a_clip_model_marked_random_gets_the_note(tiny_clip, tmp_path):
     assert random_clip_note(str(tiny_clip)).startswith("CLIP model with random weights")
     assert random_clip_note(str(tmp_path)) is None  # a folder without the mark
     assert random_clip_note("openai/clip-vit-large-patch14") is None
+
+
+def test_image_entries_take_only_the_animate_grid_and_video_entries_only_the_others(
+    tmp_path, tiny_sd, tiny_svd, clips, still
+):
+    clips_csv = tmp_path / "clips.csv"
+    clips_csv.write_text(f"video,prompt,edits,image\n{clips[0]},a ball,a red ball,\n,,,{still}\n")
+    grid = {"train.learning_rate": [1e-4, 3e-4], "animate.motion_bucket_id": [60, 127], "animate.fps": [4, 7]}
+    animate = {"model": str(tiny_svd), "steps": 2}
+    config = write_experiment(tmp_path / "e.yaml", tiny_sd, tmp_path, [], grid, clips=str(clips_csv), animate=animate)
+    plan = make_plan(*load_experiment(config))
+
+    videos = [cell for cell in plan.cells if cell.clip == "ball"]
+    images = [cell for cell in plan.cells if cell.clip == "product"]
+    assert len(plan.cells) == 2 + 4 == len(videos) + len(images)  # 2 learning rates; 2 buckets x 2 frame rates
+    assert [set(cell.setting) for cell in videos] == [{"train.learning_rate"}] * 2
+    assert [cell.edit.kind for cell in videos] == ["edit"] * 2
+    settings = [(c.setting["animate.motion_bucket_id"], c.setting["animate.fps"]) for c in images]
+    assert sorted(settings) == [(60, 4), (60, 7), (127, 4), (127, 7)]
+    assert images[0].label == "fps=4, motion_bucket_id=60"  # the grid's keys in the file's order
+    for cell, (bucket, fps) in zip(images, settings, strict=True):
+        job = cell.edit
+        assert job.kind == "animate" and job.tuning.config is None  # nothing to tune
+        assert (job.config.motion_bucket_id, job.config.fps) == (bucket, fps)
+        assert (job.config.image, job.config.model, job.config.num_inference_steps) == (str(still), str(tiny_svd), 2)
+        assert job.config.out == str(job.folder) and job.folder.parent == plan.out / "cells" / "product" / "animations"
+    assert len({cell.edit.folder for cell in images}) == 4
+    assert len(plan.tunings) == 2 + 1  # the clip's two tunings; the still's (empty) one
+
+
+def test_an_image_entry_is_animated_per_motion_bucket_scored_and_a_bad_still_fails_alone(
+    tmp_path, tiny_svd, tiny_clip, still, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setattr(metrics.ClipScorer, "__init__", lambda *args, **kwargs: pytest.fail("CLIP in the driver"))
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    experiment = {
+        "clips": [{"image": str(still)}, {"image": str(text)}],
+        "animate": {"model": str(tiny_svd), "num_inference_steps": 2},
+        "grid": {"animate.motion_bucket_id": [60, 127]},
+        "clip_model": str(tiny_clip),
+        "out": str(tmp_path / "experiment"),
+    }
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump(experiment))
+
+    with pytest.raises(VidSynthError, match="2 of 4 cells failed"):
+        main([str(config)])
+
+    rows = read_rows(tmp_path / "experiment")
+    good = [row for row in rows if row["clip"] == "product"]
+    assert sorted(row["animate.motion_bucket_id"] for row in good) == ["127", "60"]
+    for row in good:
+        assert row["error"] == "" and (row["kind"], row["method"], row["prompt"]) == ("animation", "svd", "")
+        assert row["text_alignment"] == "" and -100.0 <= float(row["image_alignment"]) <= 100.0
+        assert float(row["flicker"]) >= 0 and float(row["animate_s"]) > 0 and row["edit_s"] == ""
+        sidecar = json.loads(Path(row["video"]).with_suffix(".json").read_text())
+        assert sidecar["motion_bucket_id"] == int(row["animate.motion_bucket_id"])
+        assert sidecar["image"]["path"] == str(still)
+    bad = [row for row in rows if row["clip"] == "notes"]
+    assert len(bad) == 2 and all("is not an image PIL can read" in row["error"] for row in bad)
+    assert all((row["kind"], row["method"]) == ("animation", "svd") for row in bad)
+    assert not (tmp_path / "experiment" / "cells" / "notes" / "animations").exists()  # refused before a process
+    summary = (tmp_path / "experiment" / "results.md").read_text()
+    assert "| motion_bucket_id=60 | svd | 1 | 1 |" in summary and "image alignment" in summary
+    assert (tmp_path / "experiment" / "plots" / "animate.motion_bucket_id.png").is_file()
+    assert sum("done in" in event and event.startswith("animate") for event in runs_of(tmp_path / "experiment")[0]) == 2

@@ -15,7 +15,8 @@ logger = logging.getLogger("vidsynth.experiment")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m vidsynth.experiment",
-        description="Tune and edit every clip with every setting of a grid; one table of metrics, time and memory.",
+        description="Tune and edit every clip (animate every still) with every setting of a grid; one table of "
+        "metrics, time and memory.",
     )
     parser.add_argument("experiment", help="experiment YAML, e.g. configs/experiments/example.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="experiment keys, e.g. clip_model=...")
@@ -34,6 +35,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_animation_models(plan) -> None:
+    """Each image-to-video model the image cells use is one (read from its JSON files, no weights loaded).
+
+    A missing or wrong folder fails the experiment now, not each of its cells; ``tiny`` is built here the
+    first time, so cells running at once (Ray) find it built.
+    """
+    from vidsynth.animation.model import model_facts
+
+    for model in dict.fromkeys(cell.edit.config.model for cell in plan.cells if cell.edit.kind == "animate"):
+        model_facts(model)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from vidsynth.errors import VidSynthError
@@ -44,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         raise VidSynthError("--gpus-per-cell and --cpus-per-cell size Ray tasks. Add --ray local (or auto)")
     experiment, clips = load_experiment(args.experiment, args.overrides, args.out)
     plan = make_plan(experiment, clips)
+    check_animation_models(plan)
     check_clip_model(experiment.clip_model)  # every cell needs it: a missing one fails now, not after each edit
     from vidsynth.config import save_config
     from vidsynth.experiment.lock import lock_folder

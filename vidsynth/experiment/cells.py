@@ -1,4 +1,5 @@
-"""What one job does: tune a clip with ``train.py``; edit its prompts with ``inference.py`` and score them.
+"""What one job does: tune a clip with ``train.py``; edit its prompts with ``inference.py`` (or animate an
+image entry's still with ``vidsynth.animate``) and score the results.
 
 Both are plain functions of a job, run in this process by the local runner or as Ray tasks; the work
 itself runs in a child process (:mod:`~.stage`), scoring included. A job writes only inside its own
@@ -18,14 +19,15 @@ from pathlib import Path
 
 from vidsynth.config import save_config
 from vidsynth.errors import VidSynthError
-from vidsynth.experiment.plan import EditJob, TuningJob
+from vidsynth.experiment.plan import AnimateJob, EditJob, TuningJob
 from vidsynth.experiment.stage import StageResult, run_stage
 from vidsynth.media.writers import write_json
 from vidsynth.run_folder import RESULT_FILE
 
 logger = logging.getLogger(__name__)
 
-CELL_FILE = "cell.json"  # in an edit folder: its rows and figures, written last
+CELL_FILE = "cell.json"  # in an edit (or animation) folder: its rows and figures, written last
+COMMANDS = {"edit": "inference", "animate": "animate"}  # the command a job kind runs (vidsynth.<command>)
 TUNING_FILE = "tune.json"  # in a tuning folder: the tuning's figures, written when train.py has ended
 
 
@@ -94,8 +96,8 @@ def tune(job: TuningJob) -> Outcome:
 # ---------------------------------------------------------------- editing
 
 
-def edit_finished(job: EditJob) -> Outcome | None:
-    """The outcome recorded by an earlier run of this edit job, else None: it has to run."""
+def edit_finished(job: EditJob | AnimateJob) -> Outcome | None:
+    """The outcome recorded by an earlier run of this edit (or animate) job, else None: it has to run."""
     cell = job.folder / CELL_FILE
     if not cell.is_file():
         return None
@@ -104,8 +106,16 @@ def edit_finished(job: EditJob) -> Outcome | None:
     return Outcome("finished", StageResult(**data), rows=rows)
 
 
-def edit(job: EditJob, clip_model: str) -> Outcome:
-    """Edit the job's prompts into its folder and score them (in one child process); write ``cell.json`` last."""
+def edit(job: EditJob | AnimateJob, clip_model: str) -> Outcome:
+    """Edit the job's prompts (or animate its still) into its folder and score the results, in one child
+    process; write ``cell.json`` last."""
+    if job.kind == "animate":
+        from vidsynth.media.still import read_still
+
+        try:
+            read_still(job.config.image)  # what animate checks first; a missing or bad still fails here, no process
+        except VidSynthError as err:
+            return Outcome("failed", error=str(err))
     if job.folder.exists():  # an earlier run stopped between the edit and its cell.json: edit again
         shutil.rmtree(job.folder)
     job.folder.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +124,7 @@ def edit(job: EditJob, clip_model: str) -> Outcome:
     scores = job.folder.with_name(f".{job.folder.name}.rows.json")  # so do the metrics' rows
     scores.unlink(missing_ok=True)
     log = job.folder.with_name(job.folder.name + ".log")
-    stage = run_stage("edit", [str(config), clip_model, str(scores)], log, stats)
+    stage = run_stage("edit", [COMMANDS[job.kind], str(config), clip_model, str(scores)], log, stats)
     stats.unlink(missing_ok=True)
     if stage.error:
         scores.unlink(missing_ok=True)

@@ -5,16 +5,21 @@
         prompt: a jeep car is moving on the road        # the source caption (train_data.prompt)
         edits: [a jeep car is moving on the beach, a jeep car is moving on the snow]
         n_sample_frames: 8                              # optional span keys, as train_data's
+      - image: product.png                              # a still: animated (vidsynth.animate), not tuned or edited
     train: configs/clip.yaml    # a train.py YAML, or its keys inline; the clip keys are filled in per clip
     edit: {num_inference_steps: 50}                     # inference.py keys every edit uses
-    grid:                       # dotted keys (train.* or edit.*), a list of values each: their product runs
+    animate: {model: tiny}                              # vidsynth.animate keys every animation uses
+    grid:                       # dotted keys (train.*, edit.* or animate.*), a list of values each: their product runs
       train.learning_rate: [3e-5, 1e-4]
       edit.guidance_scale: [7.5, 12.5]
+      animate.motion_bucket_id: [60, 127]
     clip_model: openai/clip-vit-large-patch14           # CLIP for the metrics (hub id or folder)
     out: outputs/experiments/example
 
-A CSV of clips has the columns ``video``, ``prompt`` and ``edits`` (prompts separated by ``|``), and
-optionally ``name`` and the span keys. Unknown keys anywhere are refused with the closest valid one.
+The ``train.*`` and ``edit.*`` grid keys multiply the video entries only, the ``animate.*`` keys the
+image entries only: above, each clip runs 4 settings and the still 2. A CSV of clips has the columns
+``video``, ``prompt`` and ``edits`` (prompts separated by ``|``), or ``image`` in place of those three,
+and optionally ``name`` and the span keys. Unknown keys anywhere are refused with the closest valid one.
 """
 
 import csv
@@ -32,12 +37,18 @@ EDITS_SEPARATOR = "|"  # between the prompts of a CSV's edits column
 SPAN_KEYS = ("n_sample_frames", "sample_start_idx", "sample_frame_rate", "sample_end_idx", "width", "height")
 
 
+GRID_PARTS = ("train", "edit", "animate")  # what a grid key's first word may name
+
+
 @dataclass
 class ClipEntry:
-    video: str = "???"  # the clip (any format ffmpeg reads); relative paths are from the current folder
-    prompt: str = "???"  # what the clip shows: the tuning prompt
+    """A clip to tune and edit (``video``, ``prompt``, ``edits``, span keys), or a still to animate (``image``)."""
+
+    video: str | None = None  # the clip (any format ffmpeg reads); relative paths are from the current folder
+    image: str | None = None  # or a still (PNG, JPEG, ...), animated with the animate settings instead
+    prompt: str | None = None  # what the clip shows: the tuning prompt
     edits: list[str] = field(default_factory=list)  # the edit prompts
-    name: str | None = None  # the clip's folder under cells/ (default: the video's file name)
+    name: str | None = None  # the entry's folder under cells/ (default: the video's or image's file name)
     # The span, as train_data's keys (null: the tuning config's).
     n_sample_frames: int | None = None
     sample_start_idx: int | None = None
@@ -54,10 +65,31 @@ class ClipEntry:
     }
 
     def __post_init__(self):
+        if (self.video is None) == (self.image is None):
+            raise VidSynthError(
+                f"a clip entry gives {'both video and image' if self.video else 'neither video nor image'}. "
+                "Give video: CLIP (with prompt and edits) to tune and edit it, or image: STILL to animate it"
+            )
+        if self.image is not None:
+            given = [key for key in ("prompt", *SPAN_KEYS) if getattr(self, key) is not None]
+            if given or self.edits:
+                raise VidSynthError(
+                    f"clip entry image {self.image} has {', '.join(given + ['edits'] * bool(self.edits))}: a "
+                    "still is animated, not tuned or edited. Drop them; set the animation under animate: "
+                    "(or grid animate.KEY)"
+                )
+            return
+        if self.prompt is None:
+            raise VidSynthError(f"clip {self.video} has no prompt. Give it prompt: (what the clip shows)")
         if not self.edits or not all(isinstance(p, str) and p.strip() for p in self.edits):
             raise VidSynthError(
                 f"clip {self.video} has no edit prompts (or an empty one). Give it edits: [prompt, ...]"
             )
+
+    @property
+    def source(self) -> str:
+        """The entry's video or image."""
+        return self.video or self.image
 
     def train_data(self) -> dict:
         """The ``train_data`` keys this entry sets: the clip, its caption and the span keys it gives."""
@@ -67,10 +99,13 @@ class ClipEntry:
 
 @dataclass
 class ExperimentConfig:
-    clips: Any = "???"  # a list of clip entries (video, prompt, edits, span keys), or the path of a CSV of them
+    clips: Any = "???"  # a list of entries (video, prompt, edits, span keys; or image), or the path of a CSV of them
     train: Any = field(default_factory=dict)  # the path of a train.py YAML, or its keys inline
     edit: dict[str, Any] = field(default_factory=dict)  # inference.py config keys every edit uses
-    grid: dict[str, Any] = field(default_factory=dict)  # train.KEY or edit.KEY: a list of values; their product runs
+    animate: dict[str, Any] = field(default_factory=dict)  # vidsynth.animate config keys every animation uses
+    # train.KEY, edit.KEY or animate.KEY: a list of values each; their product runs (train.* and edit.* for
+    # the video entries, animate.* for the image entries)
+    grid: dict[str, Any] = field(default_factory=dict)
     clip_model: str = DEFAULT_CLIP_MODEL  # CLIP for the metrics: a hub id or a local folder
     out: str = "outputs/experiment"  # the experiment folder: cells/, results.md, results.csv, plots/
 
@@ -79,10 +114,10 @@ class ExperimentConfig:
             if not isinstance(values, list) or not values:
                 example = f"{values}, ..." if isinstance(values, str | int | float) else "first, second"
                 raise VidSynthError(f"grid entry {key} must be a non-empty list of values, e.g. {key}: [{example}]")
-            if key.split(".", 1)[0] not in ("train", "edit") or "." not in key:
+            if key.split(".", 1)[0] not in GRID_PARTS or "." not in key:
                 raise VidSynthError(
-                    f"grid key '{key}' must name a tuning or an editing key: train.KEY or edit.KEY "
-                    "(e.g. train.learning_rate, edit.guidance_scale)"
+                    f"grid key '{key}' must name a tuning, editing or animation key: train.KEY, edit.KEY or "
+                    "animate.KEY (e.g. train.learning_rate, edit.guidance_scale, animate.motion_bucket_id)"
                 )
 
 
@@ -99,7 +134,9 @@ def read_clips_csv(path: Path) -> list[dict]:
             entry["edits"] = [p.strip() for p in entry["edits"].split(EDITS_SEPARATOR) if p.strip()]
         entries.append(entry)  # span keys stay text here: the typed config converts (or refuses) them
     if not entries:
-        raise VidSynthError(f"clips file {path} has no rows. Give a header (video,prompt,edits) and a row per clip")
+        raise VidSynthError(
+            f"clips file {path} has no rows. Give a header (video,prompt,edits, or image) and a row per clip"
+        )
     return entries
 
 

@@ -1,5 +1,7 @@
 """Running a plan: tunings, then each tuning's edits, on this machine or as Ray tasks; the table after every cell.
 
+An image entry's animations run as the edits of a tuning with nothing to tune (as img2img edits do).
+
 The driver is the same for both: it submits the tunings that are not finished, submits a tuning's
 edits when it ends (on the node it ran on), and records each cell as its edit job ends. Finished
 jobs are recognised here, from the files they wrote last, and never submitted. Every event goes
@@ -15,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from vidsynth.experiment.cells import Outcome, edit, edit_finished, run_job, tune, tuning_finished
-from vidsynth.experiment.plan import EditJob, Plan, TuningJob
+from vidsynth.experiment.plan import AnimateJob, EditJob, Plan, TuningJob
 from vidsynth.experiment.table import cell_rows, write_tables
 
 logger = logging.getLogger(__name__)
@@ -87,12 +89,12 @@ def run_plan(plan: Plan, executor) -> list[dict]:
     edits: dict[Any, Outcome] = {}
     progress = tqdm(total=len(plan.edits), desc="Experiment cells", unit="cell")
 
-    def where(job: TuningJob | EditJob) -> str:
+    def where(job: TuningJob | EditJob | AnimateJob) -> str:
         return job.folder.relative_to(plan.out / "cells").as_posix()
 
-    def finish_edit(job: EditJob, outcome: Outcome, warn: bool = True) -> None:
+    def finish_edit(job: EditJob | AnimateJob, outcome: Outcome, warn: bool = True) -> None:
         edits[job.folder] = outcome
-        events("edit", where(job), outcome, warn)
+        events(job.kind, where(job), outcome, warn)
         progress.update(1)
         progress.set_postfix(failed=sum(not o.ok for o in edits.values()))
         write_tables(plan, table_rows(plan, tunings, edits))

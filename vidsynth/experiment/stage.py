@@ -1,4 +1,5 @@
-"""Run tuning (``vidsynth.train``) or editing and scoring (:mod:`~.edit_cell`) for one job in a process of its own.
+"""Run tuning (``vidsynth.train``) or editing (or animating) and scoring (:mod:`~.edit_cell`) for one job in a
+process of its own.
 
 Each stage is a child process: its memory is returned when it ends (an experiment of a hundred
 tunings does not accumulate one), a crash fails one cell and not the experiment, and its peak

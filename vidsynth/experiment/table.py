@@ -1,6 +1,7 @@
 """The experiment's table: a row per clip x setting x edited video, a summary per setting, a plot per grid key.
 
-``results.csv`` has every row (the grid values in columns of their own, for any later analysis);
+``results.csv`` has every row (the grid values in columns of their own, for any later analysis; a row's
+kind says whether it is an edit or an animation, which is scored by image alignment in place of text alignment);
 ``results.md`` the summary (means over clips) and the rows; ``plots/<grid key>.png`` each metric
 against the key's values, averaged over everything else. All are rewritten whole, atomically, after
 every cell, so they always show every cell finished so far. Scored with a CLIP of random weights (the
@@ -20,16 +21,27 @@ METRICS = {  # row key -> column title
     "consistency_all_pairs": "consistency all-pairs",
     "consistency_consecutive": "consistency consecutive",
     "text_alignment": "text alignment",
+    "image_alignment": "image alignment",
     "flicker": "flicker",
 }
-FIGURES = {"tune_s": "tune s", "edit_s": "edit s", "peak_ram_gib": "peak RAM GiB", "peak_gpu_gib": "peak GPU GiB"}
+FIGURES = {
+    "tune_s": "tune s",
+    "edit_s": "edit s",
+    "animate_s": "animate s",
+    "peak_ram_gib": "peak RAM GiB",
+    "peak_gpu_gib": "peak GPU GiB",
+}
+ANIMATION_METHOD = "svd"  # the method of an animation's rows, as vidsynth.evaluation.animation names it
 
 
 def random_clip_note(clip_model: str) -> str | None:
     """The warning the table and plots carry when the CLIP model has random weights, else None."""
     if not has_random_weights(clip_model):
         return None
-    return "CLIP model with random weights: consistency and text alignment are noise (flicker does not use CLIP)"
+    return (
+        "CLIP model with random weights: consistency, text alignment and image alignment are noise "
+        "(flicker does not use CLIP)"
+    )
 
 
 def _peak(*values: float | None) -> float | None:
@@ -38,24 +50,30 @@ def _peak(*values: float | None) -> float | None:
 
 
 def cell_rows(cell: Cell, tuning: Outcome, edit: Outcome) -> list[dict]:
-    """The rows of one cell: one per edited video, or one per prompt saying why the cell failed."""
+    """The rows of one cell: one per edited video (or its animation), or one per prompt (or one for an
+    animation) saying why the cell failed."""
     tune_stage, edit_stage = tuning.stage, edit.stage
+    animated = cell.edit.kind == "animate"
     base = {
         "clip": cell.clip,
         "setting": cell.label,
         **cell.setting,
         "tune_s": tune_stage.seconds if tune_stage else None,
-        "edit_s": edit_stage.seconds if edit_stage else None,
+        "animate_s" if animated else "edit_s": edit_stage.seconds if edit_stage else None,
         "peak_ram_gib": _peak(*(s.peak_ram_gib for s in (tune_stage, edit_stage) if s)),
         "peak_gpu_gib": _peak(*(s.peak_gpu_gib for s in (tune_stage, edit_stage) if s)),
     }
+    if not edit.ok and animated:
+        return [{**base, "kind": "animation", "method": ANIMATION_METHOD, "prompt": None, "error": edit.error}]
     if not edit.ok:
         method = "compare" if cell.edit.config.compare else cell.edit.config.method
-        return [{**base, "method": method, "prompt": p, "error": edit.error} for p in cell.edit.config.prompts]
+        failed = {"kind": "edit", "method": method, "error": edit.error}
+        return [{**base, **failed, "prompt": p} for p in cell.edit.config.prompts]
     rows = []
     for row in edit.rows:
         metrics = {key: row[key] for key in METRICS}
-        rows.append({**base, "method": row["method"], "prompt": row["prompt"], **metrics, "video": row["video"]})
+        made = {"kind": row["kind"], "method": row["method"], "prompt": row["prompt"]}
+        rows.append({**base, **made, **metrics, "video": row["video"]})
     return rows
 
 
@@ -75,7 +93,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         entry = {"setting": setting, "method": method, "clips": len({row["clip"] for row in ok})}
         entry["failed"] = len({row["clip"] for row in group if row.get("error")})
         entry.update({key: _mean([row.get(key) for row in ok]) for key in METRICS})
-        entry.update({key: _mean([row.get(key) for row in ok]) for key in ("tune_s", "edit_s")})
+        entry.update({key: _mean([row.get(key) for row in ok]) for key in ("tune_s", "edit_s", "animate_s")})
         entry.update({key: _peak(*(row.get(key) for row in ok)) for key in ("peak_ram_gib", "peak_gpu_gib")})
         summary.append(entry)
     return summary
@@ -100,22 +118,31 @@ def summary_markdown(summary: list[dict]) -> str:
     return "\n".join(_markdown(summary, columns)) + "\n"
 
 
+_ANIMATIONS_NOTE = (
+    "Animations (kind animation, method svd) have no prompt: image alignment (100 x cosine of each frame with "
+    "the animated still) in place of text alignment, and flicker = their mean frame-to-frame change "
+    "(0 = frozen).",
+)
+
+
 def write_tables(plan: Plan, rows: list[dict]) -> tuple[Path, Path]:
     """``results.csv`` (every row) and ``results.md`` (summary, then rows) in the experiment folder."""
     grid = list(plan.experiment.grid)
-    columns = ["clip", "setting", *grid, "method", "prompt", *METRICS, *FIGURES, "error", "video"]
+    columns = ["clip", "setting", *grid, "kind", "method", "prompt", *METRICS, *FIGURES, "error", "video"]
     csv_path, md_path = plan.out / "results.csv", plan.out / "results.md"
     with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    row_columns = {"clip": "clip", "setting": "setting", "method": "method", "prompt": "prompt", **METRICS}
+    row_columns = {"clip": "clip", "setting": "setting", "kind": "kind", "method": "method", "prompt": "prompt"}
+    row_columns |= METRICS
     row_columns |= {**FIGURES, "error": "error"}
     text = [
         f"# Experiment: {len({r['clip'] for r in rows})} clips, CLIP model `{plan.experiment.clip_model}`",
         "",
         "Consistency and text alignment are 100 x cosine; flicker 1.0 = as steady as the source. "
         "Seconds and peak memory are per stage (tuning is shared by the edit settings of a tuning setting).",
+        *(_ANIMATIONS_NOTE if any(row.get("kind") == "animation" for row in rows) else ()),
         "",
         *([f"**{note}.**", ""] if (note := random_clip_note(plan.experiment.clip_model)) else []),
         "## Summary (means over clips)",
@@ -146,7 +173,7 @@ def write_plots(plan: Plan, rows: list[dict]) -> list[Path]:
             fig.suptitle(note, color="tab:red")
         for ax, (metric, title) in zip(axes, METRICS.items(), strict=True):
             for method in sorted({row["method"] for row in ok}):
-                means = [_mean([r[metric] for r in ok if r[key] == v and r["method"] == method]) for v in values]
+                means = [_mean([r[metric] for r in ok if r.get(key) == v and r["method"] == method]) for v in values]
                 ax.plot(range(len(values)), [m if m is not None else math.nan for m in means], "o-", label=method)
             ax.set_xticks(range(len(values)), [str(v) for v in values])
             ax.set_xlabel(key)
