@@ -37,6 +37,18 @@ EDIT_FIELDS = {
     "ControlNets": ("controlnets", "--controlnet"),
     "ControlNet scales": ("control_scales", "--control-scale"),
 }
+ANIMATE_FIELDS = {
+    "image": ("--image",),
+    "model": ("--model",),
+    "frames": ("num_frames", "--frames"),
+    "seconds": ("--seconds",),
+    "fps": ("fps", "--fps"),
+    "motion bucket id": ("motion_bucket_id", "--motion-bucket-id"),
+    "noise aug strength": ("noise_aug_strength", "--noise-aug-strength"),
+    "steps": ("num_inference_steps", "--steps"),
+    "seed": ("--seed",),
+    "decode chunk size": ("decode_chunk_size", "--decode-chunk-size"),
+}
 QUEUE_FIELDS = {"job to cancel": ("job",)}
 
 # Whole sentences of the command line's fixes, and how the page says them (before the names are replaced).
