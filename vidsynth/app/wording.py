@@ -82,7 +82,7 @@ def in_page_terms(message: str, fields: dict[str, tuple[str, ...]], uploads: tup
         message = re.sub(pattern, page_words, message)
     for label, names in fields.items():
         name, quoted = _names(names), f'"{label}"'
-        word = rf"(?<![\w.-])(?:{name})(?![\w-])"
+        word = rf"(?<![\w.\-\"])(?:{name})(?![\w\-\"])"  # not a label already quoted
         message = re.sub(rf"config key '(?:{name})'", quoted, message)
         message = re.sub(rf"\bSet {word}=(\S+)", rf"Set {quoted} to \1", message)
         message = re.sub(rf"{word}=(\S+)", rf"{quoted} = \1", message)
