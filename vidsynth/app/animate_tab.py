@@ -14,6 +14,7 @@ from vidsynth.app.animations import ANIMATION_COLUMNS
 from vidsynth.app.handlers import AnimationShown, PageHandlers
 from vidsynth.app.service import Studio
 from vidsynth.config import AnimateConfig
+from vidsynth.config.animate import STILL_FPS
 from vidsynth.testing.tiny_models import TINY
 
 
@@ -32,7 +33,9 @@ def animation_updates(shown: AnimationShown) -> tuple:
 
 def _still_fields(studio: Studio) -> list:
     """The still: an uploaded image, or a frame of one of the app's clips or edits."""
-    image = gr.Image(type="filepath", sources=["upload"], label="image", height=220, elem_id="animate-image")
+    image = gr.Image(
+        type="filepath", image_mode=None, sources=["upload"], label="image", height=220, elem_id="animate-image"
+    )  # image_mode None: the file as uploaded, so animate flattens transparency as on the command line
     with gr.Row():
         video = gr.Dropdown(
             studio.frame_sources(), value=None, label="or a frame of", info="a clip (clips/) or an edit (<run>/edits/)",
@@ -50,9 +53,9 @@ def _settings_fields(studio: Studio) -> list:
     with gr.Row():
         frames = gr.Number(None, label="frames", info="blank: the model's", precision=0, elem_id="animate-frames")
         seconds = gr.Number(None, label="seconds", info="instead of frames")
-        fps = gr.Number(None, label="fps", info="blank: 7")
+        fps = gr.Number(None, label="fps", info=f"blank: {STILL_FPS:g}")
     with gr.Row():
-        motion = gr.Number(defaults.motion_bucket_id, label="motion bucket id", info="more motion when higher")
+        motion = gr.Number(defaults.motion_bucket_id, label="motion bucket id", info="more motion: higher", precision=0)
         noise = gr.Number(defaults.noise_aug_strength, label="noise aug strength")
         steps = gr.Number(defaults.num_inference_steps, label="steps", precision=0, elem_id="animate-steps")
     with gr.Row():

@@ -81,10 +81,14 @@ def read_animation(folder: Path) -> AnimationView:
     view = AnimationView()
     sidecars = [p for p in sorted(folder.glob("*.json")) if p.name != "results.json"]
     if sidecars:
-        sidecar = json.loads(sidecars[0].read_text())
-        view.settings = describe_settings(sidecar)
-        video = folder / sidecar["video"]
-        view.video = video if video.is_file() else None
+        try:
+            sidecar = json.loads(sidecars[0].read_text())
+            view.settings = describe_settings(sidecar)
+            video = folder / sidecar["video"]
+        except (KeyError, TypeError, ValueError) as err:  # not written by python -m vidsynth.animate
+            view.settings = f"⚠️ {sidecars[0].name} is not an animation's sidecar ({type(err).__name__}: {err})."
+        else:
+            view.video = video if video.is_file() else None
     grid = folder / "grid.gif"
     view.grid = grid if grid.is_file() else None
     view.metrics, view.clip_model = _metrics(folder)
