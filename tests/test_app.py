@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from vidsynth import inference
 from vidsynth.app.edit import EditForm, edit_config, inference_args, inference_config
@@ -223,6 +224,33 @@ def command_line_app(outputs: Path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0
+
+
+def test_animate_an_uploaded_image_on_the_tiny_svd_and_download_the_mp4_and_gif(app, client, tmp_path):
+    """The Animate button on an uploaded still (a transparent PNG): the job runs animate, then evaluate; the
+    results are served (the client downloads them through the app)."""
+    studio = app[0]
+    still = tmp_path / "product.png"
+    Image.new("RGBA", (48, 32), (200, 30, 30, 128)).save(still)
+    values = {"image": handle_file(str(still)), "video": None, "frame": 0, "model": "tiny", "frames": 4}
+    values |= {"seconds": None, "fps": 6, "motion_bucket_id": 100, "noise_aug_strength": 0.05, "steps": 1, "seed": 3}
+    job = wait_for(client, queued_id(client.predict(**values, decode_chunk_size=2, api_name="/animate")))
+    assert job["kind"] == "animate" and job["state"] == DONE, job["message"]
+    output = Path(job["output"])
+    assert output.parent == studio.outputs / "animations"
+
+    video, grid, note, metrics, files = client.predict(output.name, api_name="/show_animation")
+    assert video["visible"] and grid["visible"] and Path(grid["value"]).name == "grid.gif"
+    assert re.search(r"4 frames of \d+×\d+ at 6 fps, 1 steps, seed 3, motion bucket id 100", note), note
+    assert [row[1:3] for row in metrics["data"]] == [["animation", 4]] and metrics["data"][0][5] is not None
+
+    downloaded = {Path(path).name: Path(path) for path in files}  # served: the client fetched them from the app
+    [mp4] = [name for name in downloaded if name.endswith(".mp4")]
+    assert {"grid.gif", "results.json", Path(mp4).with_suffix(".json").name} <= set(downloaded)
+    assert probe_video(downloaded[mp4]).num_frames == 4 and probe_video(downloaded[mp4]).fps == 6
+    sidecar = json.loads(downloaded[Path(mp4).with_suffix(".json").name].read_text())
+    assert Path(sidecar["image"]["path"]).parent == studio.stills  # the upload, kept by the app as a PNG
+    assert (sidecar["noise_aug_strength"], sidecar["decode_chunk_size"], sidecar["num_frames"]) == (0.05, 2, 4)
 
 
 def test_two_tabs_and_the_app_restarted_from_the_command_line_see_the_same_jobs_and_runs(app, client, edited, tmp_path):

@@ -1,6 +1,6 @@
 """The web app in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``, which ``.ci/run``
 installs): open the page, upload a clip, start an edit of a run tuned with ``train.py``, wait for the
-edited video, save a screenshot.
+edited video, save a screenshot, open the Animate tab.
 
 The browser reaches nothing but the app on 127.0.0.1 (every other host name resolves to nothing).
 ``VIDSYNTH_APP_SCREENSHOT=docs/app.png`` also writes the screenshot there: the README's picture.
@@ -120,3 +120,7 @@ def test_upload_a_clip_edit_a_run_and_watch_the_result(app_url, browser, tmp_pat
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
     if target := os.environ.get("VIDSYNTH_APP_SCREENSHOT"):
         shutil.copyfile(screenshot, target)
+
+    browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Animate']").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "animate-notice"), "random weights"))  # the tiny SVD
+    assert browser.find_element(By.ID, "animate-button").is_displayed()

@@ -5,19 +5,32 @@ What each control shows: the clip's facts and span, the messages of bad input in
 results of an edit. The labels the messages use are the labels the page shows.
 """
 
-import pytest
+import json
+import re
+import sys
+import types
 
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidsynth import animate
 from vidsynth.app.handlers import PageHandlers
 from vidsynth.app.service import Studio
 from vidsynth.app.ui import build_page
-from vidsynth.app.wording import EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS
+from vidsynth.app.wording import ANIMATE_FIELDS, EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS
+from vidsynth.config import AnimateConfig
 from vidsynth.media.scene import render_scene
-from vidsynth.run_folder import RESULT_FILE
+from vidsynth.media.video import read_frames
+from vidsynth.run_folder import CONFIG_FILE, RESULT_FILE
 
 # Gradio's own queue metrics trip pandas 3's deprecation warnings; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
 
 SPAN = {"start": 0, "end": None, "stride": 1, "frames": 4, "width": 32, "height": 32, "sampling": "fixed"}
+ANIMATE = {"image": None, "video": "clips/scene.mp4", "frame": 0, "model": "tiny", "frames": 4, "seconds": None}
+ANIMATE |= {"fps": None, "motion_bucket_id": 127, "noise_aug_strength": 0.02, "steps": 2, "seed": 1}
+ANIMATE |= {"decode_chunk_size": None}
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +137,78 @@ def test_an_edit_that_is_not_there_is_a_message_and_no_edit_shows_nothing(page):
     assert page.edits_of("finished") == [] and page.edits_of("not-a-run") == []
 
 
+def test_animate_problems_name_the_animate_tabs_fields_and_queue_nothing(page, studio, tmp_path):
+    assert page.animate(**ANIMATE | {"frames": 0}) == '⚠️ "frames" must be at least 1, got 0. Use e.g. 14'
+    assert page.animate(**ANIMATE | {"fps": 0}) == '⚠️ "fps" must be more than 0, got 0.0. Use e.g. 7'
+    assert in_page_words(page.animate(**ANIMATE | {"noise_aug_strength": -1}), ANIMATE_FIELDS, "noise aug strength")
+    assert in_page_words(page.animate(**ANIMATE | {"seconds": 2}), ANIMATE_FIELDS, "frames")  # the length twice
+    assert page.animate(**ANIMATE | {"steps": None}) == '⚠️ "steps" is empty. Enter a number'
+    assert page.animate(**ANIMATE | {"frame": 16}) == (
+        "⚠️ scene.mp4 has 16 frames, so frame 16 is not one of them. Pick a frame from 0 to 15"
+    )
+    not_image = tmp_path / "gradio-upload-9c1d" / "photo.png"
+    not_image.parent.mkdir()
+    not_image.write_text("not an image")
+    unreadable = page.animate(**ANIMATE | {"image": str(not_image), "video": None})
+    assert unreadable.startswith("⚠️ photo.png is not an image PIL can read") and str(tmp_path) not in unreadable
+    assert page.animate(**ANIMATE | {"video": None}).startswith("⚠️ no still given. Upload an image, or pick")
+    assert studio.queue.jobs() == [] and not studio.stills.exists()  # nothing queued, no still kept
+
+
+def test_animate_takes_only_videos_and_models_from_the_apps_lists(page, studio):
+    typed = [str(studio.clips / "scene.mp4"), "/etc/passwd", "clips/../finished/config.yaml", "clips"]
+    for video in typed:
+        message = page.animate(**ANIMATE | {"video": video})
+        assert message == f"⚠️ there is no video {video!r} among the clips and edits. Pick one from the list"
+    for model in (str(studio.checkpoints), "stabilityai/stable-video-diffusion-img2vid-xt", None):
+        assert page.animate(**ANIMATE | {"model": model}).startswith(f"⚠️ model {model!r} is not one this app offers")
+    assert studio.models.animators == ["tiny"] and "random weights" in studio.models.animator_notice
+    assert studio.queue.jobs() == []
+
+
+@pytest.fixture
+def submitted(studio, monkeypatch) -> list:
+    """The tasks the page queues, kept here instead of run."""
+    tasks = []
+
+    def submit(task):
+        tasks.append(task)
+        return types.SimpleNamespace(id=len(tasks), task=task)
+
+    monkeypatch.setattr(studio.queue, "submit", submit)
+    return tasks
+
+
+def test_animate_queues_animate_on_a_frame_of_an_edit_with_the_chosen_settings(page, studio, submitted):
+    run = studio.outputs / "edited"
+    edit = run / "edits" / "e1"
+    edit.mkdir(parents=True)
+    (run / RESULT_FILE).write_bytes(b"")
+    (edit / CONFIG_FILE).write_text("run: x\n")
+    render_scene(edit / "a-ball.mp4", 6, 64, 48, 8.0)
+    (edit / "a-ball.json").write_text(json.dumps({"prompt": "a ball"}))
+    render_scene(edit / "compare-a-ball.mp4", 6, 64, 48, 8.0)  # no sidecar: not an edit, not offered
+    sources = studio.frame_sources()
+    assert sources == [f"clips/{name}" for name in studio.clip_names()] + ["edited/edits/e1/a-ball.mp4"]
+
+    chosen = {"video": "edited/edits/e1/a-ball.mp4", "frame": 2, "frames": 5, "fps": 8, "motion_bucket_id": 90}
+    chosen |= {"noise_aug_strength": 0.1, "steps": 3, "seed": 7, "decode_chunk_size": 2}
+    assert re.fullmatch(r"Job 1 queued: animate a-ball-frame2-[0-9a-f]{10}\.png", page.animate(**ANIMATE | chosen))
+    (label, (python, dash_m, module, *flags)), (_, metrics) = submitted[0].begin()
+    assert (label, python, dash_m, module) == ("animating", sys.executable, "-m", "vidsynth.animate")
+    config = animate.resolve_config(animate.parse_args(flags))
+    settings = {"num_frames": 5, "fps": 8.0, "motion_bucket_id": 90, "noise_aug_strength": 0.1}
+    settings |= {"num_inference_steps": 3, "seed": 7, "decode_chunk_size": 2, "out": str(submitted[0].output)}
+    assert config == AnimateConfig(image=config.image, model="tiny", **settings)
+    still = studio.stills / config.image.rsplit("/", 1)[-1]
+    assert config.image == str(still) and still.parent == studio.stills  # the app's copy of the frame, nothing typed
+    assert np.array_equal(np.asarray(Image.open(still)), read_frames(edit / "a-ball.mp4", [2])[0])
+    assert submitted[0].output.parent == studio.outputs / "animations" and not submitted[0].output.exists()
+    assert metrics[-4:] == ["vidsynth.evaluate", str(submitted[0].output), "--clip-model", studio.models.clip_model]
+
+
 def test_every_field_a_message_names_is_a_field_the_page_shows(studio):
     page = build_page(studio)
     labels = {getattr(block, "label", None) for block in page.blocks.values()}
-    named = set(TUNE_FIELDS) | set(EDIT_FIELDS) | set(QUEUE_FIELDS)
+    named = set(TUNE_FIELDS) | set(EDIT_FIELDS) | set(QUEUE_FIELDS) | set(ANIMATE_FIELDS)
     assert named <= labels, named - labels

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from vidsynth.animation.model import PIPELINE_CLASS as SVD_CLASS
 from vidsynth.app.access import read_logins
 from vidsynth.app.clips import SAMPLE_SCENE
 from vidsynth.app.server import serve
@@ -91,13 +92,22 @@ def test_logins_come_from_the_flag_a_file_or_the_environment(tmp_path, monkeypat
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """One app, served twice on the loopback: open, and with a login. Its outputs hold a run (config,
-    checkpoint, an edit, a validation sample); its checkpoints a ControlNet folder."""
+    checkpoint, an edit, a validation sample), an animation and a still; its checkpoints a ControlNet folder
+    and an image-to-video (SVD) folder."""
     root = tmp_path_factory.mktemp("exposed")
     outputs, checkpoints = root / "outputs", root / "checkpoints"
     controlnet = checkpoints / "my-pose-controlnet"
     controlnet.mkdir(parents=True)
     (controlnet / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
     (checkpoints / "secret.safetensors").write_text("weights")
+    (checkpoints / "my-svd").mkdir()
+    (checkpoints / "my-svd" / "model_index.json").write_text(json.dumps({"_class_name": SVD_CLASS}))
+    (outputs / "animations" / "t1").mkdir(parents=True)
+    for name in ("still.mp4", "grid.gif", "config.yaml"):
+        (outputs / "animations" / "t1" / name).write_text("result")
+    (outputs / "stills").mkdir()
+    for name in ("still.png", "notes.txt"):
+        (outputs / "stills" / name).write_text("still")
     run = outputs / "run-a"
     for folder in ("checkpoint-2", "edits/e1", "samples/sample-2"):
         (run / folder).mkdir(parents=True)
@@ -136,9 +146,13 @@ def test_only_clips_and_results_are_served(served):
     assert status(url, file_url(outputs / "clips" / SAMPLE_SCENE)) == 200
     assert status(url, file_url(outputs / "run-a" / "edits" / "e1" / "a-ball.mp4")) == 200
     assert status(url, file_url(outputs / "run-a" / "samples" / "sample-2" / "a-ball.gif")) == 200
+    for result in ("animations/t1/still.mp4", "animations/t1/grid.gif", "stills/still.png"):
+        assert status(url, file_url(outputs / result)) == 200, result
     refused = {
         "a run's config": outputs / "run-a" / "config.yaml",
         "a tuned checkpoint": outputs / "run-a" / "checkpoint-2" / "model.safetensors",
+        "an animation's config": outputs / "animations" / "t1" / "config.yaml",
+        "a file in stills that is not a still": outputs / "stills" / "notes.txt",
         "a checkpoint": root / "checkpoints" / "secret.safetensors",
         "the queue": outputs / ".queue" / "jobs.sqlite3",
         "a tiny model": next(Path(studio.models.bases[0]).rglob("*.json")),
@@ -175,6 +189,17 @@ def test_controlnets_come_only_from_the_apps_list(served):
         with pytest.raises(VidSynthError, match="is not one this app offers. Pick one of"):
             studio.edit("run-a", "a ball", 2, 7.5, 1, True, "tuneavideo", False, 0.5, {"controlnets": [typed]})
     assert studio.queue.jobs() == []  # nothing was queued
+
+
+def test_image_to_video_models_come_only_from_the_apps_list(served):
+    studio, root = served["studio"], served["root"]
+    svd = str(root / "checkpoints" / "my-svd")
+    assert studio.models.animators == [svd] and studio.models.animator_notice is None
+    assert svd not in map(str, studio.models.bases)  # not offered for tuning: it is no SD-1.x model
+    assert studio.animator(svd) == svd
+    for typed in (str(root / "checkpoints"), "tiny", "stabilityai/stable-video-diffusion-img2vid-xt", "/etc"):
+        with pytest.raises(VidSynthError, match="is not one this app offers. Pick one of"):
+            studio.animator(typed)
 
 
 def test_uploads_above_the_limit_are_refused_with_the_limit_and_the_flag(served, tmp_path):

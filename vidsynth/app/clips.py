@@ -40,7 +40,8 @@ def clip_path(folder: Path, name: str | None) -> Path:
     return folder / name
 
 
-def _digest(path: Path) -> str:
+def digest(path: Path) -> str:
+    """The first 10 hex digits of the SHA-256 of the file's content: the same content, the same name."""
     sha = hashlib.sha256()
     with path.open("rb") as file:
         while block := file.read(1 << 20):
@@ -52,7 +53,7 @@ def keep_clip(upload: Path, folder: Path) -> Path:
     """Check that ``upload`` is a video, then keep a copy in ``folder`` named after its name and content."""
     probe_video(upload)
     suffix = upload.suffix.lower() if upload.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
-    kept = folder / f"{slugify(upload.stem, max_len=40)}-{_digest(upload)}{suffix}"
+    kept = folder / f"{slugify(upload.stem, max_len=40)}-{digest(upload)}{suffix}"
     if kept.is_file():
         kept.touch()  # uploaded again: as recent as a new upload (old uploads are removed, see app/uploads.py)
     else:

@@ -15,7 +15,7 @@ from vidsynth.app.clips import describe_clip
 from vidsynth.app.jobs import RUNNING, WAITING, Job
 from vidsynth.app.runs import run_edits, validation_samples
 from vidsynth.app.service import Studio
-from vidsynth.app.wording import EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS, in_page_terms
+from vidsynth.app.wording import ANIMATE_FIELDS, EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS, in_page_terms
 from vidsynth.errors import VidSynthError
 
 MAX_VIDEOS = 4  # edits shown side by side with the source; every file is in the downloads
@@ -48,6 +48,18 @@ class EditShown:
     grid: Path | None = None
     note: str = ""
     metrics: list[list] = field(default_factory=list)  # rows of vidsynth.app.runs.METRIC_COLUMNS
+    files: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass
+class AnimationShown:
+    """The Animate tab's results for one animation; ``problem`` set: leave them as they are, show it."""
+
+    video: Path | None = None
+    grid: Path | None = None
+    note: str = ""  # its settings and joints, and what scored its metrics
+    metrics: list[list] = field(default_factory=list)  # rows of vidsynth.app.animations.ANIMATION_COLUMNS
     files: list[str] = field(default_factory=list)
     problem: str | None = None
 
@@ -119,6 +131,20 @@ class PageHandlers:
             return problem(err, EDIT_FIELDS, uploads=(control_video,))
         return f"Job {job.id} queued: {job.task.title}"
 
+    def animate(
+        self, image, video, frame, model, frames, seconds, fps, motion_bucket_id, noise_aug_strength, steps, seed,
+        decode_chunk_size,
+    ) -> str:  # fmt: skip
+        """Queue an animation of an uploaded image or of a frame of a listed video; the job's number, or what is
+        wrong."""
+        settings = {"num_frames": frames, "seconds": seconds, "fps": fps, "motion_bucket_id": motion_bucket_id}
+        settings |= {"noise_aug_strength": noise_aug_strength, "num_inference_steps": steps, "seed": seed}
+        try:
+            job = self.studio.animate(image, video, frame, model, settings | {"decode_chunk_size": decode_chunk_size})
+        except VidSynthError as err:
+            return problem(err, ANIMATE_FIELDS, uploads=(image,))
+        return f"Job {job.id} queued: {job.task.title}"
+
     def cancel(self, job_id) -> str:
         try:
             job = self.studio.cancel(job_id)
@@ -160,6 +186,20 @@ class PageHandlers:
             files=[str(path) for path in view.files],
         )
 
+    def show_animation(self, name: str | None) -> AnimationShown:
+        """One animation: its MP4, GIF grid, settings, metrics (with what scored them) and files."""
+        try:
+            view = self.studio.animation_view(name)
+        except VidSynthError as err:
+            return AnimationShown(problem=problem(err, ANIMATE_FIELDS))
+        notes = [view.settings] if view.settings else []
+        if view.metrics:
+            notes.append(f"Metrics by `python -m vidsynth.evaluate` with CLIP `{Path(view.clip_model).name}`.")
+        elif name:
+            notes.append("No metrics for this animation yet.")
+        files = [str(path) for path in view.files]
+        return AnimationShown(view.video, view.grid, "\n\n".join(notes), view.metrics, files)
+
     # ------------------------------------------------------------ what every tab shows, every second
 
     def progress_html(self, job: Job | None) -> str:
@@ -185,10 +225,11 @@ class PageHandlers:
 
     def shared_state(self, run_name: str | None) -> dict:
         """The queue, the newest jobs' progress, the newest tuning's validation samples, the runs, the edits of
-        ``run_name`` (each with whether its metrics are written: they come after its videos) and the clips."""
+        ``run_name`` (each with whether its metrics are written: they come after its videos), the clips, the
+        animations (each with the same) and the videos a frame may be animated from."""
         studio = self.studio
         jobs = studio.queue.jobs()  # read once: every part below shows the same moment
-        latest_tune, latest_edit = _latest(jobs, "tune"), _latest(jobs, "edit")
+        latest_tune, latest_edit, latest_animation = (_latest(jobs, kind) for kind in ("tune", "edit", "animate"))
         try:
             folder = studio.run_path(run_name)
         except VidSynthError:
@@ -198,6 +239,8 @@ class PageHandlers:
             if folder
             else []
         )
+        scored = studio.animations_folder
+        animations = [(name, (scored / name / "results.json").is_file()) for name in studio.animations()]
         return {
             "queue": self.queue_rows(jobs),
             "to_cancel": [(f"{job.id}: {job.task.title}", job.id) for job in jobs if job.active],
@@ -208,6 +251,10 @@ class PageHandlers:
             "edits": edits,
             "edit_signal": edits,
             "clips": studio.clip_names(),
+            "animate_progress": self.progress_html(latest_animation),
+            "animations": animations,
+            "animation_signal": animations,
+            "frame_sources": studio.frame_sources(),
         }
 
     def jobs(self) -> dict:

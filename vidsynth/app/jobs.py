@@ -1,4 +1,4 @@
-"""The job queue: tuning and edit jobs, one at a time, each run as the commands a user would type.
+"""The job queue: tuning, edit and animation jobs, one at a time, each run as the commands a user would type.
 
 A job is ``python -m vidsynth.train --config ...`` or ``python -m vidsynth.inference ...`` (then ``python -m
 vidsynth.evaluate``) in a process of its own (:mod:`vidsynth.app.child`), so it takes the command line's code
@@ -38,7 +38,7 @@ class Task(Protocol):
     """What a job does: :meth:`begin` when it leaves the queue (so a job cancelled while it waits creates
     nothing), :meth:`finish` after its commands, whatever happened. Stored as its :meth:`spec`."""
 
-    kind: str  # "tune" or "edit"
+    kind: str  # "tune", "edit" or "animate"
     title: str
     output: Path | None  # the folder the job writes (known once it began)
 

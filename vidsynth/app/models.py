@@ -1,6 +1,7 @@
 """The models the app offers: SD-1.x folders in ``checkpoints/`` (else the tiny offline one), the ControlNets
-(the documented defaults and the ControlNet folders in ``checkpoints/``), and the CLIP that scores edits
-(``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
+(the documented defaults and the ControlNet folders in ``checkpoints/``), the image-to-video (Stable Video
+Diffusion) folders in ``checkpoints/`` (else the tiny offline one), and the CLIP that scores edits and
+animations (``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
 
 These lists are all a page can choose from: the server refuses any other model, so nobody who reaches
 the page makes it read a folder or download a repository of their choosing.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
 
+from vidsynth.animation.model import PIPELINE_CLASS as SVD_CLASS
 from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 from vidsynth.testing.tiny_models import TINY, resolve_model
@@ -24,6 +26,10 @@ from vidsynth.testing.tiny_models import TINY, resolve_model
 TINY_SD_NOTICE = (
     "No SD-1.x model in `checkpoints/`: tuning and editing use a tiny model with **random weights**, built "
     "offline, so every result is noise. Put an SD-1.x folder there (`./download_models.sh`) for real edits."
+)
+TINY_SVD_NOTICE = (
+    "No Stable Video Diffusion model in `checkpoints/`: animating uses a tiny model with **random weights**, so "
+    "every animation is noise. Put one there (`./download_models.sh stabilityai/stable-video-diffusion-img2vid-xt`)."
 )
 TINY_CLIP_NOTICE = (
     f"Metrics scored with a tiny CLIP with **random weights** ({DEFAULT_CLIP_MODEL} is not on this machine): "
@@ -33,20 +39,38 @@ TINY_CLIP_NOTICE = (
 
 @dataclass(frozen=True)
 class Models:
-    """What tuning can start from, and what scores the edits, with a notice for each stand-in."""
+    """What tuning and animating can start from, and what scores the results, with a notice for each stand-in."""
 
     bases: list[Path]  # SD-1.x folders; the tiny one alone when checkpoints/ has none
     base_notice: str | None
     clip_model: str  # hub id or folder, for ``python -m vidsynth.evaluate --clip-model``
     clip_notice: str | None
     controlnets: list[str]  # hub ids of the defaults, ControlNet folders of checkpoints/
+    animators: list[str]  # image-to-video folders of checkpoints/; tiny alone when there are none
+    animator_notice: str | None
+
+
+def _pipeline_class(folder: Path) -> str | None:
+    """The ``_class_name`` of a diffusers pipeline folder's ``model_index.json`` (None: not a pipeline folder)."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return index.get("_class_name", "") if isinstance(index, dict) else None
 
 
 def sd_folders(checkpoints: Path) -> list[Path]:
-    """The diffusers SD-1.x folders (a ``model_index.json``) directly in ``checkpoints``."""
+    """The diffusers SD-1.x folders (a ``model_index.json``, not an image-to-video one) directly in ``checkpoints``."""
     if not checkpoints.is_dir():
         return []
-    return sorted(folder for folder in checkpoints.iterdir() if (folder / "model_index.json").is_file())
+    found = sorted(checkpoints.iterdir())
+    return [folder for folder in found if _pipeline_class(folder) not in (None, SVD_CLASS)]
+
+
+def svd_folders(checkpoints: Path) -> list[Path]:
+    """The image-to-video folders (``model_index.json`` of a ``StableVideoDiffusionPipeline``) in ``checkpoints``."""
+    found = sorted(checkpoints.iterdir()) if checkpoints.is_dir() else []
+    return [folder for folder in found if _pipeline_class(folder) == SVD_CLASS]
 
 
 def controlnet_folders(checkpoints: Path) -> list[Path]:
@@ -86,4 +110,7 @@ def find_models(checkpoints: Path) -> Models:
     clip_model, clip_notice = _local_clip(checkpoints), None
     if clip_model is None:
         clip_model, clip_notice = resolve_model(TINY, "clip"), TINY_CLIP_NOTICE
-    return Models(bases, base_notice, clip_model, clip_notice, controlnet_choices(checkpoints))
+    animators = [str(folder) for folder in svd_folders(checkpoints)]
+    animator_notice = None if animators else TINY_SVD_NOTICE
+    controlnets = controlnet_choices(checkpoints)
+    return Models(bases, base_notice, clip_model, clip_notice, controlnets, animators or [TINY], animator_notice)

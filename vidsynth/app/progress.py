@@ -3,7 +3,8 @@
 The queue starts each command with ``VIDSYNTH_EVENTS`` naming a file of its own and reads the new
 lines of that file while the command runs (:class:`EventFile`). Each event updates the job's
 :class:`Progress`: the stages open now, outermost first (tuning's steps, with the validation edits'
-prompts, inversion and sampling inside it; an edit's prompts with their sampling inside), the
+prompts, inversion and sampling inside it; an edit's prompts with their sampling inside; an animation's
+segments with their sampling inside), the
 tuning loss, and how the command ended. Progress bars stay on the terminal, for people.
 """
 
@@ -25,6 +26,8 @@ LABELS = {
     "sampling": "Sampling",
     "img2img": "img2img frame",
     "evaluating": "Evaluating clip",
+    "loading": "Loading the model",
+    "segments": "Segment",
 }
 ENDINGS = ("done", "error", "interrupted")
 

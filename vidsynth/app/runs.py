@@ -59,6 +59,11 @@ class EditView:
     files: list[Path] = field(default_factory=list)  # the results, for download
 
 
+def metric(value: float | None, digits: int) -> float | None:
+    """A metric rounded for the table; None (blank) where it does not apply (an animation's text alignment)."""
+    return None if value is None else round(value, digits)
+
+
 def _metrics(folder: Path) -> tuple[list[list], str | None]:
     results = folder / "results.json"
     if not results.is_file():
@@ -70,10 +75,10 @@ def _metrics(folder: Path) -> tuple[list[list], str | None]:
             row["method"],
             row["prompt"],
             row["frames"],
-            round(row["consistency_all_pairs"], 2),
-            round(row["consistency_consecutive"], 2),
-            round(row["text_alignment"], 2),
-            round(row["flicker"], 3),
+            metric(row["consistency_all_pairs"], 2),
+            metric(row["consistency_consecutive"], 2),
+            metric(row["text_alignment"], 2),
+            metric(row["flicker"], 3),
         ]
         for row in data["rows"]
     ]

@@ -5,8 +5,9 @@ The page shows a file through a copy Gradio makes in its cache. Gradio copies on
 serves the whole folder by URL (``/gradio_api/file=<path>``): tuned weights, checkpoints, configs that
 name absolute paths, the tiny models, the job queue. ``allowed_paths`` and ``blocked_paths`` name whole
 folders, and runs appear while the app runs, so :class:`ServedFiles`, in front of Gradio, refuses every
-file URL into the outputs folder but those :func:`servable` names: the clips, and the videos, grids,
-sidecars and metrics of edits and validation samples (:data:`RESULT_SUFFIXES`).
+file URL into the outputs folder but those :func:`servable` names: the clips, the stills animations
+start from, and the videos, grids, sidecars and metrics of edits, validation samples and animations
+(:data:`RESULT_SUFFIXES`).
 """
 
 import os
@@ -28,6 +29,10 @@ def servable(path: Path, outputs: Path) -> bool:
         return False
     if len(parts) == 2 and parts[0] == "clips":
         return path.suffix.lower() in VIDEO_SUFFIXES
+    if len(parts) == 2 and parts[0] == "stills":  # what an animation starts from, as the app keeps it
+        return path.suffix.lower() == ".png"
+    if len(parts) >= 3 and parts[0] == "animations":  # animations/<time>/...
+        return path.suffix.lower() in RESULT_SUFFIXES
     # <run>/edits/<edit>/... and <run>/samples/sample-<step>/...
     return len(parts) >= 4 and parts[1] in ("edits", "samples") and path.suffix.lower() in RESULT_SUFFIXES
 

@@ -12,6 +12,8 @@ import re
 import uuid
 from pathlib import Path
 
+from vidsynth.app.animate import AnimateTask, animate_config, frame_sources, frame_still, keep_still
+from vidsynth.app.animations import AnimationView, finished_animations, read_animation
 from vidsynth.app.clips import (
     check_tuning_span,
     clip_path,
@@ -27,6 +29,7 @@ from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
 from vidsynth.app.uploads import check_upload, names_in_use, prune_uploads
+from vidsynth.config import AnimateConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import default_size
 from vidsynth.media.video import VideoInfo, probe_video
@@ -38,6 +41,15 @@ def number(value: float | None, key: str, kind: type = int) -> int | float:
     if value is None or value == "":
         raise VidSynthError(f"{key} is empty. Enter a number")
     return kind(value)
+
+
+ANIMATE_OPTIONAL = {"num_frames", "seconds", "fps", "decode_chunk_size"}  # blank: the command's default
+ANIMATE_FLOATS = {"seconds", "fps", "noise_aug_strength"}
+
+
+def optional(value: float | None, key: str, kind: type = int) -> int | float | None:
+    """A number field that may be blank (None: the command's default)."""
+    return None if value is None or value == "" else number(value, key, kind)
 
 
 def lines(text: str | None) -> list[str]:
@@ -54,7 +66,8 @@ def numbers(text: str | None, key: str) -> list[float]:
 
 
 class Studio:
-    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``.queue/``), the models
+    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``stills/``, ``animations/``,
+    ``.queue/``), the models
     and the job queue. Uploads are refused above ``max_upload_mb``; at start-up, kept ones older than
     ``keep_uploads_days`` that nothing uses are removed (:mod:`vidsynth.app.uploads`)."""
 
@@ -65,13 +78,16 @@ class Studio:
         self.checkpoints = Path(checkpoints).absolute()
         self.clips = self.outputs / "clips"
         self.control_videos = self.outputs / "control-videos"
+        self.stills, self.animations_folder = self.outputs / "stills", self.outputs / "animations"
         self.clips.mkdir(parents=True, exist_ok=True)
         self.max_upload_mb = max_upload_mb
         self.models = find_models(checkpoints)
         self.defaults = tuning_defaults()
-        self.queue = JobQueue(self.outputs / ".queue", {TuneTask.kind: TuneTask, EditTask.kind: EditTask})
+        kinds = {TuneTask.kind: TuneTask, EditTask.kind: EditTask, AnimateTask.kind: AnimateTask}
+        self.queue = JobQueue(self.outputs / ".queue", kinds)
         unfinished = [job.task.spec() for job in self.queue.jobs() if job.active]
-        prune_uploads([self.clips, self.control_videos], names_in_use(self.outputs, unfinished), keep_uploads_days)
+        uploads = [self.clips, self.control_videos, self.stills]
+        prune_uploads(uploads, names_in_use(self.outputs, unfinished), keep_uploads_days)
         render_sample(self.clips)
 
     def close(self) -> None:
@@ -196,6 +212,43 @@ class Studio:
                 )
         return chosen
 
+    def animate(self, image, source, frame, model, settings: dict) -> Job:
+        """Check an animation request as ``python -m vidsynth.animate`` would, then queue it.
+
+        The still: an uploaded ``image``, or frame ``frame`` of ``source`` (one of :meth:`frame_sources`).
+        ``settings``: the page's AnimateConfig keys (numbers; blank ones are the command's defaults).
+        """
+        numbers = {
+            key: (optional if key in ANIMATE_OPTIONAL else number)(value, key, float if key in ANIMATE_FLOATS else int)
+            for key, value in settings.items()
+        }
+        config = AnimateConfig(model=self.animator(model), **numbers)  # the schema's checks
+        still = self._still(image, source, frame)
+        config = animate_config(dataclasses.replace(config, image=str(still)))
+        return self.queue.submit(AnimateTask(config, self.models.clip_model, self.animations_folder))
+
+    def _still(self, image, source, frame) -> Path:
+        """The still to animate, kept in ``stills/``: the uploaded image, or the frame of a listed video."""
+        if image and source:
+            raise VidSynthError("both an image and a video are given. Clear the image, or the video to take a frame of")
+        if image:
+            check_upload(Path(image), self.max_upload_mb)
+            return keep_still(Path(image), self.stills)
+        if not source:
+            raise VidSynthError("no still given. Upload an image, or pick a clip or an edit and a frame of it")
+        if source not in self.frame_sources():
+            raise VidSynthError(f"there is no video {source!r} among the clips and edits. Pick one from the list")
+        return frame_still(self.outputs / source, number(frame, "frame"), self.stills)
+
+    def animator(self, choice: str | None) -> str:
+        """The chosen image-to-video model, one the app offers: nothing else is ever read."""
+        if choice not in self.models.animators:
+            raise VidSynthError(f"model {choice!r} is not one this app offers. Pick one of {self.models.animators}")
+        return choice
+
+    def frame_sources(self) -> list[str]:
+        return frame_sources(self.outputs)
+
     def cancel(self, job_id) -> Job:
         return self.queue.cancel(number(job_id, "job"))
 
@@ -223,3 +276,15 @@ class Studio:
         if view.source is not None and not view.source.is_relative_to(self.outputs) and view.source.is_file():
             view.source = keep_clip(view.source, self.clips)  # the page serves clips and results of outputs/ only
         return view
+
+    # ------------------------------------------------------------ animations
+
+    def animations(self) -> list[str]:
+        return finished_animations(self.animations_folder)
+
+    def animation_view(self, name: str | None) -> AnimationView:
+        if not name:
+            return AnimationView()
+        if name not in self.animations():
+            raise VidSynthError(f"there is no animation {name!r}. Pick one from the list")
+        return read_animation(self.animations_folder / name)

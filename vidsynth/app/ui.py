@@ -1,15 +1,18 @@
-"""The page: Gradio Blocks laid out in two tabs (clip and tuning; editing) and the queue, one builder each.
+"""The page: Gradio Blocks laid out in three tabs (clip and tuning; editing; animating, in
+:mod:`vidsynth.app.animate_tab`) and the queue, one builder each.
 
 Every control calls a method of :class:`~vidsynth.app.handlers.PageHandlers`, which computes what to show
 as plain values; this module only lays the components out and turns those values into Gradio updates.
 A timer refreshes the queue, the progress bars, the validation samples and the lists of runs and edits
 every second from the server's state, so every tab shows the same, and each part is only sent when it
 changed. The page's functions are also an API (``gradio_client``): ``/upload_clip``, ``/pick_clip``,
-``/check_span``, ``/tune``, ``/edit``, ``/cancel``, ``/show_edit``, ``/jobs`` and ``/runs``.
+``/check_span``, ``/tune``, ``/edit``, ``/animate``, ``/cancel``, ``/show_edit``, ``/show_animation``,
+``/jobs`` and ``/runs``.
 """
 
 import gradio as gr
 
+from vidsynth.app.animate_tab import animate_tab
 from vidsynth.app.handlers import MAX_VIDEOS, QUEUE_COLUMNS, SPAN_KEYS, ClipShown, EditShown, PageHandlers
 from vidsynth.app.runs import METRIC_COLUMNS
 from vidsynth.app.service import Studio
@@ -246,6 +249,12 @@ def _refresh_every_second(handlers: PageHandlers, run: gr.Dropdown, outputs: lis
             ),
             "edit_signal": lambda edits: str(edits),
             "clips": lambda names: gr.Dropdown(choices=names),
+            "animate_progress": lambda text: text,
+            "animations": lambda animations: gr.Dropdown(
+                choices=[name for name, _ in animations], value=animations[0][0] if animations else None
+            ),
+            "animation_signal": lambda animations: str(animations),
+            "frame_sources": lambda names: gr.Dropdown(choices=names),
         }
         out = [gr.skip() if now[key] == seen.get(key) else update(now[key]) for key, update in updates.items()]
         return (now, *out)
@@ -257,7 +266,7 @@ def build_page(studio: Studio) -> gr.Blocks:
     handlers = PageHandlers(studio)
     with gr.Blocks(title="VidSynth", analytics_enabled=False) as page:
         gr.Markdown(
-            "# VidSynth\nTune a video model on one clip, then edit the clip with new prompts. "
+            "# VidSynth\nTune a video model on one clip, then edit the clip with new prompts, or animate a still. "
             "Jobs run one at a time in the queue below; every tab shows the same queue and runs."
         )
         if studio.models.base_notice:
@@ -265,8 +274,10 @@ def build_page(studio: Studio) -> gr.Blocks:
         with gr.Tabs():
             clip, tune_progress, samples = _tune_tab(handlers)
             run, edit, edit_signal, edit_progress = _edit_tab(handlers)
+            frame_of, animation, animation_signal, animate_progress = animate_tab(handlers)
         queue, to_cancel = _queue_panel(handlers)
         parts = [queue, to_cancel, tune_progress, samples, edit_progress, run, edit, edit_signal, clip]
+        parts += [animate_progress, animation, animation_signal, frame_of]
         _refresh_every_second(handlers, run, parts)
         gr.api(handlers.jobs, api_name="jobs")
         gr.api(handlers.finished, api_name="runs")

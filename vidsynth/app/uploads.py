@@ -2,7 +2,7 @@
 
 Gradio refuses a larger upload itself (``launch(max_file_size=...)``); the app checks again before it
 keeps a file, with the limit and the flag in the message. A kept upload (a clip in ``clips/``, a
-control video in ``control-videos/``) is removed at start-up once it is older than
+control video in ``control-videos/``, a still in ``stills/``) is removed at start-up once it is older than
 ``--keep-uploads-days`` and neither a run (its ``config.yaml``) nor a job still waiting or running names
 it: a run keeps its clip, which editing it reads again. Gradio's own copies (of uploads, and of the
 files the page showed) are removed by Gradio a day after they were made (``delete_cache``).
@@ -32,8 +32,10 @@ def check_upload(path: Path, max_mb: int) -> None:
 
 
 def names_in_use(outputs: Path, jobs: list[dict]) -> str:
-    """The text that names every upload still needed: the runs' configs and the specs of unfinished ``jobs``."""
-    configs = [path.read_text(errors="replace") for path in sorted(outputs.glob("*/config.yaml"))]
+    """The text that names every upload still needed: the configs of the runs and animations (their stills) and
+    the specs of unfinished ``jobs``."""
+    found = sorted([*outputs.glob("*/config.yaml"), *outputs.glob("animations/*/config.yaml")])
+    configs = [path.read_text(errors="replace") for path in found]
     return "\n".join([*configs, json.dumps(jobs)])
 
 

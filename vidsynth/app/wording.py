@@ -37,6 +37,18 @@ EDIT_FIELDS = {
     "ControlNets": ("controlnets", "--controlnet"),
     "ControlNet scales": ("control_scales", "--control-scale"),
 }
+ANIMATE_FIELDS = {
+    "image": ("--image",),
+    "model": ("--model",),
+    "frames": ("num_frames", "--frames"),
+    "seconds": ("--seconds",),
+    "fps": ("fps", "--fps"),
+    "motion bucket id": ("motion_bucket_id", "--motion-bucket-id"),
+    "noise aug strength": ("noise_aug_strength", "--noise-aug-strength"),
+    "steps": ("num_inference_steps", "--steps"),
+    "seed": ("--seed",),
+    "decode chunk size": ("decode_chunk_size", "--decode-chunk-size"),
+}
 QUEUE_FIELDS = {"job to cancel": ("job",)}
 
 # Whole sentences of the command line's fixes, and how the page says them (before the names are replaced).
@@ -70,7 +82,7 @@ def in_page_terms(message: str, fields: dict[str, tuple[str, ...]], uploads: tup
         message = re.sub(pattern, page_words, message)
     for label, names in fields.items():
         name, quoted = _names(names), f'"{label}"'
-        word = rf"(?<![\w.-])(?:{name})(?![\w-])"
+        word = rf"(?<![\w.\-\"])(?:{name})(?![\w\-\"])"  # not a label already quoted
         message = re.sub(rf"config key '(?:{name})'", quoted, message)
         message = re.sub(rf"\bSet {word}=(\S+)", rf"Set {quoted} to \1", message)
         message = re.sub(rf"{word}=(\S+)", rf"{quoted} = \1", message)
