@@ -38,7 +38,10 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vidsynth.animation.generate import generate  # noqa: E402
-from vidsynth.animation.model import ModelFacts  # noqa: E402
+from vidsynth.animation.model import (
+    ModelFacts,  # noqa: E402
+    model_facts,  # noqa: E402
+)
 from vidsynth.animation.pipeline import load_animation_pipeline, place  # noqa: E402
 from vidsynth.animation.plan import segments  # noqa: E402
 from vidsynth.animation.request import AnimateRequest  # noqa: E402
@@ -161,7 +164,7 @@ def main() -> None:
 
     start = time.perf_counter()
     if args.model:
-        pipe = load_animation_pipeline(args.model, torch.float32)
+        pipe = load_animation_pipeline(model_facts(args.model), torch.float32)
     else:
         from bench import svd
 

@@ -118,6 +118,17 @@ def test_extend_keeps_the_clip_and_its_sound_then_continues_it(tiny_svd, tmp_pat
     assert _audio_seconds(out / "walk.mp4") == pytest.approx(1.5, abs=0.05)  # the clip's part; silence after
 
 
+def test_a_folder_with_only_fp16_weights_loads(tiny_svd, still, tmp_path):
+    fp16 = tmp_path / "svd-fp16"
+    StableVideoDiffusionPipeline.from_pretrained(tiny_svd).save_pretrained(fp16, variant="fp16")  # as --fp16 fetches
+    assert not (fp16 / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    out = tmp_path / "out"
+    sidecar = _run(fp16, out, "--image", str(still), "--png", "--frames", "2")
+    reference = _run(tiny_svd, tmp_path / "reference", "--image", str(still), "--png", "--frames", "2")
+    np.testing.assert_array_equal(_pngs(out / "product"), _pngs(tmp_path / "reference" / "product"))
+    assert sidecar["model"] == str(fp16) and reference["model"] == str(tiny_svd)
+
+
 def test_from_edit_animates_the_edits_first_frame(tiny_svd, tmp_path):
     edit = render_scene(tmp_path / "a-panda.mp4", num_frames=6, width=64, height=64, audio_channels=0)
     out = tmp_path / "out"

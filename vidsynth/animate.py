@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         chunks,
     )
     with events.stage("loading"):
-        pipe = load_animation_pipeline(request.model.path, request.dtype)
+        pipe = load_animation_pipeline(request.model, request.dtype)
         place(pipe, request.device, config.offload, config.forward_chunking)
     files = write_results(request, generate(pipe, request))
     print(f"animation of {request.stem} in {request.out}: {', '.join(files)}")

@@ -27,6 +27,7 @@ class ModelFacts:
     num_frames: int  # frames the UNet was trained to make at once
     size_multiple: int  # width and height must be multiples of this (the VAE's downsampling)
     native_long_side: int  # the longer side of its training frames
+    variant: str | None = None  # "fp16" for a folder with only the fp16 weights (download_models.sh --fp16)
 
     def __post_init__(self):
         if self.native_long_side % self.size_multiple:
@@ -67,9 +68,15 @@ def model_facts(model: str) -> ModelFacts:
     unet, vae = _read_json(path, "unet/config.json"), _read_json(path, "vae/config.json")
     multiple = 2 ** (len(vae["block_out_channels"]) - 1)
     square_side = unet["sample_size"] * multiple
+    folder = Path(path).expanduser()
+    unet_weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    fp16_only = (
+        folder.is_dir() and not unet_weights.is_file() and unet_weights.with_suffix(".fp16.safetensors").is_file()
+    )
     return ModelFacts(
-        path=str(Path(path).expanduser().absolute()) if Path(path).expanduser().is_dir() else path,
+        path=str(folder.absolute()) if folder.is_dir() else path,
         num_frames=unet["num_frames"],
         size_multiple=multiple,
         native_long_side=round(square_side * 4 / 3 / multiple) * multiple,
+        variant="fp16" if fp16_only else None,
     )

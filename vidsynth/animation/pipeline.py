@@ -12,18 +12,20 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from transformers import CLIPImageProcessorPil
 
-from vidsynth.animation.model import FETCH
+from vidsynth.animation.model import FETCH, ModelFacts
 from vidsynth.errors import VidSynthError
 
 
-def load_animation_pipeline(model: str, dtype: torch.dtype) -> StableVideoDiffusionPipeline:
-    """The pipeline of the folder or hub id ``model`` (checked by :func:`vidsynth.animation.model.model_facts`)."""
+def load_animation_pipeline(model: ModelFacts, dtype: torch.dtype) -> StableVideoDiffusionPipeline:
+    """The pipeline of ``model`` (a folder or hub id, checked by :func:`vidsynth.animation.model.model_facts`)."""
     try:
-        feature_extractor = CLIPImageProcessorPil.from_pretrained(model, subfolder="feature_extractor")
-        pipe = StableVideoDiffusionPipeline.from_pretrained(model, dtype=dtype, feature_extractor=feature_extractor)
+        feature_extractor = CLIPImageProcessorPil.from_pretrained(model.path, subfolder="feature_extractor")
+        pipe = StableVideoDiffusionPipeline.from_pretrained(
+            model.path, dtype=dtype, variant=model.variant, feature_extractor=feature_extractor
+        )
     except OSError as err:  # a file missing or unreadable, or a hub download that failed
         reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
-        raise VidSynthError(f"cannot load the image-to-video model {model}: {reason}. {FETCH}") from err
+        raise VidSynthError(f"cannot load the image-to-video model {model.path}: {reason}. {FETCH}") from err
     pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next segment's bar takes the line
     return pipe
 
