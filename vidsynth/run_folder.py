@@ -98,6 +98,10 @@ class RunFolder:
     def lora(self) -> Path:
         return self.root / LORA_FILE
 
+    def result_bytes(self) -> int:
+        """The size of the result a run leaves to edit with: ``tuned_unet.safetensors`` plus a LoRA run's adapters."""
+        return sum(path.stat().st_size for path in (self.result, self.lora) if path.is_file())
+
     @property
     def pipeline(self) -> Path:
         return self.root / "pipeline"

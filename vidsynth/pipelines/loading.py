@@ -112,6 +112,7 @@ def _video_unet(source: ModelSource) -> VideoUNet:
         if not adapters.is_file():
             raise VidSynthError(f"{source.path} is a LoRA result but {adapters} is missing. Re-run train.py")
         unet.load_lora_adapter(str(adapters.parent), weight_name=LORA_FILE, prefix="unet", adapter_name=TUNED_ADAPTER)
+        unet.eval().requires_grad_(False)  # for editing: peft adds its layers in training mode, trainable
     return unet
 
 

@@ -12,6 +12,7 @@ in the model with the widths its matrices expect (SD-2's cross-attention, for on
 features where SD-1.x's reads 768).
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def apply_loras(pipe: TuneAVideoPipeline, lora_scale: float, styles: list[StyleL
         source, kwargs = _load_kwargs(style.ref)
         name = f"style_{i}"
         try:
-            pipe.load_lora_weights(source, adapter_name=name, **kwargs)
+            with warnings.catch_warnings():  # peft warns that a model has an adapter already: stacking is the point
+                warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
+                pipe.load_lora_weights(source, adapter_name=name, **kwargs)
         except (OSError, ValueError, RuntimeError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise VidSynthError(f"cannot load the LoRA {style.ref} ({reason}). Pass an SD-1.x LoRA file") from err
@@ -133,5 +136,7 @@ def apply_loras(pipe: TuneAVideoPipeline, lora_scale: float, styles: list[StyleL
     if not names:
         return
     pipe.set_adapters(names, scales)
+    for model in (pipe.unet, pipe.text_encoder):
+        model.requires_grad_(False)  # peft's set_adapter makes the adapters trainable; CPU kernels differ then
     if fuse:
         pipe.fuse_lora(components=["unet", "text_encoder"], adapter_names=names)
