@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 from accelerate.state import AcceleratorState, GradientState
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from vidsynth import VideoUNet, inference, train
 from vidsynth.cli import run_main
@@ -21,7 +21,9 @@ from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines import ModelSource, load_pipeline
 from vidsynth.pipelines.loras import StyleLora, apply_loras
 from vidsynth.run_folder import LORA_FILE, RunFolder
+from vidsynth.training import loop
 from vidsynth.training import result as tuning_result
+from vidsynth.training.step import diffusion_loss
 from vidsynth.training.unet_setup import prepare_unet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,3 +274,46 @@ def test_an_edit_of_a_lora_run_with_a_stacked_lora_records_them(lora_run, tmp_pa
     assert sidecar["lora"] == {"scale": 0.5, "stacked": [{"lora": str(style), "scale": 0.7}]}
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["lora_scale"], saved["loras"]) == (0.5, [f"{style}:0.7"])
+
+
+class Killed(Exception):
+    """Stands in for a kill: raised from inside a training step."""
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"lora_temporal": True, "frozen_dtype": "bf16", "use_8bit_adam": True}],
+    ids=["temporal-layers-full", "adapters-only-bf16-frozen-8bit-adam"],
+)
+def test_killed_lora_run_resumed_ends_with_identical_files(tmp_path, tiny_sd, clip, monkeypatch, changes):
+    settings = {"lora_rank": 4, "max_train_steps": 4, "checkpointing_steps": 2, **changes}
+    uninterrupted = write_config(tmp_path / "a.yaml", tiny_sd, clip, tmp_path / "a", **settings)
+    interrupted = write_config(tmp_path / "b.yaml", tiny_sd, clip, tmp_path / "b", **settings)
+    run_train(["--config", str(uninterrupted)])
+
+    calls = []
+
+    def killed_in_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return diffusion_loss(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "diffusion_loss", killed_in_step_3)
+    with pytest.raises(Killed):
+        run_train(["--config", str(interrupted)])
+    checkpoint = load_file(tmp_path / "b" / "checkpoints" / "checkpoint-2" / "trained_params.safetensors")
+    assert any(".lora_A." in name for name in checkpoint)  # the adapters are in the checkpoint
+    monkeypatch.setattr(loop, "diffusion_loss", diffusion_loss)
+    run_train(["--config", str(interrupted), "resume_from_checkpoint=latest"])
+
+    for name in ("tuned_unet.safetensors", LORA_FILE):
+        expected, got = load_file(tmp_path / "a" / name), load_file(tmp_path / "b" / name)
+        assert set(got) == set(expected)
+        assert all(torch.equal(got[key], expected[key]) for key in expected)
+    adapters = load_file(tmp_path / "a" / LORA_FILE)
+    assert {t.dtype for t in adapters.values()} == {torch.float32}  # trained in float32 beside bf16 frozen weights
+    temporal = [key for key in adapters if "attn_temp" in key]
+    assert bool(temporal) == bool(changes) and (len(load_file(tmp_path / "a" / "tuned_unet.safetensors")) == 0) == bool(
+        changes
+    )
