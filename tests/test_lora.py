@@ -112,8 +112,12 @@ def tiny_base(run: Path) -> str:
 @pytest.fixture(scope="module")
 def lora_run(tiny_sd, clip, tmp_path_factory) -> tuple[Path, torch.Tensor]:
     """A rank-4 LoRA run (temporal layers tuned fully) and its tuned UNet's prediction."""
+    validation = {"prompts": ["a red ball"], "video_length": 4, "width": 32, "height": 32}
+    validation |= {"num_inference_steps": 1, "num_inv_steps": 1}
+    changes = {"lora_rank": 4, "lora_alpha": 8, "validation_data": validation, "validation_steps": 3}
     with pytest.MonkeyPatch.context() as monkeypatch:
-        run, unet = tune(tmp_path_factory.mktemp("lora"), tiny_sd, clip, monkeypatch, lora_rank=4, lora_alpha=8)
+        run, unet = tune(tmp_path_factory.mktemp("lora"), tiny_sd, clip, monkeypatch, **changes)
+    assert (run / "samples" / "sample-3" / "grid.gif").is_file()  # validation renders with the adapters
     return run, predict(unet)
 
 
@@ -153,6 +157,14 @@ def test_lora_result_reloads_exactly_fuses_within_1e_5_and_scale_0_is_the_run_wi
     base_projections = predict(without.unet)
     assert not torch.allclose(base_projections, tuned, atol=1e-4)  # the adapters did learn something
     assert torch.equal(predict(load_run(run, lora_scale=0.0).unet), base_projections)
+
+
+def test_a_full_pipeline_of_a_lora_run_has_the_adapters_fused_in(lora_run, tmp_path):
+    run, tuned = lora_run
+    folder = tuning_result.write_pipeline(run / "tuned_unet.safetensors", tiny_base(run), tmp_path / "pipeline")
+    unet = load_pipeline(ModelSource("pipeline", str(folder))).unet
+    assert not getattr(unet, "peft_config", None)  # plain weights: any diffusers loader reads them
+    assert torch.allclose(predict(unet), tuned, atol=1e-5, rtol=0)
 
 
 def test_lora_temporal_result_loads_in_a_fresh_process_exactly_and_is_smaller(tiny_sd, clip, tmp_path, monkeypatch):
