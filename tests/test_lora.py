@@ -151,6 +151,9 @@ def test_lora_result_reloads_exactly_fuses_within_1e_5_and_scale_0_is_the_run_wi
     assert metadata["frame_norm"] == "joint" and metadata["seed"] == 33
     assert torch.equal(predict(load_run(run, fuse=False).unet), tuned)
     assert torch.allclose(predict(load_run(run).unet), tuned, atol=1e-5, rtol=0)  # fused
+    half = predict(load_run(run, lora_scale=0.5, fuse=False).unet)
+    assert torch.allclose(predict(load_run(run, lora_scale=0.5).unet), half, atol=1e-5, rtol=0)
+    assert not torch.allclose(half, tuned, atol=1e-4)
 
     without = load_run(run, fuse=False)
     without.unet.unload_lora()  # the tuned run with its adapters removed: base projections, tuned temporal layers

@@ -79,6 +79,8 @@ class EditRequest:
             windows = f", in windows of {clip.window} frames overlapping by {clip.window_overlap}"
         guides = " + ".join(f"{c.label} (scale {c.scale:g})" for c in self.controls)
         guidance = f", guided by {guides}" if guides else ""
+        if self.loras:
+            guidance += ", with LoRA " + " + ".join(f"{Path(s.ref).name} (scale {s.scale:g})" for s in self.loras)
         return (
             f"Editing {clip.num_frames} frames of {Path(clip.path).name} ({start:.2f}-{end:.2f} s from frame "
             f"{clip.start_frame}, stride {clip.stride}: {fps / clip.stride:.4g} fps) at {clip.width}x{clip.height}, "
