@@ -46,6 +46,7 @@ SIDECAR_KEYS = {
     "height",
     "window",
     "control",
+    "lora",
     "grid_gif",
     "source",
 }
@@ -138,7 +139,7 @@ def test_two_prompts_give_two_mp4s_with_sound_sidecars_and_one_gif(edited, clip)
         assert (sidecar["seed"], sidecar["num_inference_steps"], sidecar["guidance_scale"]) == (33, 2, 12.5)
         assert (sidecar["inversion_steps"], sidecar["strength"]) == (2, None)
         assert sidecar["window"] is None and sidecar["grid_gif"] == {"every_nth_frame": 1, "fps": fps}  # short clip
-        assert sidecar["control"] is None  # no structure guidance
+        assert sidecar["control"] is None and sidecar["lora"] is None  # no structure guidance, no LoRA
         assert (sidecar["fps"], sidecar["num_frames"], sidecar["width"], sidecar["height"]) == (fps, FRAMES, SIZE, SIZE)
         assert "tuned_unet.safetensors" in sidecar["model"]
         assert sidecar["source"] == {

@@ -64,10 +64,12 @@ def inversion_cache_path(
     steps: int,
     dtype: str,
     device_type: str,
+    loras: dict | None = None,
 ) -> Path:
     """``<cache>/inversion-<hash>.pt``, keyed by model, clip span, size, windows, steps, dtype and device type.
 
-    The inversion runs without ControlNets, so the controls are not part of the key.
+    The inversion runs without ControlNets, so the controls are not part of the key; it runs with the
+    LoRAs fused in, so ``loras`` (the tuned adapters' scale and the stacked LoRAs, when not the default) is.
     """
     key = {
         **span_key(span),
@@ -76,5 +78,6 @@ def inversion_cache_path(
         "steps": steps,
         "dtype": dtype,
         "device": device_type,
+        **({"loras": loras} if loras else {}),
     }
     return cache_file(cache_dir, run, "inversion", key, ".pt")

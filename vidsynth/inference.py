@@ -6,6 +6,7 @@
     python inference.py --method img2img --base checkpoints/stable-diffusion-v1-4 --video clip.mp4 --prompt "..."
     python inference.py --compare --run outputs/man-skiing --prompt "..."   # source | img2img | tuned
     python inference.py --run outputs/man-skiing --prompt "..." --control canny   # keeps the source's edges
+    python inference.py --run outputs/lora-run --prompt "..." --lora style.safetensors:0.8   # + a style LoRA
 
 ``--run`` is the output folder of ``train.py`` (the trained parameters plus the base model and clip
 its config names) or a folder saved by the original Tune-A-Video; ``--pipeline`` a full pipeline
@@ -62,6 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     edit.add_argument("--no-inversion", action="store_const", const=False, dest="inversion", help="start from noise")
     edit.add_argument("--strength", type=float, help="img2img: how far each frame is noised, in (0, 1] (default 0.5)")
     edit.add_argument("--batch-size", type=int, dest="batch_size", help="img2img: frames per batch (default 4)")
+    lora = parser.add_argument_group("LoRA")
+    lora.add_argument(
+        "--lora-scale", type=float, dest="lora_scale", help="a LoRA run's adapters: 0 = base, 1 = as tuned (default)"
+    )
+    lora.add_argument(
+        "--lora", action="append", dest="loras", metavar="PATH_OR_ID[:SCALE]", help="an SD-1.x LoRA on top; repeatable"
+    )
     control = parser.add_argument_group("structure guidance (ControlNet; each flag repeatable, one per control)")
     control.add_argument("--control", action="append", dest="controls", help="maps made from the clip: canny | depth")
     control.add_argument("--control-video", action="append", dest="control_videos", help="maps made elsewhere")

@@ -3,7 +3,8 @@
 The layout is a contract: tuning writes it, and editing, the app and experiments read it.
 Layout: ``config.yaml`` (the resolved config), ``samples/sample-<step>/`` (validation edits),
 ``checkpoints/checkpoint-<step>/`` (resumable states), ``logs/`` (TensorBoard),
-``tuned_unet.safetensors`` (the result) and, on request, ``pipeline/``. A finished result is never
+``tuned_unet.safetensors`` (the result; its presence marks a finished run), a LoRA run's adapters
+``pytorch_lora_weights.safetensors`` (written before it) and, on request, ``pipeline/``. A finished result is never
 replaced unless ``overwrite: true``, and a fresh run refuses to mix its checkpoints with those of an
 earlier run; both are checked before any model loads, and nothing is created until every check has
 passed. A resumed run redoes the steps after its checkpoint, so the samples rendered after it go too:
@@ -22,6 +23,7 @@ from vidsynth.errors import VidSynthError
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "tuned_unet.safetensors"
+LORA_FILE = "pytorch_lora_weights.safetensors"  # a LoRA run's adapters, in diffusers' LoRA format
 CONFIG_FILE = "config.yaml"  # the resolved config, next to every output (tuning runs and edits)
 CHECKPOINT_FILE = "trained_params.safetensors"  # the trained parameters inside a checkpoint folder
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -91,6 +93,14 @@ class RunFolder:
     @property
     def result(self) -> Path:
         return self.root / RESULT_FILE
+
+    @property
+    def lora(self) -> Path:
+        return self.root / LORA_FILE
+
+    def result_bytes(self) -> int:
+        """The size of the result a run leaves to edit with: ``tuned_unet.safetensors`` plus a LoRA run's adapters."""
+        return sum(path.stat().st_size for path in (self.result, self.lora) if path.is_file())
 
     @property
     def pipeline(self) -> Path:

@@ -25,6 +25,9 @@ original Tune-A-Video script, and why:
   the end only when ``validation_steps <= max_train_steps``: ``vidsynth.training.schedule``), each
   announced with its prompts, size and steps; a resumed run renders again the samples after its
   checkpoint;
+* ``lora_rank`` tunes LoRA adapters (peft) instead of the pretrained projections' weights: the result is
+  diffusers' ``pytorch_lora_weights.safetensors`` (a few MB) plus the temporal layers, or with
+  ``lora_temporal`` the adapters alone, the temporal layers starting from values drawn from the seed;
 * Ctrl-C while tuning ends with one line that says which checkpoint was kept and how to resume.
 """
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> Path:
     from vidsynth.training.optimizer import build_lr_scheduler, build_optimizer, scaled_learning_rate
     from vidsynth.training.result import write_result
     from vidsynth.training.step import training_scheduler
-    from vidsynth.training.unet_setup import prepare_unet
+    from vidsynth.training.unet_setup import lora_spec, prepare_unet
 
     trainable_count = check_training(cfg)  # what needs them: the UNet's config, trainable_modules, 8-bit Adam
     accelerator = start_accelerator(cfg, run)  # cfg.mixed_precision: as it runs on this device
@@ -143,13 +146,15 @@ def main(argv: list[str] | None = None) -> Path:
     window, window_latents = clip.first(span.window), clip_latents.window(0, span.window)
     validation = Validation(model, window, window_latents, cfg.validation_data, run, seed, cfg.frozen_dtype)
 
-    # What trains: the selected modules in float32 (and their Adam state; the optimizer sees only them), the frozen
-    # rest stored in frozen_dtype; then the learning-rate schedule.
-    trained_params = prepare_unet(unet, cfg.trainable_modules, cfg.frozen_dtype, cfg.gradient_checkpointing)
+    # What trains: the selected modules in float32 (and their Adam state; the optimizer sees only them), or with
+    # lora_rank LoRA adapters (plus the temporal layers unless lora_temporal), the frozen rest stored in
+    # frozen_dtype; then the learning-rate schedule.
+    lora = lora_spec(cfg, unet, seed)  # None: full tuning
+    trained_params = prepare_unet(unet, cfg.trainable_modules, cfg.frozen_dtype, cfg.gradient_checkpointing, lora)
     optimizer = build_optimizer(trained_params, cfg, scaled_learning_rate(cfg, accelerator.num_processes))
     lr_scheduler = build_lr_scheduler(optimizer, cfg, accelerator.num_processes)
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
-    register_trained_param_hooks(accelerator, model, cfg.trainable_modules, seed)
+    register_trained_param_hooks(accelerator, model, cfg.trainable_modules, seed, lora.record() if lora else None)
 
     # The output folder appears only now that everything has loaded; a resumed run renders again what it redoes.
     global_step = 0 if resume_from is None else checkpoint_step(resume_from)
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> Path:
         accelerator.wait_for_everyone()
         result = run.result
         if accelerator.is_main_process:
-            result = write_result(accelerator.unwrap_model(unet), run, cfg, clip, global_step, seed)
+            result = write_result(accelerator.unwrap_model(unet), run, cfg, clip, global_step, seed, lora)
             logger.info("Tuned %d steps; result: %s", global_step, result)
             events.emit("done", output=str(result))
     except KeyboardInterrupt:

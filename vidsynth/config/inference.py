@@ -10,6 +10,10 @@ stride) or by frames (``start_frame``, ``num_frames``; ``num_frames: all`` is th
 Keys use diffusers' words; the original Tune-A-Video's (and older VidSynth's) names are accepted too
 (``ALIASES``), so its ``validation_data`` settings can be pasted in.
 
+LoRAs: ``lora_scale`` scales a LoRA tuning run's adapters (0: the base projections, 1: as tuned), and
+``loras`` stacks community SD-1.x LoRAs on the model (``PATH_OR_ID[:SCALE]`` each, diffusers' or kohya's
+format); every adapter is fused into the weights before sampling.
+
 Structure guidance: ``controls`` (``canny``, ``depth``) and ``control_videos`` (maps made elsewhere,
 e.g. pose renders), each with a ControlNet (``controlnets``, one per control in that order: the
 ``controls``, then the ``control_videos``; default for canny and depth: the SD-1.5 ControlNets) and a
@@ -59,6 +63,9 @@ class InferenceConfig:
     inversion_steps: int = 50  # DDIM inversion steps
     strength: float = 0.5  # img2img: how far each frame is noised, in (0, 1]; runs int(steps x strength) steps
     batch_size: int = 4  # img2img: frames per batch
+    # --- LoRA ---
+    lora_scale: float = 1.0  # the LoRA run's adapters: 0 = the base projections, 1 = as tuned (LoRA runs only)
+    loras: list[str] = field(default_factory=list)  # SD-1.x LoRAs stacked on the model: PATH_OR_ID[:SCALE] each
     # --- structure guidance (ControlNet) ---
     controls: list[str] = field(default_factory=list)  # maps extracted from the clip: canny | depth
     control_videos: list[str] = field(default_factory=list)  # maps made elsewhere (e.g. pose), one frame per frame
@@ -132,6 +139,8 @@ class InferenceConfig:
             raise VidSynthError(f"config key 'window' must be at least 1 frame, got {self.window}. Use e.g. 24")
         if self.window_overlap is not None and self.window_overlap < 0:
             raise VidSynthError(f"config key 'window_overlap' must be 0 or more, got {self.window_overlap}. Use e.g. 4")
+        if not math.isfinite(self.lora_scale):
+            raise VidSynthError(f"config key 'lora_scale' must be a number, got {self.lora_scale}. Use e.g. 1.0")
         self._check_controls()
 
     def _check_controls(self) -> None:

@@ -96,6 +96,12 @@ class TrainConfig:
     save_dtype: str = "fp32"  # fp32 | fp16 | bf16: tuned_unet.safetensors (16-bit halves it); checkpoints stay fp32
     save_full_pipeline: bool = False  # also write a complete diffusers pipeline folder (output_dir/pipeline)
     overwrite: bool = False  # replace a finished result in output_dir (else a new run there is refused)
+    # --- LoRA tuning (lora_rank set): adapters instead of the pretrained projections' full weights ---
+    lora_rank: int | None = None  # null: full tuning | the adapters' rank, e.g. 4
+    lora_alpha: float | None = None  # adapter scale numerator (scale alpha / rank); null: the rank
+    lora_target_modules: list[str] | None = None  # module suffixes; null: the non-temporal trainable_modules
+    lora_dropout: float = 0.0  # dropout on the adapters' input while tuning
+    lora_temporal: bool = False  # true: temporal layers get adapters on their seeded init; false: tuned fully
 
     def __post_init__(self):
         check_choice("mixed_precision", self.mixed_precision, ("no", "fp16", "bf16"))
@@ -120,5 +126,20 @@ class TrainConfig:
             _check_at_least(key, getattr(self, key), 0)
         if self.seed is not None:
             _check_at_least("seed", self.seed, 0)
+        self._check_lora()
         if not self.learning_rate > 0:
             raise VidSynthError(f"config key 'learning_rate' must be positive; got {self.learning_rate}. Use e.g. 3e-5")
+
+    def _check_lora(self) -> None:
+        """The LoRA keys: a rank of 1 or more (null: full tuning), a positive alpha, a dropout in [0, 1)."""
+        if self.lora_rank is not None and self.lora_rank < 1:
+            raise VidSynthError(
+                f"config key 'lora_rank' must be at least 1; got {self.lora_rank}. "
+                "Set e.g. lora_rank=4, or lora_rank=null for full tuning"
+            )
+        if self.lora_alpha is not None and not self.lora_alpha > 0:
+            raise VidSynthError(f"config key 'lora_alpha' must be positive; got {self.lora_alpha}. Use e.g. the rank")
+        if not 0 <= self.lora_dropout < 1:
+            raise VidSynthError(f"config key 'lora_dropout' must be in [0, 1); got {self.lora_dropout}. Use e.g. 0.0")
+        if self.lora_temporal and self.lora_rank is None:
+            raise VidSynthError("lora_temporal: true needs LoRA tuning. Set lora_rank (e.g. 4), or lora_temporal=false")

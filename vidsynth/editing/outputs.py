@@ -23,7 +23,7 @@ from vidsynth.media.span import frame_indices_record
 from vidsynth.media.video import Clip
 from vidsynth.media.writers import gif_step, write_gif_grid, write_grid_video, write_json, write_video
 from vidsynth.naming import unique_slugs
-from vidsynth.run_folder import CONFIG_FILE
+from vidsynth.run_folder import CONFIG_FILE, LORA_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,15 @@ def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
     )
 
 
+def _lora_note(request: EditRequest) -> dict | None:
+    """The sidecar's record of the LoRAs: the tuned adapters' scale (a LoRA run) and each stacked LoRA's."""
+    lora_run = any(Path(ref).name == LORA_FILE for ref in request.model.files)
+    if not (lora_run or request.loras):
+        return None
+    styles = [{"lora": style.ref, "scale": style.scale} for style in request.loras]
+    return {"scale": request.config.lora_scale if lora_run else None, "stacked": styles}
+
+
 def sidecar(request: EditRequest, prompt: str, clip: Clip, model: str, method: str) -> dict:
     """The JSON written next to each MP4 (after its ``video`` name): what made it, and from which source frames."""
     config = request.config
@@ -73,6 +82,7 @@ def sidecar(request: EditRequest, prompt: str, clip: Clip, model: str, method: s
         "height": clip.height,
         "window": windows if method == "tuneavideo" else None,
         "control": _control_note(request),
+        "lora": _lora_note(request) if method == "tuneavideo" else None,
         "grid_gif": {"every_nth_frame": step, "fps": clip.fps / step} if "gif" in config.formats else None,
         "source": {
             "path": clip.path,

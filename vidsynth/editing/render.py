@@ -28,6 +28,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.media.video import Clip
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
+from vidsynth.pipelines.loras import apply_loras
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ def edit_tuneavideo(
     """
     if pipe is None:
         pipe = load_pipeline(request.model, request.dtype, request.device, controlnet=controlnet)
+        apply_loras(pipe, request.config.lora_scale, list(request.loras))  # scaled and fused before sampling
     if not request.config.vae_slicing:
         pipe.vae.disable_slicing()
     if video_latents is None:

@@ -12,7 +12,8 @@ module composes them, one call each:
 * the UNet's windows over the span: :mod:`vidsynth.models.windows`;
 * the output folder (new or empty; default ``<run>/edits/<time>``, else ``outputs/edits/<time>``):
   :mod:`vidsynth.workspace`; the device: :mod:`vidsynth.device`;
-* the controls and their ControlNets: :mod:`vidsynth.control.resolve`;
+* the controls and their ControlNets: :mod:`vidsynth.control.resolve`; the stacked LoRAs:
+  :mod:`vidsynth.pipelines.loras`;
 * where the inverted latents are cached: :mod:`vidsynth.cache_keys`.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from vidsynth.cache_keys import inversion_cache_path
+from vidsynth.cache_keys import fingerprint, inversion_cache_path
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.control.resolve import resolve_controls
@@ -34,6 +35,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.media.span import ClipSpan, resolve_span
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource
+from vidsynth.pipelines.loras import StyleLora
 from vidsynth.pipelines.source import resolve_model_source
 from vidsynth.workspace import OUTPUTS, new_output_folder
 
@@ -52,6 +54,7 @@ class EditRequest:
     out: Path
     inversion_cache: Path | None  # where the inverted latents are cached (None: no inversion)
     controls: tuple[ControlSpec, ...] = ()  # structure guidance: ControlNets and where their maps come from
+    loras: tuple[StyleLora, ...] = ()  # community LoRAs stacked on the model, each with its scale
 
     @property
     def dtype(self) -> torch.dtype:
@@ -76,6 +79,8 @@ class EditRequest:
             windows = f", in windows of {clip.window} frames overlapping by {clip.window_overlap}"
         guides = " + ".join(f"{c.label} (scale {c.scale:g})" for c in self.controls)
         guidance = f", guided by {guides}" if guides else ""
+        if self.loras:
+            guidance += ", with LoRA " + " + ".join(f"{Path(s.ref).name} (scale {s.scale:g})" for s in self.loras)
         return (
             f"Editing {clip.num_frames} frames of {Path(clip.path).name} ({start:.2f}-{end:.2f} s from frame "
             f"{clip.start_frame}, stride {clip.stride}: {fps / clip.stride:.4g} fps) at {clip.width}x{clip.height}, "
@@ -108,10 +113,21 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
     device = resolve_device(config.device)
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
+    loras = tuple(StyleLora.parse(text) for text in config.loras)
     cache = None
     if config.inversion and (config.method == "tuneavideo" or config.compare):
+        lora_key = None
+        if loras or config.lora_scale != 1.0:
+            lora_key = {"scale": config.lora_scale, "styles": [[fingerprint(s.ref), s.scale] for s in loras]}
         cache = inversion_cache_path(
-            config.cache_dir, config.run, model.source.files, clip, config.inversion_steps, config.dtype, device.type
+            config.cache_dir,
+            config.run,
+            model.source.files,
+            clip,
+            config.inversion_steps,
+            config.dtype,
+            device.type,
+            lora_key,
         )
     resolved = dataclasses.replace(
         config,
@@ -129,5 +145,6 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
         device=str(device),
         controlnets=[c.controlnet for c in controls],
         control_scales=[c.scale for c in controls],
+        loras=[style.spec for style in loras],
     )
-    return EditRequest(resolved, model.source, model.img2img_base, clip, device, out, cache, controls)
+    return EditRequest(resolved, model.source, model.img2img_base, clip, device, out, cache, controls, loras)

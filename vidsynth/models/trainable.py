@@ -47,8 +47,17 @@ def select_trainable(unet: torch.nn.Module, module_suffixes: Sequence[str]) -> l
     return sorted(names)
 
 
-def _saved_names(unet: VideoUNet, module_suffixes: Sequence[str]) -> list[str]:
-    return sorted(unet.temporal_keys() | set(trainable_parameter_names(unet, module_suffixes)))
+def _saved_names(
+    unet: VideoUNet, module_suffixes: Sequence[str], lora: dict | None = None, adapters: bool = False
+) -> list[str]:
+    """What a file holds: the temporal layers and the tuned modules; with LoRA (``lora``: its record) the temporal
+    layers unless they have adapters (their start comes back from the seed), plus the adapters with ``adapters``."""
+    if lora is None:
+        return sorted(unet.temporal_keys() | set(trainable_parameter_names(unet, module_suffixes)))
+    names = set() if lora["temporal"] else unet.temporal_keys()
+    if adapters:
+        names |= {name for name, _ in unet.named_parameters() if ".lora_" in name}
+    return sorted(names)
 
 
 def save_trained(
@@ -58,15 +67,19 @@ def save_trained(
     trainable_modules: Sequence[str],
     extra_metadata: dict | None = None,
     dtype: torch.dtype = torch.float32,
+    lora: dict | None = None,
+    adapters: bool = False,
 ) -> Path:
     """Write the new and trained parameters to ``path`` in ``dtype``, atomically.
 
     float32 keeps them exactly (checkpoints must, so that a resumed run ends where an uninterrupted
-    one does); fp16 or bf16 halves a result, rounding each parameter to 16 bits.
+    one does); fp16 or bf16 halves a result, rounding each parameter to 16 bits. ``lora``: the record of a
+    LoRA run (:class:`vidsynth.models.lora.LoraSpec`), whose adapters go in the file only with ``adapters``
+    (checkpoints); a result keeps them in diffusers' LoRA file. The file may hold no tensor at all.
     """
     path = Path(path)
     state = unet.state_dict()
-    names = _saved_names(unet, trainable_modules)
+    names = _saved_names(unet, trainable_modules, lora, adapters)
     tensors = {name: state[name].detach().to("cpu", dtype).contiguous() for name in names}
     metadata = {
         "format": FORMAT,
@@ -74,6 +87,7 @@ def save_trained(
         "frame_norm": unet.config.frame_norm,
         "temporal_out_bias_init": unet.config.temporal_out_bias_init,
         "trainable_modules": json.dumps(list(trainable_modules)),
+        **({"lora": json.dumps(lora), "adapters": json.dumps(adapters)} if lora is not None else {}),
         **{key: json.dumps(value) for key, value in (extra_metadata or {}).items()},
     }
     with atomic_path(path) as tmp:
@@ -112,7 +126,8 @@ def load_trained(unet: VideoUNet, path: str | Path) -> dict:
         )
     with safe_open(path, framework="pt") as f:
         tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    expected = set(_saved_names(unet, metadata["trainable_modules"]))
+    lora, adapters = metadata.get("lora"), metadata.get("adapters", False)
+    expected = set(_saved_names(unet, metadata["trainable_modules"], lora, adapters))
     missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
     if missing or extra:
         raise VidSynthError(

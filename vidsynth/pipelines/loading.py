@@ -5,7 +5,8 @@ A model comes in four shapes, and each needs its own recipe, so callers name the
 
 * ``base``: a plain SD-1.x model (folder or hub id), inflated as it loads (zero-shot editing);
 * ``trained``: a base model plus the small ``tuned_unet.safetensors`` of a tuning run, whose metadata
-  sets the inflation options;
+  sets the inflation options; a LoRA run's adapters (``pytorch_lora_weights.safetensors`` next to it)
+  load under the adapter name ``tuned``, after its temporal layers' seeded start (``lora_temporal``);
 * ``pipeline``: a folder written by ``TuneAVideoPipeline.save_pretrained`` (diffusers' own loader);
 * ``tuneavideo``: a pipeline folder saved by the original Tune-A-Video code, whose ``model_index.json``
   names a package that is not installed, so each component is loaded from its subfolder by class.
@@ -28,9 +29,12 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from vidsynth.errors import VidSynthError
 from vidsynth.hub import require_model
+from vidsynth.models.lora import seed_temporal_layers
 from vidsynth.models.trainable import load_trained, read_trained_metadata
 from vidsynth.models.unet import VideoUNet
+from vidsynth.pipelines.loras import TUNED_ADAPTER
 from vidsynth.pipelines.pipeline_tuneavideo import TuneAVideoPipeline
+from vidsynth.run_folder import LORA_FILE
 
 KINDS = ("base", "trained", "pipeline", "tuneavideo")
 MODEL_FIX = "Download it with ./download_models.sh, or point at a local SD-1.x folder"
@@ -63,6 +67,9 @@ class ModelSource:
     @property
     def files(self) -> list[str]:
         """The paths (or hub ids) the model is read from: what a cache of its outputs depends on."""
+        adapters = Path(self.path).parent / LORA_FILE
+        if self.kind == "trained" and adapters.is_file():
+            return [self.path, str(adapters), self.base]
         return [self.path, self.base] if self.base else [self.path]
 
 
@@ -96,7 +103,16 @@ def _video_unet(source: ModelSource) -> VideoUNet:
     metadata = read_trained_metadata(source.path)
     options = {key: metadata[key] for key in ("frame_norm", "temporal_out_bias_init")}
     unet = VideoUNet.from_pretrained_2d(source.base, subfolder="unet", **options)
+    lora = metadata.get("lora")
+    if lora and lora["temporal"]:
+        seed_temporal_layers(unet, lora["init_seed"])  # the start the adapters were tuned on, drawn again
     load_trained(unet, source.path)
+    if lora:
+        adapters = Path(source.path).parent / LORA_FILE
+        if not adapters.is_file():
+            raise VidSynthError(f"{source.path} is a LoRA result but {adapters} is missing. Re-run train.py")
+        unet.load_lora_adapter(str(adapters.parent), weight_name=LORA_FILE, prefix="unet", adapter_name=TUNED_ADAPTER)
+        unet.eval().requires_grad_(False)  # for editing: peft adds its layers in training mode, trainable
     return unet
 
 

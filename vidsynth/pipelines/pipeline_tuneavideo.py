@@ -33,6 +33,7 @@ import PIL.Image
 import torch
 from diffusers import AutoencoderKL, ControlNetModel, DiffusionPipeline, MultiControlNetModel
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
@@ -61,8 +62,12 @@ class TuneAVideoPipelineOutput(BaseOutput):
     videos: torch.Tensor | np.ndarray
 
 
-class TuneAVideoPipeline(DiffusionPipeline):
-    """Text-driven video editing with an inflated, one-shot tuned SD-1.x UNet (Tune-A-Video)."""
+class TuneAVideoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
+    """Text-driven video editing with an inflated, one-shot tuned SD-1.x UNet (Tune-A-Video).
+
+    diffusers' ``StableDiffusionLoraLoaderMixin`` gives it ``load_lora_weights``, ``set_adapters`` and
+    ``fuse_lora``: SD-1.x LoRAs (diffusers' or kohya's format) load into its UNet and text encoder.
+    """
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
     _optional_components = ["controlnet"]  # folders saved before ControlNets load with controlnet None

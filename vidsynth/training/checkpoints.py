@@ -36,9 +36,10 @@ def checkpoint_seed(path: str | Path) -> int:
 
 
 def register_trained_param_hooks(
-    accelerator: Accelerator, base_model: str, trainable_modules: Sequence[str], seed: int
+    accelerator: Accelerator, base_model: str, trainable_modules: Sequence[str], seed: int, lora: dict | None = None
 ) -> None:
-    """Make ``save_state``/``load_state`` store the UNet as its trained-parameter file only."""
+    """Make ``save_state``/``load_state`` store the UNet as its trained-parameter file only (LoRA adapters
+    included: ``lora`` is the run's :class:`~vidsynth.models.lora.LoraSpec` record)."""
 
     def save_hook(models: list, weights: list, output_dir: str) -> None:
         for model in models:
@@ -48,6 +49,8 @@ def register_trained_param_hooks(
                 base_model=base_model,
                 trainable_modules=trainable_modules,
                 extra_metadata={"seed": seed},
+                lora=lora,
+                adapters=lora is not None,
             )
             weights.pop()  # accelerate must not write the full model as well
 

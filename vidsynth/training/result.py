@@ -6,7 +6,10 @@ bf16), with the base model, the inflation options, the clip (path, fps, frame in
 the prompt in its metadata: ``inference.py`` rebuilds the tuned model from it and the base model.
 The clip is the frames tuned on: the one window of a fixed run, the whole span of a random one
 (``window_sampling``, also in the metadata, with the window's ``n_sample_frames``).
-It is renamed into place last, after the optional ``pipeline/``, so its presence means the run
+A LoRA run (``lora_rank``) keeps the adapters in ``pytorch_lora_weights.safetensors`` (diffusers' LoRA
+format) and in ``tuned_unet.safetensors`` only what trains fully: the temporal layers, or nothing with
+``lora_temporal`` (then only the metadata, which names the LoRA set-up and the seed the temporal layers
+start from). It is renamed into place last, after the optional ``pipeline/``, so its presence means the run
 finished; nothing is visible under a final name before it is complete.
 """
 
@@ -17,6 +20,7 @@ from vidsynth.atomic import atomic_path
 from vidsynth.config.train import TrainConfig
 from vidsynth.dtypes import torch_dtype
 from vidsynth.media.video import Clip
+from vidsynth.models.lora import LoraSpec, save_lora
 from vidsynth.models.trainable import save_trained
 from vidsynth.models.unet import VideoUNet
 from vidsynth.pipelines import ModelSource, load_pipeline
@@ -33,12 +37,22 @@ def write_pipeline(trained: Path, base_model: str, folder: Path) -> Path:
     as the result holds them (rounded to 16 bits with ``save_dtype`` fp16 or bf16).
     """
     with atomic_path(folder, folder=True, replace=True) as partial:
-        load_pipeline(ModelSource("trained", str(trained), base=base_model)).save_pretrained(partial)
+        pipe = load_pipeline(ModelSource("trained", str(trained), base=base_model))
+        if getattr(pipe.unet, "peft_config", None):  # a LoRA run: its adapters fused into the weights they adapt
+            pipe.unet.fuse_lora()
+            pipe.unet.unload_lora()
+        pipe.save_pretrained(partial)
     return folder
 
 
-def write_result(unet: VideoUNet, run: RunFolder, cfg: TrainConfig, clip: Clip, steps: int, seed: int) -> Path:
-    """Write ``tuned_unet.safetensors`` (and ``pipeline/`` with ``save_full_pipeline``); returns its path."""
+def write_result(
+    unet: VideoUNet, run: RunFolder, cfg: TrainConfig, clip: Clip, steps: int, seed: int, lora: LoraSpec | None = None
+) -> Path:
+    """Write ``tuned_unet.safetensors`` (and ``pipeline/`` with ``save_full_pipeline``); returns its path.
+
+    A LoRA run (``lora``) writes its adapters first, to ``pytorch_lora_weights.safetensors`` in diffusers'
+    LoRA format, with the base model, the inflation options and the LoRA set-up in its metadata.
+    """
     metadata = {
         "clip": clip.metadata(),
         "prompt": cfg.train_data.prompt,
@@ -47,6 +61,11 @@ def write_result(unet: VideoUNet, run: RunFolder, cfg: TrainConfig, clip: Clip, 
         "steps": steps,
         "seed": seed,
     }
+    record = lora.record() if lora is not None else None
+    if lora is not None:
+        inflation = {key: unet.config[key] for key in ("frame_norm", "temporal_out_bias_init")}
+        adapter_metadata = {"base_model": cfg.pretrained_model_path, **inflation, "lora": record, "seed": seed}
+        save_lora(unet, run.lora, adapter_metadata, torch_dtype(cfg.save_dtype))
     with atomic_path(run.result) as partial:
         save_trained(
             unet,
@@ -55,6 +74,7 @@ def write_result(unet: VideoUNet, run: RunFolder, cfg: TrainConfig, clip: Clip, 
             trainable_modules=cfg.trainable_modules,
             extra_metadata=metadata,
             dtype=torch_dtype(cfg.save_dtype),
+            lora=record,
         )
         if cfg.save_full_pipeline:
             write_pipeline(partial, cfg.pretrained_model_path, run.pipeline)
