@@ -17,9 +17,9 @@ from vidsynth import VideoUNet, inference, train
 from vidsynth.cli import run_main
 from vidsynth.media.scene import render_scene
 from vidsynth.models.lora import LoraSpec, read_lora_metadata
+from vidsynth.models.lora_stack import StyleLora, apply_loras
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines import ModelSource, load_pipeline
-from vidsynth.pipelines.loras import StyleLora, apply_loras
 from vidsynth.run_folder import LORA_FILE, RunFolder
 from vidsynth.training import loop
 from vidsynth.training import result as tuning_result

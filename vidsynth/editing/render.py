@@ -26,9 +26,9 @@ from vidsynth.editing.baseline import load_img2img_pipeline, render_img2img
 from vidsynth.editing.request import EditRequest
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import Clip
+from vidsynth.models.lora_stack import apply_loras
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
-from vidsynth.pipelines.loras import apply_loras
 
 logger = logging.getLogger(__name__)
 

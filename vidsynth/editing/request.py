@@ -13,7 +13,7 @@ module composes them, one call each:
 * the output folder (new or empty; default ``<run>/edits/<time>``, else ``outputs/edits/<time>``):
   :mod:`vidsynth.workspace`; the device: :mod:`vidsynth.device`;
 * the controls and their ControlNets: :mod:`vidsynth.control.resolve`; the stacked LoRAs:
-  :mod:`vidsynth.pipelines.loras`;
+  :mod:`vidsynth.models.lora_stack`;
 * where the inverted latents are cached: :mod:`vidsynth.cache_keys`.
 """
 
@@ -33,9 +33,9 @@ from vidsynth.dtypes import torch_dtype
 from vidsynth.editing.baseline import check_strength
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import ClipSpan, resolve_span
+from vidsynth.models.lora_stack import StyleLora
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource
-from vidsynth.pipelines.loras import StyleLora
 from vidsynth.pipelines.source import resolve_model_source
 from vidsynth.workspace import OUTPUTS, new_output_folder
 

@@ -30,9 +30,9 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from vidsynth.errors import VidSynthError
 from vidsynth.hub import require_model
 from vidsynth.models.lora import seed_temporal_layers
+from vidsynth.models.lora_stack import TUNED_ADAPTER
 from vidsynth.models.trainable import load_trained, read_trained_metadata
 from vidsynth.models.unet import VideoUNet
-from vidsynth.pipelines.loras import TUNED_ADAPTER
 from vidsynth.pipelines.pipeline_tuneavideo import TuneAVideoPipeline
 from vidsynth.run_folder import LORA_FILE
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from torch import nn
 
 from vidsynth.errors import VidSynthError
 from vidsynth.hub import is_repo_id
-from vidsynth.pipelines.pipeline_tuneavideo import TuneAVideoPipeline
 
 TUNED_ADAPTER = "tuned"
 _DOWN = (".lora_A.", ".lora.down.", ".lora_down.", ".lora_linear_layer.down.")
@@ -88,7 +88,7 @@ def _width_problem(model: nn.Module, module_name: str, tensor: torch.Tensor, dow
     return None
 
 
-def check_lora_fits(pipe: TuneAVideoPipeline, lora: StyleLora) -> None:
+def check_lora_fits(pipe: StableDiffusionLoraLoaderMixin, lora: StyleLora) -> None:
     """Refuse a LoRA whose layers are not this model's (another base: another width, or layers it lacks)."""
     source, kwargs = _load_kwargs(lora.ref)
     try:
@@ -111,7 +111,9 @@ def check_lora_fits(pipe: TuneAVideoPipeline, lora: StyleLora) -> None:
             )
 
 
-def apply_loras(pipe: TuneAVideoPipeline, lora_scale: float, styles: list[StyleLora], fuse: bool = True) -> None:
+def apply_loras(
+    pipe: StableDiffusionLoraLoaderMixin, lora_scale: float, styles: list[StyleLora], fuse: bool = True
+) -> None:
     """Load ``styles`` on top of the model, scale every adapter, and fuse them into the weights (``fuse``)."""
     has_tuned = TUNED_ADAPTER in getattr(pipe.unet, "peft_config", {})
     if not has_tuned and lora_scale != 1.0:
