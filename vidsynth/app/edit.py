@@ -17,6 +17,8 @@ from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.config.loader import config_from_layers
 from vidsynth.editing.request import resolve_request
+from vidsynth.errors import VidSynthError
+from vidsynth.run_folder import LORA_FILE
 from vidsynth.workspace import new_output_folder
 
 
@@ -37,6 +39,8 @@ class EditForm:
     control_videos: list[Path] = field(default_factory=list)  # maps made elsewhere
     controlnets: list[str] = field(default_factory=list)  # one per control, or none for the defaults
     control_scales: list[float] = field(default_factory=list)
+    loras: list[str] = field(default_factory=list)  # style LoRAs stacked on the model: FILE:SCALE each
+    lora_scale: float = 1.0  # a LoRA run's adapters: 0 = the base projections, 1 = as tuned
 
 
 def inference_config(form: EditForm) -> InferenceConfig:
@@ -56,13 +60,21 @@ def inference_config(form: EditForm) -> InferenceConfig:
         control_videos=[str(video) for video in form.control_videos],
         controlnets=list(form.controlnets),
         control_scales=list(form.control_scales),
+        lora_scale=form.lora_scale,
+        loras=list(form.loras),
     )
 
 
 def edit_config(form: EditForm) -> InferenceConfig:
-    """The editing config, after every check ``inference.py`` makes before loading a model."""
+    """The editing config, after every check ``inference.py`` makes before loading a model, and the one it makes
+    after: a tuned LoRA scale needs a LoRA run."""
     config = inference_config(form)
     resolve_request(config)
+    if config.lora_scale != 1.0 and not (form.run / LORA_FILE).is_file():
+        raise VidSynthError(
+            f"lora_scale {config.lora_scale:g} scales the adapters of a LoRA tuning run, and run {form.run.name} has "
+            "none. Leave it at 1, or pick a run tuned with a LoRA rank"
+        )
     return config
 
 
@@ -77,8 +89,11 @@ def inference_args(config: InferenceConfig, out: Path) -> list[str]:
         ("--control-video", config.control_videos),
         ("--controlnet", config.controlnets),
         ("--control-scale", config.control_scales),
+        ("--lora", config.loras),
     ):
         args += [f"{flag}={value}" for value in values]
+    if config.lora_scale != 1.0:
+        args.append(f"--lora-scale={config.lora_scale}")
     if config.compare:
         args.append("--compare")
     if not config.inversion:

@@ -106,14 +106,15 @@ class PageHandlers:
 
     def tune(
         self, clip, prompt, run_name, steps, learning_rate, base, start, end, stride, frames, width, height, sampling,
-        validation_prompts, validation_steps, validation_ddim_steps,
+        validation_prompts, validation_steps, validation_ddim_steps, lora_rank="full", lora_temporal=False,
     ) -> str:  # fmt: skip
         """Queue a tuning job; the job's number, or what is wrong."""
         span = {"start": start, "end": end, "stride": stride, "frames": frames, "width": width, "height": height}
         validation = {"prompts": validation_prompts, "every": validation_steps, "ddim_steps": validation_ddim_steps}
+        lora = {"rank": lora_rank, "temporal": lora_temporal}
         try:
             job = self.studio.tune(
-                clip, prompt, run_name, steps, learning_rate, base, span | {"sampling": sampling}, validation
+                clip, prompt, run_name, steps, learning_rate, base, span | {"sampling": sampling}, validation, lora
             )
         except VidSynthError as err:
             return problem(err, TUNE_FIELDS, uploads=self._clip_file(clip))
@@ -121,12 +122,15 @@ class PageHandlers:
 
     def edit(
         self, run, prompts, steps, guidance, seed, inversion, method, compare, strength,
-        controls, control_video, controlnets, control_scales,
+        controls, control_video, controlnets, control_scales, loras=(), lora_scales="", lora_scale=1.0,
     ) -> str:  # fmt: skip
         """Queue an edit job; the job's number, or what is wrong."""
         control = {"kinds": controls, "video": control_video, "controlnets": controlnets, "scales": control_scales}
+        lora = {"styles": loras, "scales": lora_scales, "tuned": lora_scale}
         try:
-            job = self.studio.edit(run, prompts, steps, guidance, seed, inversion, method, compare, strength, control)
+            job = self.studio.edit(
+                run, prompts, steps, guidance, seed, inversion, method, compare, strength, control, lora
+            )
         except VidSynthError as err:
             return problem(err, EDIT_FIELDS, uploads=(control_video,))
         return f"Job {job.id} queued: {job.task.title}"

@@ -1,7 +1,8 @@
 """The models the app offers: SD-1.x folders in ``checkpoints/`` (else the tiny offline one), the ControlNets
 (the documented defaults and the ControlNet folders in ``checkpoints/``), the image-to-video (Stable Video
-Diffusion) folders in ``checkpoints/`` (else the tiny offline one), and the CLIP that scores edits and
-animations (``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
+Diffusion) folders in ``checkpoints/`` (else the tiny offline one), the style LoRAs an edit may stack (the LoRA
+files in ``checkpoints/loras/``), and the CLIP that scores edits and animations
+(``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
 
 These lists are all a page can choose from: the server refuses any other model, so nobody who reaches
 the page makes it read a folder or download a repository of their choosing.
@@ -13,16 +14,18 @@ keep finding them.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
+from safetensors import SafetensorError, safe_open
 
 from vidsynth.animation.model import PIPELINE_CLASS as SVD_CLASS
 from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 from vidsynth.testing.tiny_models import TINY, resolve_model
 
+LORA_FOLDER = "loras"  # in checkpoints/: the style LoRAs an edit may stack
 TINY_SD_NOTICE = (
     "No SD-1.x model in `checkpoints/`: tuning and editing use a tiny model with **random weights**, built "
     "offline, so every result is noise. Put an SD-1.x folder there (`./download_models.sh`) for real edits."
@@ -48,6 +51,7 @@ class Models:
     controlnets: list[str]  # hub ids of the defaults, ControlNet folders of checkpoints/
     animators: list[str]  # image-to-video folders of checkpoints/; tiny alone when there are none
     animator_notice: str | None
+    loras: dict[str, Path] = field(default_factory=dict)  # style LoRA files by their name in checkpoints/loras/
 
 
 def _pipeline_class(folder: Path) -> str | None:
@@ -94,6 +98,25 @@ def controlnet_choices(checkpoints: Path) -> list[str]:
     return defaults + [str(folder) for folder in controlnet_folders(checkpoints) if folder.name not in names]
 
 
+def _is_lora(file: Path) -> bool:
+    """Whether a .safetensors file holds LoRA matrices (diffusers' or kohya's keys name them ``lora``); only its
+    header is read."""
+    try:
+        with safe_open(file, "pt") as weights:
+            return any("lora" in key for key in weights.keys())
+    except (OSError, SafetensorError):
+        return False
+
+
+def lora_files(folder: Path) -> dict[str, Path]:
+    """The LoRA files (``.safetensors``) in ``folder`` and its subfolders, by their path in it; a link that leads
+    out of the folder is left out."""
+    root = folder.resolve()
+    found = sorted(folder.rglob("*.safetensors")) if folder.is_dir() else []
+    inside = [file for file in found if file.is_file() and file.resolve().is_relative_to(root)]
+    return {file.relative_to(folder).as_posix(): file.absolute() for file in inside if _is_lora(file)}
+
+
 def _local_clip(checkpoints: Path) -> str | None:
     """The real CLIP if it is here: ``checkpoints/clip-vit-large-patch14``, or in the Hugging Face cache."""
     folder = checkpoints / DEFAULT_CLIP_MODEL.split("/")[1]
@@ -113,4 +136,5 @@ def find_models(checkpoints: Path) -> Models:
     animators = [str(folder) for folder in svd_folders(checkpoints)]
     animator_notice = None if animators else TINY_SVD_NOTICE
     controlnets = controlnet_choices(checkpoints)
-    return Models(bases, base_notice, clip_model, clip_notice, controlnets, animators or [TINY], animator_notice)
+    loras = lora_files(checkpoints / LORA_FOLDER)
+    return Models(bases, base_notice, clip_model, clip_notice, controlnets, animators or [TINY], animator_notice, loras)

@@ -25,6 +25,7 @@ from vidsynth.app.clips import (
 )
 from vidsynth.app.edit import EditForm, EditTask, edit_config
 from vidsynth.app.jobs import Job, JobQueue
+from vidsynth.app.loras import lora_rank, style_loras
 from vidsynth.app.models import find_models
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
@@ -149,8 +150,10 @@ class Studio:
                 return base
         raise VidSynthError(f"base model {choice!r} is not one of {[str(b) for b in self.models.bases]}. Pick one")
 
-    def tune(self, name, prompt, run_name, steps, learning_rate, base, span: dict, validation: dict) -> Job:
-        """Check a tuning request as train.py would, then queue it."""
+    def tune(self, name, prompt, run_name, steps, learning_rate, base, span: dict, validation: dict, lora=None) -> Job:
+        """Check a tuning request as train.py would, then queue it. ``lora``: {"rank": a LoRA rank choice,
+        "temporal": adapters on the temporal layers too}; none: full tuning."""
+        lora = lora or {}
         info = self.clip_info(name)
         form = self._span_form(
             info,
@@ -163,6 +166,8 @@ class Studio:
             validation_prompts=lines(validation["prompts"]),
             validation_steps=number(validation["every"], "validation_steps"),
             validation_ddim_steps=number(validation["ddim_steps"], "validation_data.num_inference_steps"),
+            lora_rank=lora_rank(lora.get("rank", "full")),
+            lora_temporal=bool(lora.get("temporal")),
         )
         cfg = tuning_config(form, self.outputs)
         taken = [j for j in self.queue.jobs() if j.active and j.task.output == Path(cfg.output_dir)]
@@ -170,13 +175,14 @@ class Studio:
             raise VidSynthError(f"job {taken[0].id} already tunes into {cfg.output_dir}. Give this run another name")
         return self.queue.submit(TuneTask(cfg, self.outputs / ".queue" / f"tune-{uuid.uuid4().hex[:12]}.yaml"))
 
-    def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None) -> Job:
+    def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None, lora=None):
         """Check an edit request as inference.py would, then queue it.
 
         ``control``: the structure guidance, {"kinds": ["canny", ...], "video": an uploaded map video or None,
-        "controlnets": a list of :meth:`controlnets`' choices, "scales": comma-separated}.
+        "controlnets": a list of :meth:`controlnets`' choices, "scales": comma-separated}. ``lora``: {"styles":
+        names of ``models.loras``, "scales": comma-separated, "tuned": a LoRA run's adapters' scale}.
         """
-        control = control or {}
+        control, lora = control or {}, lora or {}
         video = control.get("video")
         if video:
             check_upload(Path(video), self.max_upload_mb)
@@ -194,6 +200,8 @@ class Studio:
             control_videos=[Path(video)] if video else [],
             controlnets=self.controlnets(control.get("controlnets")),
             control_scales=numbers(control.get("scales"), "control_scales"),
+            loras=style_loras(lora.get("styles"), numbers(lora.get("scales"), "lora_scales"), self.models.loras),
+            lora_scale=number(lora.get("tuned", 1.0), "lora_scale", float),
         )
         config = edit_config(form)
         if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits

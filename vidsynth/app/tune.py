@@ -40,6 +40,8 @@ class TuneForm:
     validation_prompts: list[str]
     validation_steps: int
     validation_ddim_steps: int  # sampling and inversion steps of the validation edits
+    lora_rank: int | None = None  # None: full tuning
+    lora_temporal: bool = False  # adapters on the temporal layers too (the result: the adapters alone)
 
 
 def tuning_defaults() -> TrainConfig:
@@ -91,6 +93,8 @@ def tuning_config(form: TuneForm, outputs: Path) -> TrainConfig:
         max_train_steps=form.steps,
         learning_rate=form.learning_rate,
         validation_steps=form.validation_steps,
+        lora_rank=form.lora_rank,
+        lora_temporal=form.lora_temporal,
     )
     check_request(cfg)  # the model, the clip, the sizes and the span
     RunFolder(Path(cfg.output_dir)).check_start(resuming=False, overwrite=False)
@@ -107,6 +111,8 @@ class TuneTask:
         self.cfg, self.config_file = cfg, Path(config_file)
         self.output = Path(cfg.output_dir)
         self.title = f"tune {self.output.name}: {cfg.train_data.prompt!r}, {cfg.max_train_steps} steps"
+        if cfg.lora_rank is not None:
+            self.title += f", LoRA rank {cfg.lora_rank}" + (" with temporal adapters" if cfg.lora_temporal else "")
         self._created = created
 
     def spec(self) -> dict:

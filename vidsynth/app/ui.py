@@ -14,6 +14,7 @@ import gradio as gr
 
 from vidsynth.app.animate_tab import animate_tab
 from vidsynth.app.handlers import MAX_VIDEOS, QUEUE_COLUMNS, SPAN_KEYS, ClipShown, EditShown, PageHandlers
+from vidsynth.app.lora_fields import lora_tuning_fields, style_lora_fields
 from vidsynth.app.runs import METRIC_COLUMNS
 from vidsynth.app.service import Studio
 
@@ -104,6 +105,7 @@ def _tune_tab(handlers: PageHandlers) -> tuple:
                 span = _span_fields()
                 span_status = gr.Markdown(elem_id="span-status")
                 prompt, run_name, steps, learning_rate, base, *validation = _tuning_fields(studio)
+                lora = lora_tuning_fields()
                 tune_button = gr.Button("Tune", variant="primary")
                 tune_status = gr.Markdown(elem_id="tune-status")
         progress = gr.HTML(elem_id="tune-progress")
@@ -129,7 +131,7 @@ def _tune_tab(handlers: PageHandlers) -> tuple:
         api_name="check_span",
         trigger_mode="always_last",  # the check of the last keystroke is the one shown
     )
-    tune_inputs = [clip, prompt, run_name, steps, learning_rate, base, *span, *validation]
+    tune_inputs = [clip, prompt, run_name, steps, learning_rate, base, *span, *validation, *lora]
     tune_button.click(handlers.tune, tune_inputs, tune_status, api_name="tune")
     return clip, progress, samples
 
@@ -170,10 +172,11 @@ def _edit_request(handlers: PageHandlers) -> tuple:
         )
         strength = gr.Number(0.5, label="img2img strength")
     control = _control_fields(handlers.studio)
+    lora = style_lora_fields(handlers.studio)
     edit_button = gr.Button("Edit", variant="primary", elem_id="edit-button")
     edit_status = gr.Markdown(elem_id="edit-status")
     progress = gr.HTML(elem_id="edit-progress")
-    inputs = [run, prompts, steps, guidance, seed, inversion, method, compare, strength, *control]
+    inputs = [run, prompts, steps, guidance, seed, inversion, method, compare, strength, *control, *lora]
     edit_button.click(handlers.edit, inputs, edit_status, api_name="edit")
     return run, progress
 

@@ -23,6 +23,8 @@ TUNE_FIELDS = {
     "validation prompts": ("validation_data.prompts",),
     "validate every": ("validation_steps",),
     "validation DDIM steps": ("validation_data.num_inference_steps", "validation_data.num_inv_steps"),
+    "LoRA rank": ("lora_rank",),
+    "adapters on the temporal layers too": ("lora_temporal",),
 }
 EDIT_FIELDS = {
     "run": ("--run",),
@@ -36,6 +38,9 @@ EDIT_FIELDS = {
     "control video": ("control_videos", "--control-video"),
     "ControlNets": ("controlnets", "--controlnet"),
     "ControlNet scales": ("control_scales", "--control-scale"),
+    "style LoRAs": ("loras", "--lora"),
+    "style LoRA scales": ("lora_scales",),
+    "tuned LoRA scale": ("lora_scale", "--lora-scale"),
 }
 ANIMATE_FIELDS = {
     "image": ("--image",),
