@@ -38,7 +38,7 @@ EDIT_FIELDS = {
     "control video": ("control_videos", "--control-video"),
     "ControlNets": ("controlnets", "--controlnet"),
     "ControlNet scales": ("control_scales", "--control-scale"),
-    "style LoRAs": ("loras", "--lora"),
+    "style LoRAs": ("--lora",),  # not the key: "loras" is also the LoRA folder's name in a path
     "style LoRA scales": ("lora_scales",),
     "tuned LoRA scale": ("lora_scale", "--lora-scale"),
 }
@@ -63,6 +63,11 @@ _PHRASES = (
         'Write each edit prompt on a line of its own in "prompts"',
     ),
     (r"\bnull for the clip's end", "blank for the clip's end"),
+    (
+        r"lora_temporal: true needs LoRA tuning\. Set lora_rank \(e\.g\. (\d+)\), or lora_temporal=false",
+        r'the adapters on the temporal layers need LoRA tuning. Pick a "LoRA rank" (e.g. \1), or untick '
+        r'"adapters on the temporal layers too"',
+    ),
     (r'e\.g\. --prompt ("[^"]*")', r"e.g. \1"),
     (r"Add --control canny\|depth or --control-video FILE", "Tick canny or depth, or upload a control video"),
     (r"\bPass (--[\w-]+)", r"Fill in \1"),
