@@ -26,6 +26,7 @@ from vidsynth.experiment.plan import UNTUNED, make_plan
 from vidsynth.experiment.stage import StageResult
 from vidsynth.experiment.table import random_clip_note
 from vidsynth.media.scene import render_scene
+from vidsynth.run_folder import RunFolder
 from vidsynth.testing.tiny_clip import build_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,6 +157,38 @@ def test_local_experiment_tables_every_cell_resumes_and_records_a_failing_clip(
     after = finished_files(out)
     assert after[redo] != before[redo]
     assert {p: t for p, t in after.items() if p != redo} == {p: t for p, t in before.items() if p != redo}
+
+
+def test_a_lora_rank_grid_tables_full_and_lora_tuning_with_their_result_sizes(
+    tmp_path, tiny_sd, tiny_clip, clips, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    grid = {"train.lora_rank": [None, 4]}  # YAML: [null, 4]
+    entry = [{"video": str(clips[0]), "prompt": "a ball flies", "edits": PROMPTS[:1]}]
+    config = write_experiment(tmp_path / "experiment.yaml", tiny_sd, tiny_clip, [], grid, clips=entry)
+    assert "- null" in config.read_text()
+    out = tmp_path / "experiment"
+
+    main([str(config)])
+
+    rows = read_rows(out)
+    assert [(row["setting"], row["train.lora_rank"]) for row in rows] == [("lora_rank=null", ""), ("lora_rank=4", "4")]
+    tunings = sorted((out / "cells" / "ball").iterdir())
+    full, lora = (next(t for t in tunings if t.name.startswith(f"lora_rank={rank}-")) for rank in ("null", "4"))
+    assert not (full / "pytorch_lora_weights.safetensors").exists()
+    assert (lora / "pytorch_lora_weights.safetensors").is_file()
+    sizes = [float(row["result_mb"]) for row in rows]
+    for row, folder, size in zip(rows, (full, lora), sizes, strict=True):
+        assert row["error"] == "" and float(row["tune_s"]) > 0
+        recorded = json.loads((folder / "tune.json").read_text())["result_mb"]
+        assert size == pytest.approx(recorded) == pytest.approx(RunFolder(folder).result_bytes() / 1e6)
+    assert 0 < sizes[1] < sizes[0]
+    summary = (out / "results.md").read_text()
+    assert "result MB" in summary and "| lora_rank=null | tuneavideo | 1 | 0 |" in summary
+
+    # Run again: both tunings are finished, their result sizes come back from tune.json.
+    main([str(config)])
+    assert read_rows(out) == rows
 
 
 def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd, clips, still):

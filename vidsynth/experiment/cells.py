@@ -9,6 +9,7 @@ unfinished jobs. A job's failure is returned, never raised (:func:`run_job` turn
 one): the experiment records it and goes on.
 """
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -22,13 +23,13 @@ from vidsynth.errors import VidSynthError
 from vidsynth.experiment.plan import AnimateJob, EditJob, TuningJob
 from vidsynth.experiment.stage import StageResult, run_stage
 from vidsynth.media.writers import write_json
-from vidsynth.run_folder import RESULT_FILE
+from vidsynth.run_folder import RESULT_FILE, RunFolder
 
 logger = logging.getLogger(__name__)
 
 CELL_FILE = "cell.json"  # in an edit (or animation) folder: its rows and figures, written last
 COMMANDS = {"edit": "inference", "animate": "animate"}  # the command a job kind runs (vidsynth.<command>)
-TUNING_FILE = "tune.json"  # in a tuning folder: the tuning's figures, written when train.py has ended
+TUNING_FILE = "tune.json"  # in a tuning folder: the tuning's figures (and its result's size), written when it ended
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _figures(path: Path) -> StageResult | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return StageResult(data["seconds"], data["peak_ram_gib"], data["peak_gpu_gib"], None)  # a finished one
+    return StageResult(data["seconds"], data["peak_ram_gib"], data["peak_gpu_gib"], None, data.get("result_mb"))
 
 
 def run_job(fn: Callable[..., Outcome], *args) -> Outcome:
@@ -89,8 +90,14 @@ def tune(job: TuningJob) -> Outcome:
         return Outcome("failed", error=str(err))
     job.folder.mkdir(parents=True, exist_ok=True)
     config = save_config(job.config, job.folder / "tune.yaml")
-    stage = run_stage("tune", ["--config", str(config)], job.folder / "tune.log", job.folder / TUNING_FILE)
-    return Outcome("failed", stage, stage.error) if stage.error else Outcome("done", stage)
+    figures = job.folder / TUNING_FILE
+    stage = run_stage("tune", ["--config", str(config)], job.folder / "tune.log", figures)
+    if stage.error:
+        return Outcome("failed", stage, stage.error)
+    # The result's size beside the stage's figures: what a setting costs to keep (a LoRA run's is a few MB).
+    stage = dataclasses.replace(stage, result_mb=RunFolder(job.folder).result_bytes() / 1e6)
+    write_json(figures, {**json.loads(figures.read_text()), "result_mb": stage.result_mb})
+    return Outcome("done", stage)
 
 
 # ---------------------------------------------------------------- editing

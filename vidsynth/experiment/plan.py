@@ -121,15 +121,20 @@ def _digest(config: Any, leave_out: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def grid_text(value: Any) -> str:
+    """A grid value as the experiment file spells it: ``null`` for None (``train.lora_rank: [null, 4]``)."""
+    return "null" if value is None else str(value)
+
+
 def _folder_name(values: dict[str, Any], digest: str) -> str:
     """``learning_rate=0.0001,max_train_steps=300-1a2b3c4d``: the grid values it has, then the config's hash."""
-    words = ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in values.items()) or "default"
+    words = ",".join(f"{key.rsplit('.', 1)[-1]}={grid_text(value)}" for key, value in values.items()) or "default"
     safe = re.sub(r"[^\w.=,+-]", "-", words)[:80]
     return f"{safe}-{digest}"
 
 
 def _label(setting: dict[str, Any]) -> str:
-    return ", ".join(f"{key.split('.', 1)[1]}={value}" for key, value in setting.items()) or "default"
+    return ", ".join(f"{key.split('.', 1)[1]}={grid_text(value)}" for key, value in setting.items()) or "default"
 
 
 def _grid_source(setting: dict[str, Any], part: str) -> str:

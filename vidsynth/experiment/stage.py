@@ -36,6 +36,7 @@ class StageResult:
     peak_ram_gib: float | None
     peak_gpu_gib: float | None
     error: str | None
+    result_mb: float | None = None  # a tuning's result (RunFolder.result_bytes), 10^6 bytes; set by cells.tune
 
 
 def _last_error(log: Path, code: int) -> str:

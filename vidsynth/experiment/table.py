@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vidsynth.atomic import atomic_path
 from vidsynth.experiment.cells import Outcome
-from vidsynth.experiment.plan import Cell, Plan
+from vidsynth.experiment.plan import Cell, Plan, grid_text
 from vidsynth.hub import has_random_weights
 
 METRICS = {  # row key -> column title
@@ -30,6 +30,7 @@ FIGURES = {
     "animate_s": "animate s",
     "peak_ram_gib": "peak RAM GiB",
     "peak_gpu_gib": "peak GPU GiB",
+    "result_mb": "result MB",
 }
 ANIMATION_METHOD = "svd"  # the method of an animation's rows, as vidsynth.evaluation.animation names it
 
@@ -62,6 +63,7 @@ def cell_rows(cell: Cell, tuning: Outcome, edit: Outcome) -> list[dict]:
         "animate_s" if animated else "edit_s": edit_stage.seconds if edit_stage else None,
         "peak_ram_gib": _peak(*(s.peak_ram_gib for s in (tune_stage, edit_stage) if s)),
         "peak_gpu_gib": _peak(*(s.peak_gpu_gib for s in (tune_stage, edit_stage) if s)),
+        "result_mb": tune_stage.result_mb if tune_stage else None,
     }
     if not edit.ok and animated:
         return [{**base, "kind": "animation", "method": ANIMATION_METHOD, "prompt": None, "error": edit.error}]
@@ -93,7 +95,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         entry = {"setting": setting, "method": method, "clips": len({row["clip"] for row in ok})}
         entry["failed"] = len({row["clip"] for row in group if row.get("error")})
         entry.update({key: _mean([row.get(key) for row in ok]) for key in METRICS})
-        entry.update({key: _mean([row.get(key) for row in ok]) for key in ("tune_s", "edit_s", "animate_s")})
+        means = ("tune_s", "edit_s", "animate_s", "result_mb")
+        entry.update({key: _mean([row.get(key) for row in ok]) for key in means})
         entry.update({key: _peak(*(row.get(key) for row in ok)) for key in ("peak_ram_gib", "peak_gpu_gib")})
         summary.append(entry)
     return summary
@@ -141,7 +144,8 @@ def write_tables(plan: Plan, rows: list[dict]) -> tuple[Path, Path]:
         f"# Experiment: {len({r['clip'] for r in rows})} clips, CLIP model `{plan.experiment.clip_model}`",
         "",
         "Consistency and text alignment are 100 x cosine; flicker 1.0 = as steady as the source. "
-        "Seconds and peak memory are per stage (tuning is shared by the edit settings of a tuning setting).",
+        "Seconds and peak memory are per stage (tuning is shared by the edit settings of a tuning setting); "
+        "result MB is the size of the tuning's result (tuned_unet.safetensors plus a LoRA run's adapters).",
         *(_ANIMATIONS_NOTE if any(row.get("kind") == "animation" for row in rows) else ()),
         "",
         *([f"**{note}.**", ""] if (note := random_clip_note(plan.experiment.clip_model)) else []),
@@ -175,7 +179,7 @@ def write_plots(plan: Plan, rows: list[dict]) -> list[Path]:
             for method in sorted({row["method"] for row in ok}):
                 means = [_mean([r[metric] for r in ok if r.get(key) == v and r["method"] == method]) for v in values]
                 ax.plot(range(len(values)), [m if m is not None else math.nan for m in means], "o-", label=method)
-            ax.set_xticks(range(len(values)), [str(v) for v in values])
+            ax.set_xticks(range(len(values)), [grid_text(v) for v in values])
             ax.set_xlabel(key)
             ax.set_title(title)
         if ok:  # no line to label while every cell has failed
