@@ -10,9 +10,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidsynth.app.runs import metric
+from vidsynth.app.runs import metrics_table
 from vidsynth.app.served import RESULT_SUFFIXES
 from vidsynth.run_folder import CONFIG_FILE
+
+COLUMNS = ("clip", "kind", "frames", "consistency_all_pairs", "consistency_consecutive", "image_alignment", "flicker")
 
 ANIMATION_COLUMNS = ("animation", "kind", "frames", "CLIP all pairs", "CLIP consecutive", "CLIP image", "flicker")
 
@@ -56,26 +58,6 @@ def describe_settings(sidecar: dict) -> str:
     return text
 
 
-def _metrics(folder: Path) -> tuple[list[list], str | None]:
-    results = folder / "results.json"
-    if not results.is_file():
-        return [], None
-    data = json.loads(results.read_text())
-    rows = [
-        [
-            row["clip"],
-            row["kind"],
-            row["frames"],
-            metric(row["consistency_all_pairs"], 2),
-            metric(row["consistency_consecutive"], 2),
-            metric(row.get("image_alignment"), 2),
-            metric(row["flicker"], 3),
-        ]
-        for row in data["rows"]
-    ]
-    return rows, data.get("clip_model")
-
-
 def read_animation(folder: Path) -> AnimationView:
     """The files of the animation in ``folder``."""
     view = AnimationView()
@@ -91,7 +73,7 @@ def read_animation(folder: Path) -> AnimationView:
             view.video = video if video.is_file() else None
     grid = folder / "grid.gif"
     view.grid = grid if grid.is_file() else None
-    view.metrics, view.clip_model = _metrics(folder)
+    view.metrics, view.clip_model = metrics_table(folder, COLUMNS)
     view.files = sorted(  # results only: its config names absolute paths
         p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in RESULT_SUFFIXES
     )

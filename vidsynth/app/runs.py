@@ -64,22 +64,20 @@ def metric(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _metrics(folder: Path) -> tuple[list[list], str | None]:
+EDIT_COLUMNS = ("clip", "method", "prompt", "frames", "consistency_all_pairs", "consistency_consecutive",
+                "text_alignment", "flicker")  # fmt: skip
+_DIGITS = {"flicker": 3}  # other scores: 2 digits; names, counts: as they are
+_TEXT = {"clip", "method", "prompt", "kind", "frames"}
+
+
+def metrics_table(folder: Path, columns: tuple[str, ...] = EDIT_COLUMNS) -> tuple[list[list], str | None]:
+    """The rows of the ``results.json`` that evaluate wrote in ``folder``, as the page's table, and its CLIP model."""
     results = folder / "results.json"
     if not results.is_file():
         return [], None
     data = json.loads(results.read_text())
     rows = [
-        [
-            row["clip"],
-            row["method"],
-            row["prompt"],
-            row["frames"],
-            metric(row["consistency_all_pairs"], 2),
-            metric(row["consistency_consecutive"], 2),
-            metric(row["text_alignment"], 2),
-            metric(row["flicker"], 3),
-        ]
+        [row.get(key) if key in _TEXT else metric(row.get(key), _DIGITS.get(key, 2)) for key in columns]
         for row in data["rows"]
     ]
     return rows, data.get("clip_model")
@@ -104,7 +102,7 @@ def read_edit(folder: Path) -> EditView:
     sidecar = sidecars / f"{names[0]}.json"
     if sidecar.is_file():
         view.source = Path(json.loads(sidecar.read_text())["source"]["path"])
-    view.metrics, view.clip_model = _metrics(folder)
+    view.metrics, view.clip_model = metrics_table(folder)
     view.files = sorted(  # results only: its config names absolute paths
         p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in RESULT_SUFFIXES
     )
