@@ -45,3 +45,15 @@ def tiny_svd(tmp_path_factory):
     from vidsynth.testing.tiny_svd import build_tiny_svd
 
     return build_tiny_svd(tmp_path_factory.mktemp("tiny-svd") / "tiny-svd", seed=0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: bit-identical results, and tiny models gain nothing from threads that
+    fight other processes for 2 cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

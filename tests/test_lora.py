@@ -31,13 +31,7 @@ TRAINABLE = ["attn1.to_q", "attn2.to_q", "attn_temp"]
 BLOCK = "down_blocks.0.attentions.0.transformer_blocks.0"  # a transformer block of the tiny UNet (and of SD-1.x)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: bit-identical results, and no fight with other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-identical results, no fight for the cores
 
 
 @pytest.fixture(scope="module")

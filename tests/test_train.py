@@ -53,13 +53,7 @@ FAST = {  # small and quick: 4 frames of 32x32, no validation unless a test asks
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and threads fighting other processes for 2 cores are slow."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-identical results, no fight for the cores
 
 
 @pytest.fixture(scope="module")
