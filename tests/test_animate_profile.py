@@ -31,8 +31,8 @@ def test_the_jetson_profile_sets_the_low_memory_settings():
     assert (config.device, config.dtype, config.offload, config.forward_chunking) == ("cuda", "fp16", "model", True)
     assert config.decode_chunk_size in (1, 2)
     assert config.num_frames == 14
-    assert config.width % 8 == config.height % 8 == 0  # the VAE's multiple
-    assert config.width * config.height < 1024 * 576  # smaller than SVD's native frame
+    assert config.width is None and config.height % 8 == 0  # the width from the input's aspect ratio; the VAE's 8
+    assert config.height < 576  # smaller than SVD's native frame
     assert config.num_inference_steps <= AnimateConfig.num_inference_steps
 
 
@@ -61,3 +61,16 @@ def test_the_jetson_profile_runs_on_the_cpu_with_offload_and_dtype_overridden(ti
     assert sidecar["num_frames"] == profile.num_frames == 14  # the tiny model makes 4 at once: chained segments
     info = probe_video(out / "still.mp4")
     assert (info.num_frames, info.width, info.height) == (14, 64, 32)
+
+
+def test_a_length_flag_replaces_the_profiles_frame_count():
+    def resolved(*flags: str):
+        return animate.resolve_config(animate.parse_args(["--profile", "animate-jetson", *flags]))
+
+    seconds = resolved("--image", "still.png", "--seconds", "6")
+    assert (seconds.num_frames, seconds.seconds) == (None, 6.0)
+    extend = resolved("--video", "clip.mp4", "--extend", "2")
+    assert (extend.num_frames, extend.extend) == (None, 2.0)
+    frames = resolved("--image", "still.png", "--frames", "30", "seconds=3")
+    assert (frames.num_frames, frames.seconds) == (30, None)
+    assert resolved("--image", "still.png").num_frames == 14  # the profile's, when no length is given

@@ -11,12 +11,13 @@ import pytest
 import torch
 import yaml
 from accelerate.state import AcceleratorState, GradientState
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vidsynth import VideoUNet, inference, train
 from vidsynth.cli import run_main
 from vidsynth.media.scene import render_scene
-from vidsynth.models.lora import LoraSpec, read_lora_metadata
+from vidsynth.models.lora import METADATA_KEY, LoraSpec
 from vidsynth.models.lora_stack import StyleLora, apply_loras
 from vidsynth.models.trainable import read_trained_metadata
 from vidsynth.pipelines import ModelSource, load_pipeline
@@ -133,7 +134,8 @@ def test_at_initialisation_the_lora_unet_predicts_exactly_as_the_unadapted_one(t
 
 def test_lora_result_reloads_exactly_fuses_within_1e_5_and_scale_0_is_the_run_without_adapters(lora_run):
     run, tuned = lora_run
-    metadata = read_lora_metadata(run / LORA_FILE)
+    with safe_open(run / LORA_FILE, framework="pt") as f:
+        metadata = json.loads(f.metadata()[METADATA_KEY])  # VidSynth's, beside diffusers' own keys
     assert metadata["lora"] == {
         "rank": 4,
         "alpha": 8.0,
@@ -242,6 +244,7 @@ def run_cli(main, argv: list[str], caplog) -> tuple[int, str]:
     [
         (["lora_rank=0"], "config key 'lora_rank' must be at least 1; got 0. Set e.g. lora_rank=4, or lora_rank=null"),
         (["lora_rank=-1"], "config key 'lora_rank' must be at least 1; got -1"),
+        (["lora_alpha=8"], "lora_alpha set, but tuning is full (lora_rank: null). Set lora_rank (e.g. 4), or drop"),
         (
             ["lora_rank=4", "lora_target_modules=[attn3.to_q]"],
             "lora_target_modules entry 'attn3.to_q' matches no pretrained Linear layer of the UNet. Use suffixes "
@@ -271,6 +274,14 @@ def test_a_lora_for_another_base_or_a_missing_file_is_refused_in_one_line_before
     )
     code, error = run_cli(inference.main, [*argv, "--lora", str(tmp_path / "nope.safetensors")], caplog)
     assert code == 2 and f"LoRA {tmp_path / 'nope.safetensors'} not found" in error
+
+
+def test_full_tuning_over_a_lora_run_leaves_no_adapters_behind(tmp_path, tiny_sd, clip, monkeypatch):
+    run, _ = tune(tmp_path, tiny_sd, clip, monkeypatch, lora_rank=4, max_train_steps=1)
+    assert (run / LORA_FILE).is_file()
+    again, _ = tune(tmp_path, tiny_sd, clip, monkeypatch, max_train_steps=1, overwrite=True)
+    assert again == run and not (run / LORA_FILE).exists()  # else the full result would load as a LoRA run
+    assert read_trained_metadata(run / "tuned_unet.safetensors").get("lora") is None
 
 
 def test_an_edit_of_a_lora_run_with_a_stacked_lora_records_them(lora_run, tmp_path):

@@ -58,6 +58,10 @@ def resolve_config(args: argparse.Namespace):
     """Defaults, then the profile, the config file, ``key=value`` entries, and explicit flags; then the input."""
     from vidsynth.config import AnimateConfig, config_from_command
 
+    if args.num_frames is None and (args.seconds is not None or args.extend is not None):
+        args.overrides = [*args.overrides, "num_frames=null"]  # a length flag replaces a profile's frame count
+    elif args.num_frames is not None:
+        args.overrides = [*args.overrides, "seconds=null"]
     config = config_from_command(AnimateConfig, args)
     config.check_input()
     return config

@@ -25,7 +25,9 @@ def _segment(pipe: StableVideoDiffusionPipeline, request: AnimateRequest, still:
         return tensors
 
     count = len(request.segments)
-    pipe.set_progress_bar_config(leave=False, desc=f"Denoising segment {k + 1}/{count}" if count > 1 else "Denoising")
+    label = f"Denoising segment {k + 1}/{count}" if count > 1 else "Denoising"
+    # set_progress_bar_config replaces the settings: keep the caller's (e.g. disable), change the label
+    pipe.set_progress_bar_config(**{"leave": False, **getattr(pipe, "_progress_bar_config", {}), "desc": label})
     frames = pipe(
         still,
         height=request.height,

@@ -26,7 +26,6 @@ def load_animation_pipeline(model: ModelFacts, dtype: torch.dtype) -> StableVide
     except OSError as err:  # a file missing or unreadable, or a hub download that failed
         reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
         raise VidSynthError(f"cannot load the image-to-video model {model.path}: {reason}. {FETCH}") from err
-    pipe.set_progress_bar_config(leave=False)  # finished bars vanish: the next segment's bar takes the line
     return pipe
 
 

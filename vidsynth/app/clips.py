@@ -15,12 +15,11 @@ from pathlib import Path
 from vidsynth.atomic import atomic_path
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.errors import VidSynthError
-from vidsynth.media.video import VideoInfo, check_clip_request, probe_video
+from vidsynth.media.video import VIDEO_SUFFIXES, VideoInfo, check_clip_request, probe_video
 from vidsynth.naming import slugify
 from vidsynth.training.preflight import check_span
 from vidsynth.training.span import TuningSpan
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".mpg", ".mpeg"}
 SAMPLE_SCENE = "scene.mp4"  # rendered at the first start, so there is always a clip to try
 
 

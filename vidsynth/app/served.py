@@ -16,7 +16,7 @@ from pathlib import Path
 
 from starlette.responses import PlainTextResponse
 
-from vidsynth.app.clips import VIDEO_SUFFIXES
+from vidsynth.media.video import VIDEO_SUFFIXES
 
 RESULT_SUFFIXES = frozenset({".mp4", ".gif", ".png", ".json", ".md"})
 _FILE_URL = re.compile(r"/gradio_api/file[=/](?P<path>.*)")

@@ -143,3 +143,9 @@ class TrainConfig:
             raise VidSynthError(f"config key 'lora_dropout' must be in [0, 1); got {self.lora_dropout}. Use e.g. 0.0")
         if self.lora_temporal and self.lora_rank is None:
             raise VidSynthError("lora_temporal: true needs LoRA tuning. Set lora_rank (e.g. 4), or lora_temporal=false")
+        unused = [key for key in ("lora_alpha", "lora_target_modules") if getattr(self, key) is not None]
+        unused += ["lora_dropout"] if self.lora_dropout and self.lora_rank is None else []
+        if unused and self.lora_rank is None:
+            raise VidSynthError(
+                f"{', '.join(unused)} set, but tuning is full (lora_rank: null). Set lora_rank (e.g. 4), or drop them"
+            )

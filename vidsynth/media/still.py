@@ -11,10 +11,9 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from vidsynth.errors import VidSynthError
+from vidsynth.media.video import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}
 
 
 def read_still(path: str | Path) -> Image.Image:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 # The VAE downsamples by 8, so the latent grid needs sizes divisible by 8.
 SIZE_MULTIPLE = 8
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".mpg", ".mpeg"}  # what a clip's file is called
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from diffusers.loaders.lora_base import LORA_ADAPTER_METADATA_KEY
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -50,10 +49,6 @@ class LoraSpec:
     def record(self) -> dict:
         """The spec as JSON-ready values, for the result's metadata."""
         return {**asdict(self), "targets": list(self.targets)}
-
-    @classmethod
-    def from_record(cls, record: dict) -> "LoraSpec":
-        return cls(**{**record, "targets": tuple(record["targets"])})
 
 
 def is_temporal(name: str) -> bool:
@@ -167,10 +162,3 @@ def save_lora(unet: nn.Module, path: str | Path, metadata: dict, dtype: torch.dt
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=header)
     return path
-
-
-def read_lora_metadata(path: str | Path) -> dict:
-    """VidSynth's metadata of an adapter file written by :func:`save_lora` ({} for any other LoRA file)."""
-    with safe_open(Path(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get(METADATA_KEY)
-    return json.loads(raw) if raw else {}

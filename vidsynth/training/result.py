@@ -79,4 +79,6 @@ def write_result(
         if cfg.save_full_pipeline:
             write_pipeline(partial, cfg.pretrained_model_path, run.pipeline)
             logger.info("Wrote the full pipeline to %s", run.pipeline)
+        if lora is None:  # an earlier LoRA run's adapters in this folder would make the new result look like one
+            run.lora.unlink(missing_ok=True)
     return run.result
