@@ -205,6 +205,70 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd
         assert 0 < sizes[1] < sizes[0]
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clip_modle": "x"}, "unknown config key 'clip_modle'.*Did you mean 'clip_model'"),
+        ({"train": {"learning_rat": 1e-4}}, "unknown config key 'learning_rat'.*Did you mean 'learning_rate'"),
+        ({"edit": {"guidanse": 3.0}}, "unknown config key 'guidanse'.*Did you mean 'guidance'"),
+        ({"grid": {"edit.stepz": [1, 2]}}, "unknown config key 'stepz' in grid.*Did you mean 'steps'"),
+        ({"grid": {"learning_rate": [1, 2]}}, "grid key 'learning_rate' must name.*train.KEY, edit.KEY or animate.KEY"),
+        (
+            {"grid": {"animate.motion_bucket": [60, 127]}},
+            r"unknown config key 'motion_bucket' in grid \(animate.motion_bucket=60\).*Did you mean 'motion_bucket_id'",
+        ),
+        (
+            {"animate": {"noise_aug": 0.1}},
+            "unknown config key 'noise_aug' in the experiment's animate keys. Did you mean 'noise_aug_strength'",
+        ),
+        ({"animate": {"image": "other.png"}}, "animate key 'image' in the experiment's animate keys is set per cell"),
+        ({"clips": [{"image": "a.png", "prompt": "x"}]}, "clip entry image a.png has prompt: a still is animated"),
+        ({"clips": [{"video": "a.mp4", "image": "a.png"}]}, "a clip entry gives both video and image"),
+        ({"clips": [{"name": "x"}]}, "a clip entry gives neither video nor image"),
+        ({"clips": [{"image": "a.png"}], "animate": {"model": "no-such-svd"}}, "image-to-video model no-such-svd"),
+        ({"grid": {"train.learning_rate": []}}, "grid entry train.learning_rate must be a non-empty list of values"),
+        (
+            {"grid": {"train.learning_rate": 1e-4}},
+            r"grid entry train.learning_rate must be a non-empty list of values, e.g. train.learning_rate: \[0.0001",
+        ),
+        (
+            {"grid": {"train.learning_rate": ["fast", 1e-4]}},
+            r"config key 'learning_rate' in grid \(train.learning_rate=fast\) must be a number; got 'fast'",
+        ),
+        (
+            {"grid": {"edit.guidance_scale": [[1, 2]]}},
+            r"'guidance_scale' in grid \(.*\) must be a number; got \[1, 2\]",
+        ),
+        (
+            {"edit": {"num_inference_steps": "many"}},
+            "'num_inference_steps' in the experiment's edit keys must be a whole",
+        ),
+        ({"edit": 5}, "config key 'edit' in .* must be a mapping of keys to values; got 5"),
+        ({"clips": [{"video": "a.mp4", "promt": "x", "edits": ["y"]}]}, "'promt'.*Did you mean 'prompt'"),
+        ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
+        ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
+        ({"clip_model": "no/such-clip-model"}, "hub for the CLIP model no/such-clip-model .*hf download no/such-clip"),
+    ],
+)
+def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
+    experiment = {
+        "clips": [{"video": str(clips[0]), "prompt": "a ball", "edits": PROMPTS}],
+        "train": {"pretrained_model_path": str(tiny_sd)},
+        "grid": {"edit.guidance_scale": [1.0, 2.0]},
+        "out": str(tmp_path / "experiment"),
+    }
+    for key, value in change.items():
+        experiment[key] = (
+            {**experiment.get(key, {}), **value} if isinstance(value, dict) and key in ("train", "edit") else value
+        )
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump(experiment))
+    with pytest.raises(VidSynthError, match=message) as err:
+        main([str(config)])
+    assert "typing" not in str(err.value) and "\n" not in str(err.value)  # words, on one line
+    assert not (tmp_path / "experiment").exists()
+
+
 def test_cell_size_flags_need_ray(tmp_path):
     with pytest.raises(VidSynthError, match="--gpus-per-cell and --cpus-per-cell size Ray tasks"):
         main([str(tmp_path / "any.yaml"), "--gpus-per-cell", "1"])
