@@ -59,6 +59,11 @@ def test_windows_frames_geometry_and_cache(footage, tmp_path):
     both = FootageWindows(footage, num_frames=4, frame_skip=0, resolution=24)
     assert len(both) == 17 + 27 and [s.name for s in both.sources] == ["a.mp4", "b.mp4"]
     assert both.window(17)[0].name == "b.mp4" and both.window(17)[1] == [0, 1, 2, 3]
+    # a DataLoader worker forked after the dataset has read (and holds open decoders) reads on its own
+    expected = both[17]["pixel_values"]
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(both, [0, 17, 43]), batch_size=3, num_workers=1)
+    batch = next(iter(loader))["pixel_values"]
+    assert torch.equal(batch[1], expected) and batch.shape == (3, 4, 3, 24, 24)
 
     cached = FootageWindows(footage, num_frames=4, frame_skip=0, resolution=24, cache_dir=tmp_path / "cache")
     files = sorted((tmp_path / "cache").iterdir())

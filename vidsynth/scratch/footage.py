@@ -64,7 +64,12 @@ def _frame_folder(folder: Path, name: str, images: list[str]) -> Source:
     except OSError as err:
         raise VidSynthError(f"Cannot read {folder / images[0]} as an image ({err}). Re-export it as PNG.") from err
     manifest = folder / "frames.json"
-    fps = float(json.loads(manifest.read_text())["fps"]) if manifest.is_file() else DEFAULT_FPS
+    try:
+        fps = float(json.loads(manifest.read_text())["fps"]) if manifest.is_file() else DEFAULT_FPS
+    except (ValueError, KeyError, TypeError) as err:
+        raise VidSynthError(f"{manifest} has no readable frame rate ({err!r}). Fix its fps or remove it.") from err
+    if not fps > 0:
+        raise VidSynthError(f"{manifest} gives the frame rate {fps}. Make it positive.")
     return Source(name, folder, len(images), fps, width, height, tuple(images))
 
 
@@ -120,12 +125,14 @@ class FrameReader:
 
     decord indexes the whole file when it opens one (0.1 s per 10 000 frames), so opening per window, as
     :func:`vidsynth.media.video.read_frames` does, would make a window of an hour-long video cost a second.
-    Open readers stay with the process that opened them: a copy sent to a DataLoader worker starts empty.
+    Open readers stay with the process that opened them: a DataLoader worker (forked or sent a pickled copy)
+    opens its own.
     """
 
     def __init__(self, resolution: int):
         self.resolution = resolution
         self._readers: OrderedDict = OrderedDict()
+        self._inherited: list[OrderedDict] = []  # a forked process's copies of its parent's readers
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
@@ -161,7 +168,8 @@ class FrameReader:
         return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BICUBIC)) for f in frames])
 
     def _reader(self, path: Path, width: int, height: int) -> decord.VideoReader:
-        if self._pid != os.getpid():  # a forked worker: the parent's decoders are not ours to use
+        if self._pid != os.getpid():  # a forked worker: the parent's decoders are not ours to use, and freeing
+            self._inherited.append(self._readers)  # them here crashes decord, so they are kept, unused
             self._readers, self._pid = OrderedDict(), os.getpid()
         key = (path, width, height)
         if key not in self._readers:

@@ -161,7 +161,7 @@ def _read_vector_csv(path: Path, rows: list[dict], columns: list[str], tracks: l
 
 
 def _read_csv(path: Path, tracks: list[Track]) -> FrameLabels:
-    with open(path, newline="") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:  # -sig: spreadsheets start the file with a BOM
         reader = csv.DictReader(file, skipinitialspace=True)
         columns = [c.strip() for c in reader.fieldnames or []]
         reader.fieldnames = columns
