@@ -124,11 +124,12 @@ class FootageWindows(Dataset):
         return self.sources[number], list(range(start, start + self.num_frames * stride, stride))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        number, _ = self._locate(index)
         source, indices = self.window(index)
         if self._caches is None:
             frames = self._reader.read(source, indices)
         else:
-            frames = self._caches[self.sources.index(source)].read(indices)
+            frames = self._caches[number].read(indices)
         item = {"pixel_values": torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0}
         if self._labels is not None:
             labels = torch.from_numpy(self._labels.per_source[source.name][indices])

@@ -1,11 +1,12 @@
 """The footage a from-scratch model learns from: finding its sources and reading frames, fitted to a square.
 
 A source is a video file (probed with the project's reader, :mod:`vidsynth.media.video`, and decoded with
-decord like it: only the frames asked for, scaled while decoding) or a folder of numbered PNG/JPG frames (its rate from
-the ``frames.json`` that ``python -m vidsynth.frames extract`` writes, else :data:`DEFAULT_FPS`). Frames
-are resized keeping their aspect ratio so the longer side is ``resolution``, and centred on a square of
-black (:data:`PAD_VALUE` in [-1, 1]). With a cache folder, every frame of a source is decoded once, fitted,
-and kept as a raw uint8 ``.npy`` that later reads seek into, so nothing is decoded again.
+decord like it: only the frames asked for, scaled while decoding) or a folder of numbered PNG/JPG frames
+(its rate from the ``frames.json`` that ``python -m vidsynth.frames extract`` writes, else
+:data:`DEFAULT_FPS`). Frames are resized keeping their aspect ratio so the longer side is ``resolution``,
+and centred on a square of black (:data:`PAD_VALUE` in [-1, 1]). With a cache folder, every frame of a
+source is decoded once, fitted, and kept as a raw uint8 ``.npy`` that later reads seek into, so nothing is
+decoded again.
 """
 
 import hashlib
