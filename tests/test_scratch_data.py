@@ -13,6 +13,7 @@ from vidsynth.errors import VidSynthError
 from vidsynth.media.video import read_frames
 from vidsynth.media.writers import write_video
 from vidsynth.scratch.data import FootageWindows
+from vidsynth.scratch.labels import Track, read_labels
 from vidsynth.scratch.shapes import DIRECTIONS, SPEED, make_shapes
 
 
@@ -124,6 +125,13 @@ def test_labels_from_time_ranges(footage, tmp_path):
     single = _write_csv(tmp_path / "one.csv", [["start", "end", "label"], [0, 0.5, "x"], [0.5, 2, "y"]])
     one = FootageWindows(footage / "a.mp4", num_frames=2, frame_skip=3, resolution=16, labels=single)
     assert one.class_names == ["x", "y"] and one[2]["labels"].tolist() == [0, 1]  # frames 2 and 6
+
+    # labels for sampling: a clip of 8 frames at 4 fps, ids in a trained model's classes
+    clip = [Track("clip", 8, 4.0)]
+    given = read_labels(single, clip, class_names=["w", "x", "y", "z"])
+    assert given.class_names == ["w", "x", "y", "z"] and given.per_source["clip"].tolist() == [1, 1, 2, 2, 2, 2, 2, 2]
+    with pytest.raises(VidSynthError, match=r"unknown label 'y'; the model knows w, x\. Use one of those"):
+        read_labels(single, clip, class_names=["w", "x"])
 
 
 def test_label_vectors(footage, tmp_path):
