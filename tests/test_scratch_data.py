@@ -205,6 +205,8 @@ def test_make_shapes_is_deterministic_and_its_labels_match_the_motion(tmp_path):
     again = make_shapes(tmp_path / "two", seed=3, num_videos=2, seconds=8, fps=fps, size=size)
     other = make_shapes(tmp_path / "three", seed=4, num_videos=2, seconds=8, fps=fps, size=size)
     assert (first / "labels.csv").read_text() == (again / "labels.csv").read_text()
+    with pytest.raises(VidSynthError, match="already exists and is not an empty folder"):
+        make_shapes(first, seed=3)
     videos = sorted(p.name for p in (first / "videos").iterdir())
     assert videos == ["shapes_000.mp4", "shapes_001.mp4"]
     frames = {name: read_frames(first / "videos" / name, range(64)) for name in videos}
