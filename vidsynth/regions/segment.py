@@ -156,7 +156,7 @@ def segment_masks(
         box = text_box(frames[0], text, text_model, device, dtype, threshold)
         logger.info("%r found in the first frame inside the box %s", text, box)
     sam = load_video_segmenter(model, device, dtype)
-    size = sam.config.image_size
+    size = sam.config.image_size if isinstance(sam.config.image_size, int) else sam.config.image_size[0]  # square
     video = torch.empty(num_frames, 3, size, size, dtype=dtype)  # on the CPU; SAM 2 moves one frame at a time
     for i, frame in enumerate(frames):
         video[i] = sam2_pixels(frame, size)
