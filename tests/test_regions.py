@@ -82,6 +82,7 @@ STEPS = ["--steps", "2", "--inversion-steps", "2"]
         (["--region", "ball", "--background", "blur", "--harmonize", "1"], "'harmonize' must be in [0, 1)"),
         (["--region", "ball", "--harmonize", "0.2"], "--harmonize edits a replaced background"),
         (["--segment-box", "10,10,5,20"], "X0 < X1 and Y0 < Y1"),
+        (["--segment", "person", "--segment-box", "1,1,5,5"], "place it by hand. Give one"),
     ],
 )
 def test_bad_region_inputs_exit_2_before_any_model_loads_and_write_nothing(
@@ -108,9 +109,9 @@ def test_region_flags_set_the_config_keys_and_a_word_of_either_prompt_resolves(t
     from vidsynth.editing.request import resolve_request
 
     argv = ["--run", str(tuned_folder), "--prompt", "a red cat", *STEPS, "--segment-point", "32,16"]
-    argv += ["--segment", "person", "--edit-outside", "--segment-model", "tiny", "mask_dilate=2"]
+    argv += ["--edit-outside", "--segment-model", "tiny", "mask_dilate=2"]
     config = inference.resolve_config(inference.parse_args(argv))
-    assert (config.segment, config.segment_point, config.region_edit) == ("person", [32.0, 16.0], "outside")
+    assert (config.segment_point, config.region_edit) == ([32.0, 16.0], "outside")
     assert (config.segment_model, config.mask_dilate) == ("tiny", 2)
     with pytest.raises(VidSynthError, match="do not apply to a background replacement"):
         inference.resolve_config(inference.parse_args([*argv, "--background-prompt", "a beach"]))
@@ -284,3 +285,61 @@ def test_a_10_s_clip_with_a_mask_video_and_a_green_background_is_every_frame_wit
     frames = _read(out / "me.mp4").astype(int)
     assert np.abs(frames[:, :, 28:] - [0, 255, 0]).mean() < 8  # the new background, past the feathered edge
     assert json.loads((out / "me.json").read_text())["region"]["background"] == "#00ff00"
+
+
+def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
+    tiny_sd, clip, tmp_path, monkeypatch, one_thread
+):
+    import torch
+
+    from vidsynth.pipelines import TuneAVideoPipeline
+    from vidsynth.regions import word
+
+    cache = tmp_path / "cache"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--region", "ball", "--no-audio"]
+    argv += [f"cache_dir={cache}", "width=32", "height=32", "--format", "mp4"]
+    inference.main([*argv, "--prompt", "a red ball", "--out", str(tmp_path / "one")])
+    (mask_file,) = cache.glob("mask-*.pt")
+    assert len(list(cache.glob("inversion-*-steps.pt"))) == 1
+    masks = torch.load(mask_file, weights_only=True)
+    assert masks.shape == (2, SIZE, SIZE)
+    written = _read(tmp_path / "one" / "a-red-ball.mask.mp4").mean(axis=-1) >= 128
+    assert np.array_equal(written, masks.numpy() == 1) or 0 < masks.mean() < 1  # the codec may move a soft edge
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed instead of read from the cache")
+
+    monkeypatch.setattr(word, "word_masks", refuse)
+    monkeypatch.setattr(TuneAVideoPipeline, "invert", refuse)
+    inference.main([*argv, "--prompt", "a red ball", "--prompt", "a ball at night", "--out", str(tmp_path / "two")])
+    sidecar = json.loads((tmp_path / "two" / "a-ball-at-night.json").read_text())
+    assert sidecar["region"]["word"] == "ball" and sidecar["region"]["prompt"] == "a red ball"  # the first holding it
+
+
+def test_a_segment_point_edits_outside_with_the_baseline_composited_too(tiny_sd, clip, tmp_path, one_thread):
+    """--compare: the img2img baseline gets the same masks, composited in pixels; the subject is the source's."""
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--prompt", "a beach", "--compare"]
+    argv += ["--segment-point", "32,32", "--segment-model", "tiny", "--edit-outside", "--format", "mp4"]
+    inference.main([*argv, "--out", str(out), f"cache_dir={tmp_path / 'cache'}", "width=32", "height=32"])
+    for method in ("img2img", "tuneavideo"):
+        assert sorted(os.listdir(out / method)) == ["a-beach.json", "a-beach.mask.mp4", "a-beach.mp4"]
+        region = json.loads((out / method / "a-beach.json").read_text())["region"]
+        assert (region["source"], region["edit"], region["point"], region["model"]) == (
+            "segment",
+            "outside",
+            [16.0, 16.0],
+            "tiny",
+        )
+    assert sorted(os.listdir(out)) == ["compare-a-beach.mp4", "config.yaml", "img2img", "tuneavideo"]
+    import torch
+
+    from vidsynth.media.video import read_clip
+
+    (mask_file,) = (tmp_path / "cache").glob("mask-*.pt")
+    subject = torch.load(mask_file, weights_only=True).numpy() == 1  # (2, 32, 32)
+    assert subject.any() and not subject.all()  # the tiny SAM 2 follows something around the point
+    source = read_clip(clip, 2, SIZE, SIZE, 0, 2).frames.astype(int)
+    for method in ("img2img", "tuneavideo"):
+        edited = _read(out / method / "a-beach.mp4").astype(int)
+        assert np.abs(edited - source)[subject].mean() < np.abs(edited - source)[~subject].mean()

@@ -25,6 +25,7 @@ from vidsynth.atomic import atomic_path
 from vidsynth.editing.render import encode_clip, render_edits, video_pipeline
 from vidsynth.editing.request import EditRequest
 from vidsynth.media.video import Clip
+from vidsynth.media.writers import to_uint8
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.regions.background import replace_background
 from vidsynth.regions.blend import LatentBlend, composite, feathered, keep_source, latent_mask
@@ -99,9 +100,10 @@ def masks_of(request: EditRequest, clip: Clip) -> torch.Tensor:
 
 
 def keep_source_around(request: EditRequest, clip: Clip, videos: list[np.ndarray], masks: torch.Tensor) -> list:
-    """A baseline's videos composited over the source by the region (pixels only: it has no latents to blend)."""
+    """A baseline's videos ((3, F, H, W) in [0, 1] or uint8 frames) composited over the source by the region: pixels
+    only, it has no latents to blend. (F, H, W, 3) uint8 each."""
     region = request.region
-    return [keep_source(video, clip.frames, masks, region.edit, region.feather) for video in videos]
+    return [keep_source(to_uint8(video), clip.frames, masks, region.edit, region.feather) for video in videos]
 
 
 def new_background(
