@@ -343,3 +343,33 @@ def test_a_segment_point_edits_outside_with_the_baseline_composited_too(tiny_sd,
     for method in ("img2img", "tuneavideo"):
         edited = _read(out / method / "a-beach.mp4").astype(int)
         assert np.abs(edited - source)[subject].mean() < np.abs(edited - source)[~subject].mean()
+
+
+def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subject(
+    tiny_sd, clip, tmp_path, one_thread
+):
+    import dataclasses
+
+    from vidsynth.editing.region import new_background
+    from vidsynth.editing.request import resolve_request
+    from vidsynth.regions.blend import feathered
+
+    masks = mask_video(tmp_path / "masks.mp4", 2, (32, 32))
+    config = InferenceConfig(
+        base=str(tiny_sd), video=str(clip), num_frames=2, width=SIZE, height=SIZE, prompts=["sunset light"],
+        num_inference_steps=2, inversion_steps=2, mask_video=str(masks), background="#00ff00", harmonize=0.5,
+        mask_feather=2, device="cpu", out=str(tmp_path / "out"),
+    )  # fmt: skip
+    request = resolve_request(config)
+    clip_frames = request.clip.read()
+    (harmonized,), region = new_background(request, clip_frames)
+    plain_request = dataclasses.replace(request, region=dataclasses.replace(request.region, harmonize=0.0))
+    (plain,), _ = new_background(plain_request, clip_frames)
+    subject = region.numpy() == 1
+    assert np.array_equal(harmonized[subject], clip_frames.frames[subject])
+    assert np.array_equal(plain[subject], clip_frames.frames[subject])
+    beyond = feathered(region.numpy(), 2) == 0
+    assert (plain[beyond] == [0, 255, 0]).all()
+    change = np.abs(harmonized.astype(int) - plain)[beyond]
+    assert change.max() <= 0.5 * 255 + 1 and change.mean() > 1  # S = 0.5 of the edit mixed into the background
+    assert not (tmp_path / "out").exists()
