@@ -265,26 +265,27 @@ def test_background_replacement_keeps_the_subject_s_pixels_exactly(tmp_path, cli
     assert blurred.shape == frames.shape and blurred.std() < frames.std()
 
 
-def test_a_10_s_clip_with_a_mask_video_and_a_green_background_is_every_frame_with_its_sound(
-    tiny_sd, tmp_path, no_model_loads
+def test_a_10_s_clip_segmented_over_a_green_background_is_every_frame_with_its_sound(
+    tiny_sd, tmp_path, no_model_loads, one_thread
 ):
-    """No prompt is rendered for a plain new background, so no model loads (``no_model_loads``)."""
+    """--segment person with the tiny CLIPSeg and SAM 2 video models; no video model loads for a plain new
+    background (``no_model_loads``)."""
     from tests.test_long_clips import _audio_seconds
     from vidsynth.media.video import probe_video
 
     long = render_scene(tmp_path / "long.mp4", 80, 32, 32, 8.0, audio_channels=1)  # 10 s at 8 fps
-    masks = mask_video(tmp_path / "masks.mp4", 80, (32, 32))
     out = tmp_path / "out"
     argv = ["--base", str(tiny_sd), "--video", str(long), "--frames", "all", "--stride", "1", "--prompt", "me"]
-    inference.main(
-        [*argv, "--mask-video", str(masks), "--background", "#00ff00", "--out", str(out), "width=32", "height=32"]
-    )
+    argv += ["--segment", "person", "--segment-model", "tiny", "--segment-text-model", "tiny"]
+    argv += ["--background", "#00ff00", f"cache_dir={tmp_path / 'cache'}", "width=32", "height=32", "--format", "mp4"]
+    inference.main([*argv, "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["config.yaml", "me.json", "me.mask.mp4", "me.mp4"]
     info = probe_video(out / "me.mp4")
     assert (info.num_frames, info.fps, info.has_audio) == (80, 8.0, True)
     assert abs(_audio_seconds(out / "me.mp4") - 10) <= 1 / 8
-    frames = _read(out / "me.mp4").astype(int)
-    assert np.abs(frames[:, :, 28:] - [0, 255, 0]).mean() < 8  # the new background, past the feathered edge
-    assert json.loads((out / "me.json").read_text())["region"]["background"] == "#00ff00"
+    assert probe_video(out / "me.mask.mp4").num_frames == 80
+    region = json.loads((out / "me.json").read_text())["region"]
+    assert (region["source"], region["text"], region["background"]) == ("segment", "person", "#00ff00")
 
 
 def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
