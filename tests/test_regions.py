@@ -305,7 +305,7 @@ def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
     masks = torch.load(mask_file, weights_only=True)
     assert masks.shape == (2, SIZE, SIZE)
     written = _read(tmp_path / "one" / "a-red-ball.mask.mp4").mean(axis=-1) >= 128
-    assert np.array_equal(written, masks.numpy() == 1) or 0 < masks.mean() < 1  # the codec may move a soft edge
+    assert (written == (masks.numpy() == 1)).mean() > 0.95  # the cached masks, written (the codec blurs edges)
 
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed instead of read from the cache")
