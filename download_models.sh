@@ -20,10 +20,11 @@ readonly CONTROL_MODELS=(
     "controlnet lllyasviel/control_v11f1p_sd15_depth"
     "depth depth-anything/Depth-Anything-V2-Small-hf"
 )
-# What --segment fetches: the defaults of inference.py's --segment-model and --segment-text-model.
+# What --segment fetches: the defaults of inference.py's --segment-model and --segment-text-model (kind, id and,
+# where the default branch has no safetensors, the commit that added them).
 readonly SEGMENT_MODELS=(
     "sam2-video facebook/sam2.1-hiera-tiny"
-    "clipseg CIDAS/clipseg-rd64-refined"
+    "clipseg CIDAS/clipseg-rd64-refined 325a839908143a34b409ae6f2910fa015ea390e6"
 )
 readonly PROBE_TIMEOUT_S=10
 readonly PROG="${0##*/}"
@@ -380,8 +381,9 @@ if [[ "$control" -eq 1 ]]; then
         die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
     parent="${dest:-$SCRIPT_DIR/checkpoints}"
     for entry in "${CONTROL_MODELS[@]}"; do
-        read -r kind id <<<"$entry"
+        read -r kind id rev <<<"$entry"
         options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
+        [[ -z "$rev" ]] || options+=(--revision "$rev")
         [[ "$force" -eq 0 ]] || options+=(--force)
         [[ "$kind" != controlnet || -z "$suffix" ]] || options+=(--fp16)
         bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
@@ -394,8 +396,9 @@ if [[ "$segment" -eq 1 ]]; then
         die "--segment fetches a fixed set of models; pass only --dir or --force with it."
     parent="${dest:-$SCRIPT_DIR/checkpoints}"
     for entry in "${SEGMENT_MODELS[@]}"; do
-        read -r kind id <<<"$entry"
+        read -r kind id rev <<<"$entry"
         options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
+        [[ -z "$rev" ]] || options+=(--revision "$rev")
         [[ "$force" -eq 0 ]] || options+=(--force)
         bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
     done
