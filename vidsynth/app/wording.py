@@ -41,6 +41,13 @@ EDIT_FIELDS = {
     "style LoRAs": ("--lora",),  # not the key: "loras" is also the LoRA folder's name in a path
     "style LoRA scales": ("lora_scales",),
     "tuned LoRA scale": ("lora_scale", "--lora-scale"),
+    "region word": ("--region",),  # flags only: "region", "segment" and "background" are also plain words
+    "segment": ("--segment",),
+    "segment point": ("segment_point", "--segment-point"),
+    "mask video": ("mask_video", "--mask-video"),
+    "region edit": ("region_edit", "--edit-inside", "--edit-outside"),
+    "background": ("--background",),
+    "background prompt": ("background_prompt", "--background-prompt"),
 }
 ANIMATE_FIELDS = {
     "image": ("--image",),
