@@ -7,6 +7,8 @@
     python inference.py --compare --run outputs/man-skiing --prompt "..."   # source | img2img | tuned
     python inference.py --run outputs/man-skiing --prompt "..." --control canny   # keeps the source's edges
     python inference.py --run outputs/lora-run --prompt "..." --lora style.safetensors:0.8   # + a style LoRA
+    python inference.py --run outputs/man-skiing --prompt "..." --region "man"   # only where "man" is
+    python inference.py --base ... --video clip.mp4 --prompt "..." --segment person --background "#00ff00"
 
 ``--run`` is the output folder of ``train.py`` (the trained parameters plus the base model and clip
 its config names) or a folder saved by the original Tune-A-Video; ``--pipeline`` a full pipeline
@@ -31,6 +33,39 @@ def _frame_count(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of frames or 'all', got {text!r}") from None
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _add_region_flags(parser: argparse.ArgumentParser) -> None:
+    region = parser.add_argument_group("region (edit part of the frame)")
+    region.add_argument("--region", help="a word/phrase of the source or an edit prompt: the mask from its attention")
+    region.add_argument("--segment", help="what to segment (e.g. person, face): the mask from a segmentation model")
+    region.add_argument(
+        "--segment-point", type=_numbers, dest="segment_point", metavar="X,Y", help="a point on the first frame"
+    )
+    region.add_argument(
+        "--segment-box", type=_numbers, dest="segment_box", metavar="X0,Y0,X1,Y1", help="a box on the first frame"
+    )
+    region.add_argument("--mask-video", dest="mask_video", help="a black-and-white video, one frame per edited frame")
+    region.add_argument("--region-from", dest="region_from", help="word | segment | mask-video (when several)")
+    where = region.add_mutually_exclusive_group()
+    where.add_argument(
+        "--edit-inside", action="store_const", const="inside", dest="region_edit", help="edit the region (default)"
+    )
+    where.add_argument(
+        "--edit-outside", action="store_const", const="outside", dest="region_edit", help="edit all but the region"
+    )
+    region.add_argument("--background", metavar="IMAGE|VIDEO|#RRGGBB|blur", help="the region over a new background")
+    region.add_argument("--harmonize", type=float, help="after --background: a light edit of strength in [0, 1)")
+    region.add_argument("--background-prompt", dest="background_prompt", help="generate the background, subject kept")
+    region.add_argument("--segment-model", dest="segment_model", help="SAM 2 video model: hub id, folder or tiny")
+    region.add_argument("--segment-text-model", dest="segment_text_model", help="CLIPSeg model: hub id, folder or tiny")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     control.add_argument(
         "--control-scale", type=float, action="append", dest="control_scales", help="per control (default 1.0)"
     )
+    _add_region_flags(parser)
     output = parser.add_argument_group("output and hardware")
     output.add_argument("--out", help="output folder (must be new or empty)")
     output.add_argument("--format", dest="formats", help="comma-separated: mp4,gif (default both)")

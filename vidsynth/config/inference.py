@@ -18,9 +18,18 @@ Structure guidance: ``controls`` (``canny``, ``depth``) and ``control_videos`` (
 e.g. pose renders), each with a ControlNet (``controlnets``, one per control in that order: the
 ``controls``, then the ``control_videos``; default for canny and depth: the SD-1.5 ControlNets) and a
 scale (``control_scales``: none for 1.0 each, one for all, or one per control).
+
+Regions: an edit limited to part of the frame. The region comes from a word of a prompt (``region``:
+its cross-attention), a segmentation model (``segment``, or ``segment_point`` / ``segment_box`` on the
+span's first frame, in the source video's pixels) or a black-and-white ``mask_video``; ``region_from``
+picks one when several are given. ``region_edit`` (inside, the default, or outside) says where the
+edit acts; ``background`` (an image, a video, ``#RRGGBB`` or ``blur``) keeps the region's subject over a
+new background instead, optionally followed by a light edit (``harmonize``); ``background_prompt``
+generates the background with the video model (an edit outside the region with that prompt).
 """
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,6 +41,11 @@ FORMATS = ("mp4", "gif")
 METHODS = ("tuneavideo", "img2img")
 CONTROLS = ("canny", "depth")  # maps extracted from the clip; anything else comes as a control video
 DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+REGION_SOURCES = ("word", "segment", "mask-video")  # --region, --segment (or a point / box), --mask-video
+REGION_EDITS = ("inside", "outside")
+SEGMENT_MODEL = "facebook/sam2.1-hiera-tiny"  # SAM 2 video: propagates a mask through the span
+SEGMENT_TEXT_MODEL = "CIDAS/clipseg-rd64-refined"  # CLIPSeg: a text to a mask on the first frame
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # a background colour, #RRGGBB
 
 
 @dataclass
@@ -76,6 +90,22 @@ class InferenceConfig:
     canny_low_threshold: int = 100  # cv2.Canny's hysteresis thresholds (the ControlNet annotator's defaults)
     canny_high_threshold: int = 200
     depth_model: str = DEPTH_MODEL  # transformers depth-estimation model (hub id or folder) for the depth control
+    # --- region (an edit limited to part of the frame) ---
+    region: str | None = None  # a word/phrase of the source prompt (the run's) or an edit prompt: its attention
+    segment: str | None = None  # text for the segmentation model, e.g. person or face
+    segment_point: list[float] = field(default_factory=list)  # X, Y on the span's first frame (source pixels)
+    segment_box: list[float] = field(default_factory=list)  # X0, Y0, X1, Y1 on the span's first frame (source pixels)
+    mask_video: str | None = None  # a black-and-white video of the span, one frame per edited frame (any size)
+    region_from: str | None = None  # word | segment | mask-video; inferred when only one source is given
+    region_edit: str | None = None  # inside (the default with a region) | outside
+    background: str | None = None  # IMAGE | VIDEO | #RRGGBB | blur: the region's subject over a new background
+    harmonize: float = 0.0  # after --background: strength of a light edit of the background, in [0, 1)
+    background_prompt: str | None = None  # generate the background with this prompt (edit outside), subject kept
+    segment_model: str = SEGMENT_MODEL  # SAM 2 video model (hub id, folder, or tiny)
+    segment_text_model: str = SEGMENT_TEXT_MODEL  # CLIPSeg model for a segment text (hub id, folder, or tiny)
+    mask_threshold: float = 0.3  # threshold of the normalised attention map / segmentation probability
+    mask_dilate: int = 8  # pixels the mask grows by
+    mask_feather: int = 8  # pixels of the soft edge where decoded pixels are composited
     # --- hardware ---
     device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     dtype: str = "fp32"  # fp32 | fp16 | bf16: dtype of the models
@@ -142,6 +172,7 @@ class InferenceConfig:
         if not math.isfinite(self.lora_scale):
             raise VidSynthError(f"config key 'lora_scale' must be a number, got {self.lora_scale}. Use e.g. 1.0")
         self._check_controls()
+        self._check_region()
 
     def _check_controls(self) -> None:
         for name in self.controls:
@@ -165,3 +196,72 @@ class InferenceConfig:
                 f"canny thresholds must satisfy 0 <= canny_low_threshold <= canny_high_threshold, got {low} and "
                 f"{high}. Use e.g. 100 and 200"
             )
+
+    def region_sources(self) -> list[str]:
+        """The region sources given (``REGION_SOURCES`` names), in that order."""
+        given = (self.region, self.segment or self.segment_point or self.segment_box, self.mask_video)
+        return [name for name, value in zip(REGION_SOURCES, given, strict=True) if value]
+
+    def _check_region(self) -> None:
+        if self.region_from is not None:
+            check_choice("region_from", self.region_from, REGION_SOURCES)
+        if self.region_edit is not None:
+            check_choice("region_edit", self.region_edit, REGION_EDITS)
+        if len(self.segment_point) not in (0, 2):
+            raise VidSynthError(f"--segment-point takes X,Y (2 numbers), got {self.segment_point}. Use e.g. 120,80")
+        box = self.segment_box
+        if box and (len(box) != 4 or not (box[0] < box[2] and box[1] < box[3])):
+            raise VidSynthError(
+                f"--segment-box takes X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1, got {box}. Use e.g. 10,20,200,180"
+            )
+        if not 0 <= self.harmonize < 1:
+            raise VidSynthError(f"config key 'harmonize' must be in [0, 1), got {self.harmonize:g}. Use e.g. 0.3")
+        if not 0 < self.mask_threshold < 1:
+            raise VidSynthError(f"config key 'mask_threshold' must be in (0, 1), got {self.mask_threshold:g}")
+        for key in ("mask_dilate", "mask_feather"):
+            if getattr(self, key) < 0:
+                raise VidSynthError(f"config key '{key}' is pixels and must be 0 or more, got {getattr(self, key)}")
+        background = self.background
+        if background is not None and background.startswith("#") and not COLOUR.fullmatch(background):
+            raise VidSynthError(
+                f"--background colour {background!r} does not parse. Write it as #RRGGBB, e.g. #00ff00 for green"
+            )
+        self._check_region_sources()
+
+    def _check_region_sources(self) -> None:
+        sources = self.region_sources()
+        uses = [name for name, used in self._region_uses() if used]
+        if not sources:
+            if uses or self.region_from:
+                raise VidSynthError(
+                    f"{uses[0] if uses else '--region-from'} needs a region. Add --region WORD, --segment TEXT "
+                    "(or --segment-point / --segment-box) or --mask-video FILE"
+                )
+            return
+        if self.region_from is None and len(sources) > 1:
+            raise VidSynthError(
+                f"several region sources given ({', '.join(sources)}). Pick one with --region-from {'|'.join(sources)}"
+            )
+        if self.region_from is not None and self.region_from not in sources:
+            raise VidSynthError(
+                f"--region-from {self.region_from} but no such region was given (given: {', '.join(sources)}). "
+                "Give it, or pick a given one"
+            )
+        if self.background is not None and self.background_prompt is not None:
+            raise VidSynthError("--background and --background-prompt both replace the background. Keep one")
+        if (self.background is not None or self.background_prompt is not None) and self.region_edit is not None:
+            raise VidSynthError(
+                "--edit-inside/--edit-outside do not apply to a background replacement (it keeps the region's "
+                "subject). Leave them out"
+            )
+        if self.harmonize and self.background is None:
+            raise VidSynthError("--harmonize edits a replaced background. Add --background, or leave it out")
+
+    def _region_uses(self) -> list[tuple[str, bool]]:
+        """The options that act on a region, each with whether it is set."""
+        return [
+            ("--edit-inside/--edit-outside", self.region_edit is not None),
+            ("--background", self.background is not None),
+            ("--background-prompt", self.background_prompt is not None),
+            ("--harmonize", bool(self.harmonize)),
+        ]

@@ -14,7 +14,9 @@ module composes them, one call each:
   :mod:`vidsynth.workspace`; the device: :mod:`vidsynth.device`;
 * the controls and their ControlNets: :mod:`vidsynth.control.resolve`; the stacked LoRAs:
   :mod:`vidsynth.models.lora_stack`;
-* where the inverted latents are cached: :mod:`vidsynth.cache_keys`.
+* where the inverted latents are cached: :mod:`vidsynth.cache_keys`;
+* the region an edit is limited to (``--region``, ``--segment``, ``--mask-video``) and what is done
+  with it: :mod:`vidsynth.regions.spec`.
 """
 
 import dataclasses
@@ -37,6 +39,7 @@ from vidsynth.models.lora_stack import StyleLora
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource
 from vidsynth.pipelines.source import resolve_model_source
+from vidsynth.regions.spec import RegionSpec, resolve_region
 from vidsynth.workspace import OUTPUTS, new_output_folder
 
 TUNING_DEFAULTS = TrainDataConfig()  # frames and stride of a clip that no tuning run names
@@ -55,6 +58,7 @@ class EditRequest:
     inversion_cache: Path | None  # where the inverted latents are cached (None: no inversion)
     controls: tuple[ControlSpec, ...] = ()  # structure guidance: ControlNets and where their maps come from
     loras: tuple[StyleLora, ...] = ()  # community LoRAs stacked on the model, each with its scale
+    region: RegionSpec | None = None  # the part of the frame the edit is limited to
 
     @property
     def dtype(self) -> torch.dtype:
@@ -103,6 +107,10 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     Each piece is resolved once, by the part that owns it, in this order; the saved config then names
     every resolved value (the span, the output folder, the device, one ControlNet and scale per control).
     """
+    if config.background_prompt is not None:
+        if config.prompts:
+            raise VidSynthError("--background-prompt is the edit's prompt. Leave out --prompt, or use --edit-outside")
+        config = dataclasses.replace(config, prompts=[config.background_prompt])
     check_prompts(config.prompts)
     baseline = config.method == "img2img" or config.compare
     if baseline:
@@ -112,6 +120,7 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     out = new_output_folder(config.out, Path(config.run) / "edits" if config.run else OUTPUTS / "edits")
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
     device = resolve_device(config.device)
+    region = resolve_region(config, model.tuned_clip.get("prompt"), clip, model.source.files, device.type)
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
     loras = tuple(StyleLora.parse(text) for text in config.loras)
     cache = None
@@ -146,5 +155,7 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
         controlnets=[c.controlnet for c in controls],
         control_scales=[c.scale for c in controls],
         loras=[style.spec for style in loras],
+        background_prompt=None,  # it is the prompt now: an edit outside the region
+        region_edit=region.edit if region is not None and region.background is None else None,
     )
-    return EditRequest(resolved, model.source, model.img2img_base, clip, device, out, cache, controls, loras)
+    return EditRequest(resolved, model.source, model.img2img_base, clip, device, out, cache, controls, loras, region)
