@@ -102,18 +102,8 @@ def test_each_kind_of_region_reaches_inference_py_as_its_flags(page, run, submit
         ({"region_word": " surfing "}, {"region": "surfing", "region_edit": "inside"}),
         ({"segment": "person", "region_edit": "outside"}, {"segment": "person", "region_edit": "outside"}),
         ({"segment_point": "384, 216"}, {"segment_point": [384.0, 216.0], "region_edit": "inside"}),
-        (
-            {"segment": "person", "background_colour": "#00ff00"},
-            {"segment": "person", "region_edit": "inside", "background": "#00ff00"},
-        ),
-        (
-            {"segment": "person", "background_colour": "blur", "region_edit": "outside"},
-            {"segment": "person", "region_edit": "outside", "background": "blur"},
-        ),
-        (
-            {"region_word": "man", "background_prompt": "a snowy beach"},
-            {"region": "man", "region_edit": "inside", "background_prompt": "a snowy beach"},
-        ),
+        ({"segment": "person", "background_colour": "#00ff00"}, {"segment": "person", "background": "#00ff00"}),
+        ({"segment": "face", "background_colour": "blur"}, {"segment": "face", "background": "blur"}),
         ({}, {}),  # no region: the whole frame, no region flag
     ]
     for number, (asked, expected) in enumerate(asks, start=1):
@@ -123,9 +113,14 @@ def test_each_kind_of_region_reaches_inference_py_as_its_flags(page, run, submit
         assert config.prompts == ["a panda is surfing"] and config.num_inference_steps == 2
     flags, _ = queued(submitted[2])
     assert "--segment-point=384.0,216.0" in flags and "--edit-inside" in flags
-    assert not any(
-        flag.startswith(("--region", "--segment", "--background", "--edit-")) for flag in queued(submitted[-1])[0]
-    )
+    # A new background made by the video model: its prompt is the edit's, so "prompts" stays blank.
+    asked = {"prompts": "", "region_word": "man", "background_prompt": "a snowy beach"}
+    assert page.edit(**edit_values(run, **asked)) == f"Job {len(asks) + 1} queued: edit {run}: 'a snowy beach'"
+    flags, config = queued(submitted[-1])
+    assert region_of(config) == {"region": "man", "background_prompt": "a snowy beach"} and config.prompts == []
+    assert "--background-prompt=a snowy beach" in flags and not any(flag.startswith("--prompt") for flag in flags)
+    no_region = queued(submitted[len(asks) - 1])[0]
+    assert not any(flag.startswith(("--region", "--segment", "--background", "--edit-")) for flag in no_region)
 
 
 def test_a_click_on_the_first_frame_is_the_point_in_the_clips_pixels(page, clip, run):
@@ -163,10 +158,11 @@ def test_an_uploaded_mask_video_and_background_are_queued_as_the_apps_own_copies
     assert f"--mask-video={config.mask_video}" in flags and f"--background={config.background}" in flags
     assert not any(str(tmp_path) in flag for flag in flags)
     assert read_frames(config.mask_video, range(SPAN_FRAMES)).shape == (SPAN_FRAMES, CLIP_SIZE[1], CLIP_SIZE[0], 3)
-    assert (config.region_edit, config.region, config.segment) == ("inside", None, None)
+    assert (config.region_edit, config.region, config.segment) == (None, None, None)  # the subject kept
 
 
 def test_bad_region_input_is_one_line_in_the_page_and_queues_nothing(page, studio, run, submitted, tmp_path):
+    kept = list(studio.outputs.glob(f"{MASK_VIDEOS}/*"))
     not_video = tmp_path / "gradio-upload-9c1d" / "mask.mp4"
     not_video.parent.mkdir()
     not_video.write_text("not a video")
@@ -188,6 +184,25 @@ def test_bad_region_input_is_one_line_in_the_page_and_queues_nothing(page, studi
         "a word and a mask": ({"region_word": "man", "mask_video": "any.mp4"}, (
             '⚠️ "region word" and "mask video" are given: one region at a time. Clear all but one'
         )),
+        "two backgrounds": ({"segment": "person", "background_colour": "blur", "background_prompt": "a beach"}, (
+            '⚠️ "background" and "background prompt" both replace the background. Keep one'
+        )),
+        "a background outside": ({"segment": "person", "background_colour": "blur", "region_edit": "outside"}, (
+            '⚠️ "edit outside the region" does not apply to a new background (the subject is kept, the background '
+            'replaced). Pick "edit inside the region"'
+        )),
+        "a background prompt and prompts": ({"segment": "person", "background_prompt": "a beach"}, (
+            '⚠️ "background prompt" is the edit\'s prompt. Leave "prompts" blank, or clear "background prompt" and '
+            'pick "edit outside the region"'
+        )),
+        "no inversion": ({"segment": "person", "inversion": False}, (
+            "⚠️ a region edit keeps the source outside its region from the inverted clip, so it needs the "
+            'inversion. Tick "start from the inverted clip"'
+        )),
+        "a word in no prompt": ({"region_word": "board"}, (
+            "⚠️ \"region word\" 'board' is not a word of the source prompt ('a man is surfing') or an edit prompt. "
+            "Pick one of their words: a, is, man, panda, surfing"
+        )),
         "a text and a click": ({"segment": "person", "segment_point": "3,4"}, (
             '⚠️ both "segment" and "segment point" are given. Clear one: a text, or a click on the frame'
         )),
@@ -201,7 +216,7 @@ def test_bad_region_input_is_one_line_in_the_page_and_queues_nothing(page, studi
     unreadable = page.edit(**edit_values(run, mask_video=str(not_video)))
     assert unreadable.startswith("⚠️ Cannot read mask.mp4 as a video") and str(tmp_path) not in unreadable
     assert "\n" not in unreadable
-    assert submitted == [] and not (studio.outputs / MASK_VIDEOS).exists()  # nothing queued, nothing kept
+    assert submitted == [] and list(studio.outputs.glob(f"{MASK_VIDEOS}/*")) == kept  # nothing queued or kept
 
 
 def test_the_mask_preview_is_the_shown_edits_mask_video(page, studio, run):

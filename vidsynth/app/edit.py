@@ -113,7 +113,8 @@ class EditTask:
     def __init__(self, config: InferenceConfig, clip_model: str):
         self.config, self.clip_model = config, clip_model
         run = Path(config.run).name
-        self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in config.prompts)
+        prompts = config.prompts or [config.background_prompt]  # a new background's prompt is the edit's
+        self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in prompts)
         self.output: Path | None = None  # decided when it begins (the queue stores it)
 
     def spec(self) -> dict:

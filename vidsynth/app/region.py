@@ -16,7 +16,6 @@ back to the source's pixels (:func:`source_point`).
 """
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,16 +24,16 @@ from PIL import Image, ImageDraw
 
 from vidsynth.app.animate import keep_still
 from vidsynth.app.clips import keep_clip
-from vidsynth.config.inference import InferenceConfig
+from vidsynth.config.inference import COLOUR, InferenceConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import resolve_span
 from vidsynth.media.video import VIDEO_SUFFIXES, read_frames
 from vidsynth.pipelines.source import resolve_model_source
+from vidsynth.regions.spec import BLUR
 
 SHOWN_SIDE = 512  # the first frame's longer side on the page, at most
 MASK_VIDEOS, BACKGROUNDS = "mask-videos", "backgrounds"  # where uploads are kept, in the outputs folder
 EDIT_CHOICES = {"inside": "edit inside the region", "outside": "edit outside the region"}
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}|blur")
 _FLAGS = {  # region keys of InferenceConfig the page sets, and their flags
     "region": "--region",
     "segment": "--segment",
@@ -89,7 +88,7 @@ def region_keys(choice: RegionChoice) -> dict:
         raise VidSynthError(f"{' and '.join(given)} are given: one region at a time. Clear all but one")
     if colour and choice.background_file:
         raise VidSynthError('both "background" and "background colour" are given. Clear one')
-    if colour and not _COLOUR.fullmatch(colour):
+    if colour and not (COLOUR.fullmatch(colour) or colour == BLUR):
         raise VidSynthError(f'"background colour" {colour!r} is not a colour. Write #RRGGBB (e.g. #00ff00) or blur')
     background = choice.background_file or colour or None
     wants = [what for what, asked in (("a background", background), ("a background prompt", prompt)) if asked]
@@ -100,10 +99,16 @@ def region_keys(choice: RegionChoice) -> dict:
             "click the first frame, or upload a mask video"
         )
     if choice.edit not in EDIT_CHOICES:
-        raise VidSynthError(f"region edit {choice.edit!r} is not one of {', '.join(EDIT_CHOICES)}. Pick one")
+        raise VidSynthError(f'"region edit" {choice.edit!r} is not one of {", ".join(EDIT_CHOICES)}. Pick one')
+    replaced = background or prompt  # the subject is kept, over a new background: no edit inside or outside
+    if replaced and choice.edit == "outside":
+        raise VidSynthError(
+            f'"{EDIT_CHOICES["outside"]}" does not apply to a new background (the subject is kept, the background '
+            f'replaced). Pick "{EDIT_CHOICES["inside"]}"'
+        )
     keys = {"region": word or None, "segment": segment or None, "segment_point": point}
     keys |= {"mask_video": choice.mask_video or None, "background": background}
-    keys |= {"background_prompt": prompt or None, "region_edit": choice.edit if given else None}
+    keys |= {"background_prompt": prompt or None, "region_edit": choice.edit if given and not replaced else None}
     return {key: value for key, value in keys.items() if value}
 
 
@@ -122,7 +127,7 @@ def keep_uploads(config: InferenceConfig, outputs: Path) -> InferenceConfig:
     changes = {}
     if config.mask_video:
         changes["mask_video"] = str(keep_clip(Path(config.mask_video), _folder(outputs, MASK_VIDEOS)))
-    if config.background and not _COLOUR.fullmatch(config.background):
+    if config.background and not (COLOUR.fullmatch(config.background) or config.background == BLUR):
         upload = Path(config.background)
         keep = keep_clip if upload.suffix.lower() in VIDEO_SUFFIXES else keep_still
         changes["background"] = str(keep(upload, _folder(outputs, BACKGROUNDS)))
