@@ -126,3 +126,73 @@ def test_region_flags_set_the_config_keys_and_a_word_of_either_prompt_resolves(t
     request = resolve_request(InferenceConfig(**{**vars(background), "out": str(tmp_path / "bg")}))
     assert request.config.prompts == ["a beach"] and request.region.edit == "outside"
     assert os.listdir(tmp_path) == []  # resolving writes nothing
+
+
+@pytest.fixture(scope="module")
+def small_clip(clip):
+    from vidsynth.media.video import read_clip
+
+    return read_clip(clip, 3, SIZE, SIZE, 0, 2)  # (3, 32, 32, 3): latents (1, 4, 3, 4, 4)
+
+
+def test_latents_outside_the_region_are_the_source_s_at_every_step(pipe, small_clip, one_thread):
+    """An empty mask gives the source through the VAE; a full one the plain edit, bit for bit; half a frame keeps
+    the source's latents outside the region at every step and its pixels beyond the feathered edge."""
+    import torch
+
+    from vidsynth.editing.render import encode_clip
+    from vidsynth.regions.blend import LatentBlend, feathered, keep_source, latent_mask
+
+    latents = encode_clip(pipe, small_clip)  # (1, 4, 3, 4, 4)
+    trajectory = pipe.invert(latents, num_inference_steps=2, return_all=True)
+
+    def sample(masks=None):
+        seen, callback = [], None
+        if masks is not None:
+            blend = LatentBlend(trajectory, latent_mask(masks, "inside", 2, (4, 4)))
+
+            def callback(p, i, t, tensors):
+                seen.append(blend(p, i, t, tensors)["latents"])
+                return {"latents": seen[-1]}
+
+        kwargs = dict(num_frames=3, height=SIZE, width=SIZE, num_inference_steps=2, guidance_scale=7.5)
+        generator = torch.Generator().manual_seed(0)
+        output = pipe(
+            "a red ball",
+            **kwargs,
+            latents=trajectory[-1],
+            generator=generator,
+            output_type="latent",
+            callback_on_step_end=callback,
+        )
+        return output.videos, seen
+
+    plain, _ = sample()
+    full, _ = sample(torch.ones(3, SIZE, SIZE))
+    assert torch.equal(full, plain)
+    empty, seen = sample(torch.zeros(3, SIZE, SIZE))
+    assert len(seen) == 2 and all(torch.equal(s, trajectory[1 - i]) for i, s in enumerate(seen))
+    assert torch.equal(empty, latents)  # the source's latents: decoded, the clip through the VAE round trip
+    decoded = pipe.decode_video(empty, 8)
+    assert np.array_equal(decoded, pipe.decode_video(latents, 8))
+    assert np.array_equal(
+        keep_source(decoded, small_clip.frames, torch.zeros(3, SIZE, SIZE), "inside", 2), small_clip.frames
+    )
+
+    half = torch.zeros(3, SIZE, SIZE)
+    half[:, :, : SIZE // 2] = 1
+    edited, seen = sample(half)
+    cells = latent_mask(half, "inside", 2, (4, 4))[0, 0]  # (3, 4, 4): columns 0-2 act (the edge reaches column 2)
+    assert cells[:, :, :3].all() and not cells[:, :, 3:].any()
+    assert torch.equal(seen[-1][..., 3:], latents[..., 3:]) and not torch.equal(seen[-1], latents)
+    frames = keep_source(pipe.decode_video(edited, 8), small_clip.frames, half, "inside", 2)
+    beyond = feathered(half.numpy(), 2) == 0  # past the 2-pixel edge: columns 19 and on
+    assert beyond[:, :, 19:].all() and not beyond[:, :, :19].any()
+    assert np.array_equal(frames[beyond], small_clip.frames[beyond])
+    inside = half.numpy() == 1
+    assert np.abs(frames[inside].astype(int) - small_clip.frames[inside]).mean() > 5
+
+
+def test_a_callback_may_ask_only_for_the_pipeline_s_tensors(pipe):
+    with pytest.raises(VidSynthError, match=r"\['noise'\] are not tensors of this pipeline. Pick from \['latents'"):
+        pipe("x", 3, SIZE, SIZE, callback_on_step_end=lambda *a: {}, callback_on_step_end_tensor_inputs=["noise"])

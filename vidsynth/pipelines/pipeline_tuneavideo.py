@@ -12,6 +12,10 @@ controlnet), so it moves between devices and dtypes, shows progress bars and rou
   diffusers' ``StableDiffusionControlNetPipeline``. It runs per frame inside the video UNet's forward
   (``vidsynth/models/control.py``). The inversion runs without it: the inverted latents depend on the
   model and the clip only, so one inversion serves every control, scale and prompt;
+* ``callback_on_step_end`` (with ``callback_on_step_end_tensor_inputs``) is diffusers': a function
+  (or a ``PipelineCallback``) called after every sampling step with the step's tensors, whose returned
+  ``latents`` replace the step's. Region edits blend with the source's latents this way
+  (``vidsynth/regions/blend.py``);
 * ``from_pretrained`` builds the *video* UNet before its weights load: diffusers' generic loader
   cannot resolve a component class from a package outside its own list, and would otherwise fall
   back to a 2-D UNet that drops the temporal weights. Every other model source (a base SD model, a
@@ -32,6 +36,7 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers import AutoencoderKL, ControlNetModel, DiffusionPipeline, MultiControlNetModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
@@ -71,6 +76,7 @@ class TuneAVideoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
     _optional_components = ["controlnet"]  # folders saved before ControlNets load with controlnet None
+    _callback_tensor_inputs = ["latents", "text_embeddings"]  # what a callback_on_step_end may ask for
 
     def __init__(
         self,
@@ -524,6 +530,8 @@ class TuneAVideoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         controlnet_conditioning_scale: float | list[float] = 1.0,
         control_guidance_start: float | list[float] = 0.0,
         control_guidance_end: float | list[float] = 1.0,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
     ) -> TuneAVideoPipelineOutput | tuple:
         """Sample videos for ``prompt``: (batch, 3, num_frames, height, width) in [0, 1].
 
@@ -538,7 +546,18 @@ class TuneAVideoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         list of those, in order); ``controlnet_conditioning_scale`` weighs its residuals (one number, or
         one per ControlNet); it acts from ``control_guidance_start`` to ``control_guidance_end``, as
         fractions of the sampling steps.
+
+        ``callback_on_step_end(pipe, i, t, tensors)``: called after step ``i`` (timestep ``t``) with the
+        tensors named in ``callback_on_step_end_tensor_inputs`` (``latents`` (b, 4, F, h, w) after the
+        step, ``text_embeddings``); the ``latents`` it returns replace the step's, as in diffusers.
         """
+        if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        if unknown := [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]:
+            raise VidSynthError(
+                f"callback_on_step_end_tensor_inputs {unknown} are not tensors of this pipeline. Pick from "
+                f"{self._callback_tensor_inputs}"
+            )
         controlnet = self._controlnet()
         control_guidance_start, control_guidance_end = _align_control_guidance(
             controlnet, control_guidance_start, control_guidance_end
@@ -614,6 +633,12 @@ class TuneAVideoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 noise_uncond, noise_text = noise_pred.chunk(2)
                 noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
             latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
+            if callback_on_step_end is not None:
+                tensors = {"latents": latents, "text_embeddings": text_embeddings}
+                asked = {k: tensors[k] for k in callback_on_step_end_tensor_inputs}
+                returned = callback_on_step_end(self, i, t, asked)
+                latents = returned.pop("latents", latents)
+                text_embeddings = returned.pop("text_embeddings", text_embeddings)
 
         # 9. Post-processing
         videos = latents if output_type == "latent" else self._videos(latents, output_type)
