@@ -38,7 +38,9 @@ def region_fields(handlers: PageHandlers, run: gr.Dropdown) -> list:
         word = gr.Textbox(label="region word", info="a word of the run's prompt or an edit prompt (cross-attention)")
         with gr.Row():
             segment = gr.Textbox(label="segment", info="what a segmentation model finds, e.g. person or face")
-            point = gr.Textbox(label="segment point", info="X,Y in the clip's pixels: click the first frame")
+            point = gr.Textbox(
+                label="segment point", info="X,Y in the clip's pixels: click the first frame", elem_id="segment-point"
+            )
         frame = gr.Image(
             label="first frame (click the subject)", type="numpy", interactive=False, elem_id="region-frame"
         )
