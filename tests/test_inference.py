@@ -47,6 +47,7 @@ SIDECAR_KEYS = {
     "window",
     "control",
     "lora",
+    "region",
     "grid_gif",
     "source",
 }

@@ -82,6 +82,7 @@ STEPS = ["--steps", "2", "--inversion-steps", "2"]
         (["--region", "ball", "--background", "blur", "--harmonize", "1"], "'harmonize' must be in [0, 1)"),
         (["--region", "ball", "--harmonize", "0.2"], "--harmonize edits a replaced background"),
         (["--segment-box", "10,10,5,20"], "X0 < X1 and Y0 < Y1"),
+        (["--segment", "person", "--segment-box", "1,1,5,5"], "place it by hand. Give one"),
     ],
 )
 def test_bad_region_inputs_exit_2_before_any_model_loads_and_write_nothing(
@@ -108,9 +109,9 @@ def test_region_flags_set_the_config_keys_and_a_word_of_either_prompt_resolves(t
     from vidsynth.editing.request import resolve_request
 
     argv = ["--run", str(tuned_folder), "--prompt", "a red cat", *STEPS, "--segment-point", "32,16"]
-    argv += ["--segment", "person", "--edit-outside", "--segment-model", "tiny", "mask_dilate=2"]
+    argv += ["--edit-outside", "--segment-model", "tiny", "mask_dilate=2"]
     config = inference.resolve_config(inference.parse_args(argv))
-    assert (config.segment, config.segment_point, config.region_edit) == ("person", [32.0, 16.0], "outside")
+    assert (config.segment_point, config.region_edit) == ([32.0, 16.0], "outside")
     assert (config.segment_model, config.mask_dilate) == ("tiny", 2)
     with pytest.raises(VidSynthError, match="do not apply to a background replacement"):
         inference.resolve_config(inference.parse_args([*argv, "--background-prompt", "a beach"]))
@@ -196,3 +197,149 @@ def test_latents_outside_the_region_are_the_source_s_at_every_step(pipe, small_c
 def test_a_callback_may_ask_only_for_the_pipeline_s_tensors(pipe):
     with pytest.raises(VidSynthError, match=r"\['noise'\] are not tensors of this pipeline. Pick from \['latents'"):
         pipe("x", 3, SIZE, SIZE, callback_on_step_end=lambda *a: {}, callback_on_step_end_tensor_inputs=["noise"])
+
+
+def _read(path: Path) -> np.ndarray:
+    from vidsynth.media.video import probe_video, read_frames
+
+    return read_frames(path, range(probe_video(path).num_frames))
+
+
+def test_a_mask_video_edit_keeps_the_source_outside_and_writes_the_mask_its_column_and_sidecar(
+    tiny_sd, clip, tmp_path, one_thread
+):
+    from PIL import Image
+
+    from vidsynth.config import load_config
+    from vidsynth.media.video import read_clip
+    from vidsynth.regions.blend import feathered
+
+    masks = mask_video(tmp_path / "masks.mp4", FRAMES)
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", str(FRAMES), "--prompt", "a red ball", *STEPS]
+    inference.main([*argv, "--mask-video", str(masks), "--out", str(out), "width=32", "height=32", "mask_feather=2"])
+    names = ["a-red-ball.json", "a-red-ball.mask.mp4", "a-red-ball.mp4", "config.yaml", "grid.gif"]
+    assert sorted(os.listdir(out)) == names
+    sidecar = json.loads((out / "a-red-ball.json").read_text())
+    assert sidecar["region"] == {
+        "source": "mask-video",
+        "edit": "inside",
+        "feather": 2,
+        "mask_video": str(masks),
+        "mask": "a-red-ball.mask.mp4",
+    }
+    written = _read(out / "a-red-ball.mask.mp4").mean(axis=-1) >= 128  # (F, 32, 32)
+    assert written[:, :, :15].all() and not written[:, :, 17:].any()  # the left half (the codec blurs its edge)
+    with Image.open(out / "grid.gif") as gif:
+        assert gif.width == 3 * SIZE  # source | mask | edit
+    source = read_clip(clip, FRAMES, SIZE, SIZE, 0, 2).frames.astype(int)
+    edited = _read(out / "a-red-ball.mp4").astype(int)
+    half = np.zeros((FRAMES, SIZE, SIZE), np.float32)
+    half[:, :, : SIZE // 2] = 1
+    beyond = feathered(half, 2) == 0
+    assert np.abs(edited - source)[beyond].mean() < 3  # the source's, through the codec
+    assert np.abs(edited - source)[half == 1].mean() > 10  # the edit
+    saved = load_config(InferenceConfig, [out / "config.yaml"])
+    assert (saved.mask_video, saved.region_edit) == (str(masks), "inside")
+
+
+def test_background_replacement_keeps_the_subject_s_pixels_exactly(tmp_path, clip):
+    import torch
+    from PIL import Image
+
+    from vidsynth.media.video import read_clip
+    from vidsynth.regions.background import background_frames, replace_background
+
+    frames = read_clip(clip, FRAMES, SIZE, SIZE, 0, 2).frames  # (4, 32, 32, 3)
+    masks = torch.zeros(FRAMES, SIZE, SIZE)
+    masks[:, 8:24, 8:24] = 1
+    green = replace_background(frames, masks, "#00ff00", 2)
+    subject = masks.numpy() == 1
+    assert np.array_equal(green[subject], frames[subject])
+    assert (green[:, :, 27:] == [0, 255, 0]).all() and (green[:, :5] == [0, 255, 0]).all()  # past the 2-pixel edge
+    Image.fromarray(np.full((10, 20, 3), 200, np.uint8)).save(tmp_path / "wall.png")
+    assert (background_frames(str(tmp_path / "wall.png"), frames) == 200).all()
+    video = background_frames(str(clip), frames)  # the clip's own first 4 frames, stretched
+    assert video.shape == frames.shape and np.array_equal(video[0], read_clip(clip, 1, SIZE, SIZE).frames[0])
+    blurred = background_frames("blur", frames)
+    assert blurred.shape == frames.shape and blurred.std() < frames.std()
+
+
+def test_a_10_s_clip_with_a_mask_video_and_a_green_background_is_every_frame_with_its_sound(
+    tiny_sd, tmp_path, no_model_loads
+):
+    """No prompt is rendered for a plain new background, so no model loads (``no_model_loads``)."""
+    from tests.test_long_clips import _audio_seconds
+    from vidsynth.media.video import probe_video
+
+    long = render_scene(tmp_path / "long.mp4", 80, 32, 32, 8.0, audio_channels=1)  # 10 s at 8 fps
+    masks = mask_video(tmp_path / "masks.mp4", 80, (32, 32))
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(long), "--frames", "all", "--stride", "1", "--prompt", "me"]
+    inference.main(
+        [*argv, "--mask-video", str(masks), "--background", "#00ff00", "--out", str(out), "width=32", "height=32"]
+    )
+    info = probe_video(out / "me.mp4")
+    assert (info.num_frames, info.fps, info.has_audio) == (80, 8.0, True)
+    assert abs(_audio_seconds(out / "me.mp4") - 10) <= 1 / 8
+    frames = _read(out / "me.mp4").astype(int)
+    assert np.abs(frames[:, :, 28:] - [0, 255, 0]).mean() < 8  # the new background, past the feathered edge
+    assert json.loads((out / "me.json").read_text())["region"]["background"] == "#00ff00"
+
+
+def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
+    tiny_sd, clip, tmp_path, monkeypatch, one_thread
+):
+    import torch
+
+    from vidsynth.pipelines import TuneAVideoPipeline
+    from vidsynth.regions import word
+
+    cache = tmp_path / "cache"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--region", "ball", "--no-audio"]
+    argv += [f"cache_dir={cache}", "width=32", "height=32", "--format", "mp4"]
+    inference.main([*argv, "--prompt", "a red ball", "--out", str(tmp_path / "one")])
+    (mask_file,) = cache.glob("mask-*.pt")
+    assert len(list(cache.glob("inversion-*-steps.pt"))) == 1
+    masks = torch.load(mask_file, weights_only=True)
+    assert masks.shape == (2, SIZE, SIZE)
+    written = _read(tmp_path / "one" / "a-red-ball.mask.mp4").mean(axis=-1) >= 128
+    assert np.array_equal(written, masks.numpy() == 1) or 0 < masks.mean() < 1  # the codec may move a soft edge
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed instead of read from the cache")
+
+    monkeypatch.setattr(word, "word_masks", refuse)
+    monkeypatch.setattr(TuneAVideoPipeline, "invert", refuse)
+    inference.main([*argv, "--prompt", "a red ball", "--prompt", "a ball at night", "--out", str(tmp_path / "two")])
+    sidecar = json.loads((tmp_path / "two" / "a-ball-at-night.json").read_text())
+    assert sidecar["region"]["word"] == "ball" and sidecar["region"]["prompt"] == "a red ball"  # the first holding it
+
+
+def test_a_segment_point_edits_outside_with_the_baseline_composited_too(tiny_sd, clip, tmp_path, one_thread):
+    """--compare: the img2img baseline gets the same masks, composited in pixels; the subject is the source's."""
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--prompt", "a beach", "--compare"]
+    argv += ["--segment-point", "32,32", "--segment-model", "tiny", "--edit-outside", "--format", "mp4"]
+    inference.main([*argv, "--out", str(out), f"cache_dir={tmp_path / 'cache'}", "width=32", "height=32"])
+    for method in ("img2img", "tuneavideo"):
+        assert sorted(os.listdir(out / method)) == ["a-beach.json", "a-beach.mask.mp4", "a-beach.mp4"]
+        region = json.loads((out / method / "a-beach.json").read_text())["region"]
+        assert (region["source"], region["edit"], region["point"], region["model"]) == (
+            "segment",
+            "outside",
+            [16.0, 16.0],
+            "tiny",
+        )
+    assert sorted(os.listdir(out)) == ["compare-a-beach.mp4", "config.yaml", "img2img", "tuneavideo"]
+    import torch
+
+    from vidsynth.media.video import read_clip
+
+    (mask_file,) = (tmp_path / "cache").glob("mask-*.pt")
+    subject = torch.load(mask_file, weights_only=True).numpy() == 1  # (2, 32, 32)
+    assert subject.any() and not subject.all()  # the tiny SAM 2 follows something around the point
+    source = read_clip(clip, 2, SIZE, SIZE, 0, 2).frames.astype(int)
+    for method in ("img2img", "tuneavideo"):
+        edited = _read(out / method / "a-beach.mp4").astype(int)
+        assert np.abs(edited - source)[subject].mean() < np.abs(edited - source)[~subject].mean()

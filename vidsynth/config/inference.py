@@ -247,6 +247,10 @@ class InferenceConfig:
                 f"--region-from {self.region_from} but no such region was given (given: {', '.join(sources)}). "
                 "Give it, or pick a given one"
             )
+        if self.segment and (self.segment_point or self.segment_box):
+            raise VidSynthError(
+                "--segment TEXT finds the object itself; --segment-point / --segment-box place it by hand. Give one"
+            )
         if self.background is not None and self.background_prompt is not None:
             raise VidSynthError("--background and --background-prompt both replace the background. Keep one")
         if (self.background is not None or self.background_prompt is not None) and self.region_edit is not None:

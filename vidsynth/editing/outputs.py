@@ -4,7 +4,9 @@ The output folder is written under a temporary name and renamed when every file 
 (:func:`vidsynth.atomic.atomic_path`), so a failed or interrupted edit leaves nothing behind and
 never touches an earlier result. With ``--compare`` each method gets a subfolder and every prompt a
 side-by-side GIF and MP4 (source | img2img | Tune-A-Video). With structure guidance every grid shows
-each control's maps in a column after the source, and the sidecars name the controls.
+each control's maps in a column after the source, and the sidecars name the controls. With a region
+every edit gets its mask as ``<prompt>.mask.mp4`` (white: the region), every grid a mask column, and
+the sidecars record where the region came from and what was done with it.
 
 The MP4s hold every edited frame; a GIF of a long clip shows every k-th frame (at most
 :data:`~vidsynth.media.writers.GIF_MAX_FRAMES`, at fps / k so it still plays in real time), and the sidecar says which.
@@ -14,6 +16,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vidsynth.atomic import atomic_path, remove_stale_partials
 from vidsynth.config import save_config
@@ -40,6 +43,24 @@ def _source_column(clip: Clip) -> tuple[str, np.ndarray]:
 def _control_columns(request: EditRequest, control_maps: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
     """One column per control: its maps (F, H, W, 3) uint8, captioned with what made them."""
     return [(f"control: {spec.label}", maps) for spec, maps in zip(request.controls, control_maps, strict=True)]
+
+
+def _mask_frames(masks: torch.Tensor) -> np.ndarray:
+    """(F, H, W) {0, 1} masks as a black-and-white video, (F, H, W, 3) uint8."""
+    return np.repeat((masks.numpy() * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def _mask_column(request: EditRequest, masks: torch.Tensor | None) -> list[tuple[str, np.ndarray]]:
+    if masks is None:
+        return []
+    region = request.region
+    what = {"word": f"'{region.text}'", "segment": region.text or "a point/box", "mask-video": "mask video"}
+    return [
+        (
+            f"mask: {what[region.source]} ({region.edit if region.background is None else 'subject'})",
+            _mask_frames(masks),
+        )
+    ]
 
 
 def _sound(request: EditRequest, clip: Clip) -> SoundSpan | None:
@@ -83,6 +104,7 @@ def sidecar(request: EditRequest, prompt: str, clip: Clip, model: str, method: s
         "window": windows if method == "tuneavideo" else None,
         "control": _control_note(request),
         "lora": _lora_note(request) if method == "tuneavideo" else None,
+        "region": request.region.describe() if request.region is not None else None,
         "grid_gif": {"every_nth_frame": step, "fps": clip.fps / step} if "gif" in config.formats else None,
         "source": {
             "path": clip.path,
@@ -122,13 +144,15 @@ def write_results(
     clip: Clip,
     edits: dict[str, tuple[str, list[np.ndarray]]],
     control_maps: list[np.ndarray] = (),
+    masks: torch.Tensor | None = None,
 ) -> list[str]:
     """Write ``edits`` (method -> (model name, videos)) so that ``request.out`` appears only once complete.
 
     One method: per prompt an MP4 and its sidecar, and the GIF grid, in the folder itself. Two
     (``--compare``): a subfolder each, plus per prompt ``compare-<prompt>.gif`` and ``.mp4``.
     ``control_maps``: one (F, H, W, 3) uint8 video per control of ``request``, a grid column each after
-    the source. What goes in the files is put together first, then everything is written. Returns the
+    the source; ``masks``: a region edit's (F, H, W) masks, a column after those and a ``<prompt>.mask.mp4``
+    per edit. What goes in the files is put together first, then everything is written. Returns the
     names in the folder.
     """
     config = request.config
@@ -140,7 +164,7 @@ def write_results(
         method: [sidecar(request, prompt, clip, model, method) for prompt in config.prompts]
         for method, (model, _) in edits.items()
     }
-    head = [_source_column(clip), *_control_columns(request, control_maps)]
+    head = [_source_column(clip), *_control_columns(request, control_maps), *_mask_column(request, masks)]
     grids = {method: [*head, *zip(config.prompts, videos, strict=True)] for method, (_, videos) in edits.items()}
     comparisons = _comparisons(request, head, edits["img2img"][1], edits["tuneavideo"][1]) if len(edits) > 1 else []
     step = gif_step(len(clip.frames))  # a GIF shows every step-th frame, at fps / step
@@ -153,6 +177,9 @@ def write_results(
             if mp4:
                 for name, video, record in zip(names, videos, sidecars[method], strict=True):
                     write_video(folder / f"{name}.mp4", video, clip.fps, sound=track)
+                    if masks is not None:
+                        write_video(folder / f"{name}.mask.mp4", _mask_frames(masks), clip.fps)
+                        record["region"]["mask"] = f"{name}.mask.mp4"
                     write_json(folder / f"{name}.json", {"video": f"{name}.mp4", **record})
             if gif:
                 write_gif_grid(folder / "grid.gif", _every(grids[method], step), clip.fps / step)

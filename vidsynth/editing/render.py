@@ -29,6 +29,7 @@ from vidsynth.media.video import Clip
 from vidsynth.models.lora_stack import apply_loras
 from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.pipelines.loading import load_pipeline
+from vidsynth.regions.blend import LatentBlend
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def render_edits(
     config: InferenceConfig,
     inversion_cache: str | Path | None = None,
     control_maps: list[np.ndarray] = (),
+    blend: LatentBlend | None = None,
 ) -> list[np.ndarray]:
     """Edit the clip whose latents are ``video_latents`` (1, 4, F, h, w) once per prompt of ``config``.
 
@@ -110,7 +112,8 @@ def render_edits(
     DDIM-inverted clip (``config.inversion_steps``), else from noise drawn with ``config.seed``.
     ``inversion_cache``: optional file for the inverted latents (see :func:`invert_clip`).
     ``control_maps``: one (F, H, W, 3) uint8 map video per ControlNet of ``pipe``; the inversion runs
-    without them. Returns one video per prompt, (F, H, W, 3) uint8.
+    without them. ``blend``: a region edit's latent blending (:mod:`vidsynth.regions.blend`); the sampling
+    starts from the end of its inversion trajectory. Returns one video per prompt, (F, H, W, 3) uint8.
     """
     if video_latents.ndim != 5 or video_latents.shape[0] != 1:
         raise VidSynthError(
@@ -120,7 +123,9 @@ def render_edits(
     _, _, num_frames, height, width = video_latents.shape
     control = control_arguments(config, list(control_maps))
     start = None
-    if config.inversion:
+    if blend is not None:
+        start = blend.trajectory[-1]
+    elif config.inversion:
         start = invert_clip(pipe, video_latents, config, inversion_cache)  # (1, 4, F, h, w)
     videos = []
     for prompt in events.steps(config.prompts, "prompts"):
@@ -138,10 +143,22 @@ def render_edits(
             output_type="latent",
             window=config.window,
             window_overlap=config.window_overlap,
+            callback_on_step_end=blend,
             **control,
         )
         videos.append(pipe.decode_video(output.videos, VAE_CHUNK))  # (F, H, W, 3) uint8
     return videos
+
+
+def video_pipeline(
+    request: EditRequest, controlnet: ControlNetModel | MultiControlNetModel | None = None
+) -> TuneAVideoPipeline:
+    """The request's video pipeline: its model, LoRAs scaled and fused, the VAE's slicing as asked."""
+    pipe = load_pipeline(request.model, request.dtype, request.device, controlnet=controlnet)
+    apply_loras(pipe, request.config.lora_scale, list(request.loras))  # scaled and fused before sampling
+    if not request.config.vae_slicing:
+        pipe.vae.disable_slicing()
+    return pipe
 
 
 def edit_tuneavideo(
@@ -159,9 +176,8 @@ def edit_tuneavideo(
     structure guidance (``vidsynth.control``), for a pipeline built here.
     """
     if pipe is None:
-        pipe = load_pipeline(request.model, request.dtype, request.device, controlnet=controlnet)
-        apply_loras(pipe, request.config.lora_scale, list(request.loras))  # scaled and fused before sampling
-    if not request.config.vae_slicing:
+        pipe = video_pipeline(request, controlnet)
+    elif not request.config.vae_slicing:
         pipe.vae.disable_slicing()
     if video_latents is None:
         video_latents = encode_clip(pipe, clip)  # (1, 4, F, h, w)

@@ -156,6 +156,11 @@ def resolve_region(
     text = {"word": config.region, "segment": config.segment}.get(source)
     spec = dict(source=source, text=text, threshold=config.mask_threshold, dilate=config.mask_dilate)
     if source == "word":
+        if config.method != "tuneavideo" and not config.compare:
+            raise VidSynthError(
+                "a --region word's mask comes from the video model's attention, and --method img2img does not run "
+                "it. Use --compare, or --segment / --mask-video for the baseline"
+            )
         spec["word_prompt"] = word_prompt(config.region, source_prompt, config.prompts)
     elif source == "segment":
         spec.update(point=_scaled(config.segment_point, span), box=_scaled(config.segment_box, span))

@@ -1,7 +1,8 @@
 """The name ``tiny``: offline models with random weights, usable wherever a model is named.
 
 ``pretrained_model_path: tiny`` (train), ``--base tiny`` (inference), ``clip_model: tiny`` and
-``--clip-model tiny`` (experiments, evaluate), ``--controlnet tiny`` and ``--depth-model tiny`` (controls)
+``--clip-model tiny`` (experiments, evaluate), ``--controlnet tiny`` and ``--depth-model tiny`` (controls),
+``--segment-model tiny`` and ``--segment-text-model tiny`` (regions: a tiny SAM 2 video model and a tiny CLIPSeg)
 and ``--model tiny`` (animate: a tiny Stable Video Diffusion) run every stage with no download and no GPU:
 for smoke runs, the demo and the web app. The pictures and scores are noise. Each kind is built once,
 from seed 0, into one cache folder, ``<HF_HOME>/vidsynth-tiny/<kind>`` (``HF_HOME`` as huggingface_hub
@@ -19,7 +20,7 @@ from vidsynth.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 TINY = "tiny"
-KINDS = ("sd", "clip", "depth", "controlnet", "svd")
+KINDS = ("sd", "clip", "depth", "controlnet", "svd", "sam2-video", "clipseg")
 
 
 def tiny_folder(kind: str) -> Path:
@@ -47,6 +48,14 @@ def _build(kind: str, path: Path) -> None:
         from vidsynth.testing.tiny_depth import build_tiny_depth
 
         build_tiny_depth(path, seed=0)
+    elif kind == "sam2-video":
+        from vidsynth.testing.tiny_segment import build_tiny_sam2_video
+
+        build_tiny_sam2_video(path, seed=0)
+    elif kind == "clipseg":
+        from vidsynth.testing.tiny_segment import build_tiny_clipseg
+
+        build_tiny_clipseg(path, seed=0)
     else:
         from vidsynth.testing.tiny_controlnet import build_tiny_controlnet
         from vidsynth.testing.tiny_sd import tiny_unet
