@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fetch a Stable Diffusion 1.x model from the Hugging Face hub into checkpoints/<name> (diffusers layout,
 # safetensors only, only the parts the VidSynth pipeline loads); with --kind, a Stable Video Diffusion
-# (image to video), ControlNet or depth model; with --control, the ControlNets and the depth model of
-# structure guidance.
+# (image to video), ControlNet, depth or segmentation model; with --control, the ControlNets and the depth model
+# of structure guidance; with --segment, the two segmentation models of region edits.
 #
 # Why this shape:
 #   - The hub is probed first with short timeouts, so a machine without network fails in seconds with one
@@ -20,6 +20,11 @@ readonly CONTROL_MODELS=(
     "controlnet lllyasviel/control_v11f1p_sd15_depth"
     "depth depth-anything/Depth-Anything-V2-Small-hf"
 )
+# What --segment fetches: the defaults of inference.py's --segment-model and --segment-text-model.
+readonly SEGMENT_MODELS=(
+    "sam2-video facebook/sam2.1-hiera-tiny"
+    "clipseg CIDAS/clipseg-rd64-refined"
+)
 readonly PROBE_TIMEOUT_S=10
 readonly PROG="${0##*/}"
 PYTHON="${PYTHON:-python3}"
@@ -30,11 +35,13 @@ usage() {
     cat <<EOF
 Usage: $PROG [MODEL_ID] [--kind KIND] [--dir DEST] [--fp16] [--revision REV] [--force]
        $PROG --control [--dir FOLDER] [--fp16] [--force]
+       $PROG --segment [--dir FOLDER] [--force]
        $PROG --verify-only DIR [--kind KIND] [--fp16]
 
 Fetch a Stable Diffusion 1.x model (diffusers layout, safetensors only) from the Hugging Face hub, a Stable
-Video Diffusion model for image to video (python -m vidsynth.animate), or a ControlNet or depth-estimation
-model for structure guidance (inference.py --control).
+Video Diffusion model for image to video (python -m vidsynth.animate), a ControlNet or depth-estimation
+model for structure guidance (inference.py --control), or a segmentation model for region edits
+(inference.py --segment).
 
 Arguments and options:
   MODEL_ID           hub id of a diffusers SD-1.x model (default: $DEFAULT_MODEL),
@@ -42,7 +49,9 @@ Arguments and options:
                      another --kind
   --kind KIND        what MODEL_ID is: sd (an SD-1.x model), svd (a diffusers Stable Video Diffusion model,
                      e.g. stabilityai/stable-video-diffusion-img2vid-xt), controlnet (a diffusers ControlNet,
-                     e.g. lllyasviel/control_v11p_sd15_canny) or depth (a transformers depth-estimation model).
+                     e.g. lllyasviel/control_v11p_sd15_canny), depth (a transformers depth-estimation model),
+                     sam2-video (a transformers SAM 2 video model, e.g. facebook/sam2.1-hiera-tiny) or clipseg
+                     (a transformers CLIPSeg model, e.g. CIDAS/clipseg-rd64-refined).
                      Without --kind: svd when MODEL_ID contains stable-video-diffusion, when DEST's (or with
                      --verify-only DIR's) model_index.json names StableVideoDiffusionPipeline, or when the
                      hub says the repository's model_index.json does; sd otherwise
@@ -50,6 +59,10 @@ Arguments and options:
                      inference.py looks first; with --dir, into FOLDER/<name>): the ControlNets
                      lllyasviel/control_v11p_sd15_canny and lllyasviel/control_v11f1p_sd15_depth (--fp16
                      applies to them) and the depth model depth-anything/Depth-Anything-V2-Small-hf
+  --segment          fetch what inference.py --segment uses by default, each into checkpoints/<name> (with
+                     --dir, into FOLDER/<name>): the SAM 2 video model facebook/sam2.1-hiera-tiny, which follows
+                     the region through the clip, and CLIPSeg CIDAS/clipseg-rd64-refined, which finds a text on
+                     the first frame
   --dir DEST         model folder to fill (default: checkpoints/<last part of MODEL_ID> in the repository)
   --fp16             fetch the *.fp16.safetensors weights instead of the full-precision ones (sd, svd,
                      controlnet)
@@ -62,7 +75,9 @@ Only the files that are loaded are fetched. For sd: model_index.json, scheduler/
 vae/ and unet/ (no safety checker, feature extractor, .ckpt, .bin, flax or onnx files); for svd:
 model_index.json, scheduler/, feature_extractor/preprocessor_config.json, image_encoder/, vae/ and unet/ (no
 single-file svd*.safetensors checkpoints); for controlnet: config.json and diffusion_pytorch_model.safetensors;
-for depth: config.json, model.safetensors and preprocessor_config.json. Files are staged in
+for depth: config.json, model.safetensors and preprocessor_config.json; for sam2-video: config.json and
+model.safetensors (its inputs are prepared without its processor); for clipseg: config.json,
+model.safetensors, preprocessor_config.json and the tokenizer files. Files are staged in
 <parent of DEST>/.partial-<name>/, where an interrupted download resumes when the same command is run again,
 and moved to DEST once verified; DEST/.complete marks a finished download, which later runs report as already
 complete without network.
@@ -92,7 +107,8 @@ log() {
 #   probe REPO REVISION SUFFIX DEST SECS KIND GIVEN  check the hub is reachable, the repo readable and complete, and
 #                                                    print the kind (sd becomes svd for a Stable Video Diffusion
 #                                                    repository unless GIVEN is 1); exit 2 if not
-# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant; KIND is sd, svd, controlnet or depth.
+# SUFFIX is "" for the full-precision weights, ".fp16" for the fp16 variant; KIND is sd, svd, controlnet, depth,
+# sam2-video or clipseg.
 read -r -d '' HELPER_PY <<'PY' || true
 import os
 import sys
@@ -103,6 +119,8 @@ KINDS = {
     "svd": ("a diffusers Stable Video Diffusion", "model_index.json"),
     "controlnet": ("a diffusers ControlNet", "config.json"),
     "depth": ("a transformers depth-estimation model", "config.json"),
+    "sam2-video": ("a transformers SAM 2 video model", "config.json"),
+    "clipseg": ("a transformers CLIPSeg model", "config.json"),
 }
 
 
@@ -114,6 +132,14 @@ def missing_files(present, suffix, kind):
     if kind == "depth":  # AutoModelForDepthEstimation and AutoImageProcessor.from_pretrained
         required = ["config.json", "model.safetensors", "preprocessor_config.json"]
         return [name for name in required if not present(name)]
+    if kind == "sam2-video":  # Sam2VideoModel.from_pretrained
+        return [name for name in ["config.json", "model.safetensors"] if not present(name)]
+    if kind == "clipseg":  # CLIPSegForImageSegmentation, AutoImageProcessor and AutoTokenizer.from_pretrained
+        required = ["config.json", "model.safetensors", "preprocessor_config.json", "tokenizer_config.json"]
+        missing = [name for name in required if not present(name)]
+        if not ((present("vocab.json") and present("merges.txt")) or present("tokenizer.json")):
+            missing.append("vocab.json + merges.txt (or tokenizer.json)")
+        return missing
     if kind == "svd":  # StableVideoDiffusionPipeline.from_pretrained
         required = [
             "model_index.json",
@@ -227,10 +253,10 @@ def probe(repo, revision, suffix, dest, timeout, kind, kind_given):
             ), kind
     missing = missing_files({entry.rfilename for entry in info.siblings or []}.__contains__, suffix, kind)
     if missing:
-        hint = "Drop --fp16" if suffix else "Try --fp16"
+        hint = "Drop --fp16, pick" if suffix else "Try --fp16, pick" if kind in ("sd", "svd", "controlnet") else "Pick"
         return (
             f"{repo} does not ship every needed file as safetensors (missing: {', '.join(missing)}). "
-            f"{hint}, pick another --revision, or pick {what} repository that has them."
+            f"{hint} another --revision, or pick {what} repository that has them."
         ), kind
     return None, kind
 
@@ -291,6 +317,7 @@ revision=""
 suffix=""
 force=0
 control=0
+segment=0
 KIND="" # empty until --kind or default_kind says
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -299,11 +326,13 @@ while [[ $# -gt 0 ]]; do
             exit 0
             ;;
         --kind)
-            [[ $# -ge 2 ]] || die "--kind needs sd, svd, controlnet or depth. Usage: $PROG MODEL_ID --kind KIND"
+            [[ $# -ge 2 ]] ||
+                die "--kind needs sd, svd, controlnet, depth, sam2-video or clipseg. Usage: $PROG MODEL_ID --kind KIND"
             KIND="$2"
             shift
             ;;
         --control) control=1 ;;
+        --segment) segment=1 ;;
         --dir)
             [[ $# -ge 2 ]] || die "--dir needs a folder. Usage: $PROG [MODEL_ID] --dir DEST"
             dest="$2"
@@ -331,14 +360,21 @@ while [[ $# -gt 0 ]]; do
 done
 
 case "$KIND" in
-    "" | sd | svd | controlnet | depth) ;;
-    *) die "unknown --kind $KIND. Use sd (an SD-1.x model), svd (Stable Video Diffusion), controlnet or depth." ;;
+    "" | sd | svd | controlnet | depth | sam2-video | clipseg) ;;
+    *)
+        die "unknown --kind $KIND. Use sd (an SD-1.x model), svd (Stable Video Diffusion), controlnet, depth," \
+            "sam2-video or clipseg."
+        ;;
 esac
 kind_given=0
 [[ -z "$KIND" ]] || kind_given=1
-[[ "$KIND" != depth || -z "$suffix" ]] ||
-    die "depth models ship one precision; drop --fp16 (inference.py casts it to --dtype)."
+case "$KIND" in
+    depth | sam2-video | clipseg)
+        [[ -z "$suffix" ]] || die "$KIND models ship one precision; drop --fp16 (inference.py casts it to --dtype)."
+        ;;
+esac
 
+[[ "$control" -eq 0 || "$segment" -eq 0 ]] || die "pass --control or --segment, not both (run the script twice)."
 if [[ "$control" -eq 1 ]]; then
     [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "${KIND:-sd}" == sd ]] ||
         die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
@@ -348,6 +384,19 @@ if [[ "$control" -eq 1 ]]; then
         options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
         [[ "$force" -eq 0 ]] || options+=(--force)
         [[ "$kind" != controlnet || -z "$suffix" ]] || options+=(--fp16)
+        bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
+    done
+    exit 0
+fi
+
+if [[ "$segment" -eq 1 ]]; then
+    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && -z "$KIND" && -z "$suffix" ]] ||
+        die "--segment fetches a fixed set of models; pass only --dir or --force with it."
+    parent="${dest:-$SCRIPT_DIR/checkpoints}"
+    for entry in "${SEGMENT_MODELS[@]}"; do
+        read -r kind id <<<"$entry"
+        options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
+        [[ "$force" -eq 0 ]] || options+=(--force)
         bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
     done
     exit 0
@@ -373,6 +422,8 @@ fi
 if [[ -z "$model_id" && "${KIND:-sd}" != sd ]]; then
     example="lllyasviel/control_v11p_sd15_canny (or use --control)"
     [[ "$KIND" != svd ]] || example="stabilityai/stable-video-diffusion-img2vid-xt"
+    [[ "$KIND" != sam2-video ]] || example="facebook/sam2.1-hiera-tiny (or use --segment)"
+    [[ "$KIND" != clipseg ]] || example="CIDAS/clipseg-rd64-refined (or use --segment)"
     die "--kind $KIND needs a MODEL_ID, e.g. $example."
 fi
 model_id="${model_id:-$DEFAULT_MODEL}"
@@ -426,6 +477,13 @@ mkdir -p "$staging"
 case "$KIND" in
     controlnet) includes=(config.json "diffusion_pytorch_model$suffix.safetensors") ;;
     depth) includes=(config.json model.safetensors preprocessor_config.json) ;;
+    sam2-video) includes=(config.json model.safetensors) ;;
+    clipseg)
+        includes=(
+            config.json model.safetensors preprocessor_config.json
+            tokenizer_config.json special_tokens_map.json vocab.json merges.txt tokenizer.json
+        )
+        ;;
     svd)
         includes=(
             model_index.json

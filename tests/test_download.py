@@ -77,6 +77,26 @@ SVD_UNWANTED = ["svd_xt.safetensors", "svd_xt_image_decoder.safetensors", "LICEN
 SVD_INDEX = json.dumps(
     {"_class_name": "StableVideoDiffusionPipeline", "image_encoder": ["transformers", "CLIPVisionModelWithProjection"]}
 ).encode()
+# The segmentation models' repositories (facebook/sam2.1-hiera-tiny's and CIDAS/clipseg-rd64-refined's layouts).
+SAM2_FILES = ["config.json", "model.safetensors"]
+CLIPSEG_FILES = [
+    "config.json",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+]
+SEGMENT_REPOS = {
+    "facebook/sam2.1-hiera-tiny": [
+        *SAM2_FILES,
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+        "README.md",
+    ],
+    "CIDAS/clipseg-rd64-refined": [*CLIPSEG_FILES, "pytorch_model.bin", "README.md"],
+}
 CONTROL_REPOS = {
     "lllyasviel/control_v11p_sd15_canny": CONTROLNET_REPO,
     "lllyasviel/control_v11f1p_sd15_depth": CONTROLNET_REPO,
@@ -167,6 +187,8 @@ def fake_hub():
         "org/gated-sd": {name: b"x" for name in names},
         "org/failing-sd": {name: b"x" for name in names},
         **{repo: {name: f"{repo}/{name}".encode() for name in files} for repo, files in CONTROL_REPOS.items()},
+        **{repo: {name: f"{repo}/{name}".encode() for name in files} for repo, files in SEGMENT_REPOS.items()},
+        "org/clipseg-bin-only": {name: b"x" for name in CLIPSEG_FILES[2:] + ["config.json", "pytorch_model.bin"]},
         "stabilityai/stable-video-diffusion-img2vid-xt": svd,
         "org/animator": svd,  # an SVD repository whose id does not say so
         "org/svd-fp16-only": {name: b"x" for name in SVD_FILES + SVD_FP16},
@@ -460,3 +482,46 @@ def test_svd_kind_comes_from_the_hub_when_the_id_does_not_say(tmp_path, fake_hub
     assert sorted(p.name for p in tmp_path.iterdir()) == ["animator"]  # nothing written by the refused ones
     proc = _run("--kind", "svd")
     assert proc.returncode == 2 and "e.g. stabilityai/stable-video-diffusion-img2vid-xt" in proc.stderr
+
+
+def test_segment_fetches_sam2_and_clipseg_with_only_their_loaded_files(tmp_path, fake_hub):
+    endpoint = f"http://127.0.0.1:{fake_hub.server_port}"
+    folders = tmp_path / "checkpoints"
+    proc = _run("--segment", "--dir", str(folders), endpoint=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in folders.iterdir()) == ["clipseg-rd64-refined", "sam2.1-hiera-tiny"]
+    assert _files(folders / "sam2.1-hiera-tiny") == {*SAM2_FILES, ".complete"}  # no processor configs: unused
+    assert _files(folders / "clipseg-rd64-refined") == {*CLIPSEG_FILES, ".complete"}  # no pytorch_model.bin
+    assert (folders / "sam2.1-hiera-tiny" / "model.safetensors").read_bytes() == (
+        b"facebook/sam2.1-hiera-tiny/model.safetensors"
+    )
+    seen = len(fake_hub.requests)
+    proc = _run("--segment", "--dir", str(folders), endpoint=endpoint)
+    assert proc.returncode == 0 and proc.stdout.count("already complete") == 2
+    assert len(fake_hub.requests) == seen
+
+    for extra, message in [("--fp16", "pass only --dir or --force"), ("--control", "--control or --segment")]:
+        proc = _run("--segment", extra, "--dir", str(tmp_path / "other"), endpoint=endpoint)
+        assert proc.returncode == 2 and message in proc.stderr
+    proc = _run("org/clipseg-bin-only", "--kind", "clipseg", "--dir", str(tmp_path / "bin"), endpoint=endpoint)
+    assert proc.returncode == 2 and "missing: model.safetensors" in proc.stderr
+    assert "Pick another --revision" in proc.stderr and "--fp16" not in proc.stderr  # one precision
+    assert not (tmp_path / "other").exists() and not (tmp_path / "bin").exists()
+
+
+def test_verify_only_checks_the_segmentation_kinds(tmp_path):
+    folder = _make_model(tmp_path / "clipseg", ["config.json", "model.safetensors", "preprocessor_config.json"])
+    proc = _run("--verify-only", str(folder), "--kind", "clipseg")
+    assert proc.returncode == 2
+    assert "missing: tokenizer_config.json, vocab.json + merges.txt (or tokenizer.json)." in proc.stderr
+    _make_model(folder, ["tokenizer_config.json", "tokenizer.json"])  # the layout save_pretrained writes
+    proc = _run("--verify-only", str(folder), "--kind", "clipseg")
+    assert proc.returncode == 0, proc.stderr
+
+    sam2 = _make_model(tmp_path / "sam2", ["config.json"])
+    proc = _run("--verify-only", str(sam2), "--kind", "sam2-video")
+    assert proc.returncode == 2 and "missing: model.safetensors." in proc.stderr
+    proc = _run("facebook/sam2.1-hiera-tiny", "--kind", "sam2-video", "--fp16")
+    assert proc.returncode == 2 and "drop --fp16" in proc.stderr
+    proc = _run("--kind", "clipseg")
+    assert proc.returncode == 2 and "e.g. CIDAS/clipseg-rd64-refined (or use --segment)" in proc.stderr
