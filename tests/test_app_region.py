@@ -18,9 +18,11 @@ from safetensors.torch import save_file
 
 from vidsynth import inference
 from vidsynth.app.handlers import PageHandlers
+from vidsynth.app.models import TINY_SEGMENT_NOTICE, segment_models
 from vidsynth.app.region import BACKGROUNDS, MASK_VIDEOS, SHOWN_SIDE
 from vidsynth.app.region_fields import click_frame, edit_mask
 from vidsynth.app.service import Studio
+from vidsynth.config.inference import SEGMENT_MODEL, SEGMENT_TEXT_MODEL
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import render_scene
 from vidsynth.media.video import read_frames
@@ -119,6 +121,12 @@ def test_each_kind_of_region_reaches_inference_py_as_its_flags(page, run, submit
     flags, config = queued(submitted[-1])
     assert region_of(config) == {"region": "man", "background_prompt": "a snowy beach"} and config.prompts == []
     assert "--background-prompt=a snowy beach" in flags and not any(flag.startswith("--prompt") for flag in flags)
+    for task in submitted[1:5]:  # a segmentation: the app's models (tiny here: none is on this machine)
+        flags, config = queued(task)
+        assert (
+            (config.segment_model, config.segment_text_model) == ("tiny", "tiny") == page.studio.models.segment_models
+        )
+        assert "--segment-model=tiny" in flags and "--segment-text-model=tiny" in flags
     no_region = queued(submitted[len(asks) - 1])[0]
     assert not any(flag.startswith(("--region", "--segment", "--background", "--edit-")) for flag in no_region)
 
@@ -217,6 +225,18 @@ def test_bad_region_input_is_one_line_in_the_page_and_queues_nothing(page, studi
     assert unreadable.startswith("⚠️ Cannot read mask.mp4 as a video") and str(tmp_path) not in unreadable
     assert "\n" not in unreadable
     assert submitted == [] and list(studio.outputs.glob(f"{MASK_VIDEOS}/*")) == kept  # nothing queued or kept
+
+
+def test_the_segmentation_models_are_the_downloaded_ones_else_the_tiny_ones_with_a_notice(tmp_path):
+    assert segment_models(tmp_path) == (("tiny", "tiny"), TINY_SEGMENT_NOTICE)
+    sam2 = tmp_path / SEGMENT_MODEL.split("/")[1]
+    sam2.mkdir()
+    (sam2 / "config.json").write_text("{}")  # where download_models.sh --segment puts it
+    assert segment_models(tmp_path) == ((str(sam2), "tiny"), TINY_SEGMENT_NOTICE)
+    clipseg = tmp_path / SEGMENT_TEXT_MODEL.split("/")[1]
+    clipseg.mkdir()
+    (clipseg / "config.json").write_text("{}")
+    assert segment_models(tmp_path) == ((str(sam2), str(clipseg)), None)
 
 
 def test_the_mask_preview_is_the_shown_edits_mask_video(page, studio, run):

@@ -74,8 +74,9 @@ def parse_point(text: str) -> list[float]:
     return point
 
 
-def region_keys(choice: RegionChoice) -> dict:
-    """The InferenceConfig keys of ``choice`` (uploads by their upload path, kept later by :func:`keep_uploads`)."""
+def region_keys(choice: RegionChoice, segment_models: tuple[str, str]) -> dict:
+    """The InferenceConfig keys of ``choice`` (uploads by their upload path, kept later by :func:`keep_uploads`);
+    a segmentation uses ``segment_models`` (the app's SAM 2 video and CLIPSeg)."""
     word, segment, prompt = (
         text.strip() for text in (choice.word or "", choice.segment or "", choice.background_prompt or "")
     )
@@ -109,12 +110,16 @@ def region_keys(choice: RegionChoice) -> dict:
     keys = {"region": word or None, "segment": segment or None, "segment_point": point}
     keys |= {"mask_video": choice.mask_video or None, "background": background}
     keys |= {"background_prompt": prompt or None, "region_edit": choice.edit if given and not replaced else None}
+    if segment or point:
+        keys |= dict(zip(("segment_model", "segment_text_model"), segment_models, strict=True))
     return {key: value for key, value in keys.items() if value}
 
 
 def region_args(config: InferenceConfig) -> list[str]:
     """``inference.py``'s region flags for ``config``."""
     args = [f"{flag}={getattr(config, key)}" for key, flag in _FLAGS.items() if getattr(config, key) is not None]
+    if config.region_sources() == ["segment"]:
+        args += [f"--segment-model={config.segment_model}", f"--segment-text-model={config.segment_text_model}"]
     if config.segment_point:
         args.append("--segment-point=" + ",".join(str(value) for value in config.segment_point))
     if config.region_edit is not None:

@@ -35,6 +35,8 @@ def edit_mask(handlers: PageHandlers, run: str | None, edit: str | None) -> str 
 def region_fields(handlers: PageHandlers, run: gr.Dropdown) -> list:
     """The region options (in the order :meth:`PageHandlers.edit` takes them) and the first frame to click on."""
     with gr.Accordion("Region (edit part of the frame)", open=False) as options:
+        if notice := handlers.studio.models.segment_notice:
+            gr.Markdown(f"⚠️ {notice}", elem_classes="vs-notice", elem_id="segment-notice")
         word = gr.Textbox(label="region word", info="a word of the run's prompt or an edit prompt (cross-attention)")
         with gr.Row():
             segment = gr.Textbox(label="segment", info="what a segmentation model finds, e.g. person or face")

@@ -204,7 +204,7 @@ class Studio:
             control_scales=numbers(control.get("scales"), "control_scales"),
             loras=style_loras(lora.get("styles"), numbers(lora.get("scales"), "lora_scales"), self.models.loras),
             lora_scale=number(lora.get("tuned", 1.0), "lora_scale", float),
-            region=region_keys(region),
+            region=region_keys(region, self.models.segment_models),
         )
         config = keep_uploads(edit_config(form), self.outputs)
         if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits
