@@ -37,11 +37,16 @@ def region_fields(handlers: PageHandlers, run: gr.Dropdown) -> list:
     with gr.Accordion("Region (edit part of the frame)", open=False) as options:
         if notice := handlers.studio.models.segment_notice:
             gr.Markdown(f"⚠️ {notice}", elem_classes="vs-notice", elem_id="segment-notice")
-        word = gr.Textbox(label="region word", info="a word of the run's prompt or an edit prompt (cross-attention)")
+        word = gr.Textbox(
+            "", label="region word", info="a word of the run's prompt or an edit prompt (cross-attention)"
+        )
         with gr.Row():
-            segment = gr.Textbox(label="segment", info="what a segmentation model finds, e.g. person or face")
+            segment = gr.Textbox("", label="segment", info="what a segmentation model finds, e.g. person or face")
             point = gr.Textbox(
-                label="segment point", info="X,Y in the clip's pixels: click the first frame", elem_id="segment-point"
+                "",
+                label="segment point",
+                info="X,Y in the clip's pixels: click the first frame",
+                elem_id="segment-point",
             )
         frame = gr.Image(
             label="first frame (click the subject)", type="numpy", interactive=False, elem_id="region-frame"
@@ -51,8 +56,12 @@ def region_fields(handlers: PageHandlers, run: gr.Dropdown) -> list:
         edit = gr.Radio([(label, key) for key, label in EDIT_CHOICES.items()], value="inside", label="region edit")
         with gr.Row():
             background = gr.File(label="background", file_types=["image", "video"], elem_id="background")
-            colour = gr.Textbox(label="background colour", info="#RRGGBB, or blur (instead of a file)")
-        prompt = gr.Textbox(label="background prompt", info="a new background made by the video model")
+            colour = gr.Textbox("", label="background colour", info="#RRGGBB, or blur (instead of a file)")
+        prompt = gr.Textbox(
+            "",
+            label="background prompt",
+            info='a new background made by the video model: its prompt (leave "prompts" blank)',
+        )
 
     def show_frame(name: str | None) -> tuple:
         try:
