@@ -23,10 +23,8 @@ from PIL import Image
 
 from vidsynth import inference
 from vidsynth.app.edit import EditForm, edit_config, inference_args, inference_config
-from vidsynth.app.handlers import PageHandlers
 from vidsynth.app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobQueue
 from vidsynth.app.progress import Progress
-from vidsynth.app.region_fields import edit_mask
 from vidsynth.app.runs import validation_samples
 from vidsynth.app.server import serve
 from vidsynth.app.service import Studio
@@ -210,22 +208,6 @@ def test_upload_tune_edit_and_download_an_mp4_with_sound(app, client, uploaded, 
     assert video.has_audio and (video.num_frames, video.width, video.height) == (FRAMES, SIZE, SIZE)
     sidecar = json.loads(downloaded["a-red-ball.json"].read_text())
     assert (sidecar["prompt"], sidecar["num_inference_steps"], sidecar["inversion_steps"]) == (PROMPTS[0], 2, 2)
-
-
-def test_a_region_edit_with_an_uploaded_mask_video_runs_on_the_apps_copy_and_shows_its_mask(
-    app, client, queued, tmp_path
-):
-    studio = app[0]
-    mask = render_scene(tmp_path / "gradio-upload" / "ball mask.mp4", FRAMES, SIZE, SIZE, 8.0, audio_channels=0)
-    status = edit(client, "a green ball", mask_video=handle_file(str(mask)))
-    mask.unlink()  # the job reads the app's copy
-    job = wait_for(client, queued_id(status))
-    assert job["state"] == DONE, job["message"]
-    folder = Path(job["output"])
-    kept = json.loads((folder / "a-green-ball.json").read_text())["region"]["mask_video"]
-    assert Path(kept).parent == studio.outputs / "mask-videos" and Path(kept).name.startswith("ball-mask-")
-    assert edit_mask(PageHandlers(studio), "run-a", folder.name) == str(folder / "a-green-ball.mask.mp4")
-    assert probe_video(folder / "a-green-ball.mask.mp4").num_frames == FRAMES
 
 
 @contextmanager
