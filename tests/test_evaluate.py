@@ -193,3 +193,26 @@ def test_cli_exits_2_on_missing_sidecar_and_keeps_old_results(tiny_clip, source,
     assert "has no sidecar orphan.json" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "results.md").read_text() == "old results\n"
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_region_edit_gets_its_change_outside_the_mask(tiny_clip, source, tmp_path):
+    """The mask's left half is the region: only the right half's difference from the source counts."""
+    source_frames = render_frames(8, SIZE, SIZE)[INDICES]  # (4, 32, 32, 3)
+    edited = source_frames.copy()
+    edited[:, :, : SIZE // 2] = 255 - edited[:, :, : SIZE // 2]  # changed inside the region only
+    run = tmp_path / "run"
+    video = _write_edit(run, "region", edited, source, "a red ball", "tuneavideo")
+    _write_edit(run, "plain", edited, source, "a red ball", "tuneavideo")
+    masks = np.zeros_like(source_frames)
+    masks[:, :, : SIZE // 2] = 255
+    write_video(run / "region.mask.mp4", masks, fps=4.0)
+    sidecar = json.loads(video.with_suffix(".json").read_text())
+    sidecar["region"] = {"source": "mask-video", "edit": "inside", "mask": "region.mask.mp4"}
+    video.with_suffix(".json").write_text(json.dumps(sidecar))
+    main([str(run), "--clip-model", str(tiny_clip), "--out", str(tmp_path / "results")])
+    rows = {row["clip"]: row for row in json.loads((tmp_path / "results.json").read_text())["rows"]}
+    assert rows["plain"]["change_outside_region"] is None
+    assert rows["region"]["change_outside_region"] < 4  # the source's pixels there, through the codec
+    assert np.abs(edited.astype(float) - source_frames).mean() > 40  # the whole frame's change: the region's counts
+    header = (tmp_path / "results.md").read_text().splitlines()[2]
+    assert "| flicker | change outside region |" in header

@@ -85,6 +85,9 @@ class EditRequest:
         guidance = f", guided by {guides}" if guides else ""
         if self.loras:
             guidance += ", with LoRA " + " + ".join(f"{Path(s.ref).name} (scale {s.scale:g})" for s in self.loras)
+        if self.region is not None:
+            what = "a new background" if self.region.background is not None else f"the edit {self.region.edit}"
+            guidance += f", {what} of a region from {self.region.source} ({self.region.text or 'file'})"
         return (
             f"Editing {clip.num_frames} frames of {Path(clip.path).name} ({start:.2f}-{end:.2f} s from frame "
             f"{clip.start_frame}, stride {clip.stride}: {fps / clip.stride:.4g} fps) at {clip.width}x{clip.height}, "

@@ -8,6 +8,9 @@ flicker ratio are read back at exactly those indices and that size. One row per 
 method, so baselines and Tune-A-Video edits of the same clip sit side by side. An MP4 whose sidecar says
 ``"kind": "animation"`` (``python -m vidsynth.animate``) is scored by :mod:`vidsynth.evaluation.animation`:
 image alignment in place of text alignment, and its own flicker; the table's kind column says which applies.
+An edit limited to a region (its sidecar names its ``<prompt>.mask.mp4``) also gets "change outside region":
+the mean absolute difference from the source, in pixel levels (0-255), over the pixels outside the mask;
+the column appears only when such an edit is among the rows.
 
 Folders are searched with their subfolders, because inference.py writes each run into its own
 ``edits/<time>/`` (and ``--compare`` into ``img2img/`` and ``tuneavideo/`` below that). The results
@@ -56,9 +59,11 @@ _COLUMNS = {
     "text alignment": ("text_alignment", "{:.2f}"),
     "image alignment": ("image_alignment", "{:.2f}"),
     "flicker": ("flicker", "{:.3f}"),
+    "change outside region": ("change_outside_region", "{:.2f}"),
     "kind": ("kind", "{}"),
 }
-_EDIT_COLUMNS = [header for header in _COLUMNS if header not in ("image alignment", "kind")]
+_REGION = "change outside region"  # shown only when a region edit is among the rows
+_EDIT_COLUMNS = [header for header in _COLUMNS if header not in ("image alignment", "kind", _REGION)]
 # What the flicker column means for each kind of row.
 _FLICKER = {
     "edit": "the edit's frame-to-frame change ÷ its source's (1.0 = as steady as the source)",
@@ -134,6 +139,7 @@ def load_sidecar(video: Path) -> dict:
             "height": int(meta["height"]),
             "source_path": Path(meta["source"]["path"]),
             "frame_indices": frame_indices_from(meta["source"]["frame_indices"]),
+            "mask": video.parent / meta["region"]["mask"] if (meta.get("region") or {}).get("mask") else None,
         }
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise VidSynthError(
@@ -207,7 +213,19 @@ def _edit_row(video: Path, label: str, meta: dict, scorer: ClipScorer) -> dict:
         "text_alignment": text_alignment(image_emb, scorer.text_embedding(meta["prompt"])),
         "image_alignment": None,
         "flicker": flicker(edited, source),
+        "change_outside_region": None if meta["mask"] is None else change_outside(edited, source, meta["mask"]),
     }
+
+
+def change_outside(edited: np.ndarray, source: np.ndarray, mask_video: Path) -> float | None:
+    """Mean absolute difference (pixel levels) of ``edited`` from ``source`` outside the mask (None: no outside)."""
+    if not mask_video.is_file():
+        raise VidSynthError(f"mask video {mask_video} named by its sidecar is missing. Re-run inference.py")
+    masks = iio.imread(mask_video, index=None, plugin="FFMPEG").mean(axis=-1) >= 128  # (F, H, W)
+    outside = ~masks[: len(edited)]
+    if not outside.any():
+        return None
+    return float(np.abs(edited.astype(np.float32) - source.astype(np.float32))[outside].mean())
 
 
 def _cell(value: object, fmt: str) -> str:
@@ -220,16 +238,19 @@ def format_markdown(rows: list[dict], clip_model: str) -> str:
     column and what flicker means for each kind below it)."""
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     if kinds == ["edit"]:
-        columns = _EDIT_COLUMNS
+        columns = list(_EDIT_COLUMNS)
         intro = "Consistency and text alignment are 100 × cosine; flicker 1.0 = as steady as the source."
     else:
-        columns = list(_COLUMNS)
+        columns = [header for header in _COLUMNS if header != _REGION]
         intro = (
             "Consistency, text alignment and image alignment (of each frame with the animated image) are 100 × cosine."
         )
+    if any(row.get("change_outside_region") is not None for row in rows):
+        columns.insert(columns.index("flicker") + 1, _REGION)
+        intro += " Change outside region: mean |edit - source| in pixel levels outside the mask."
     lines = [f"CLIP model: `{clip_model}`. {intro}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = (_cell(row[_COLUMNS[header][0]], _COLUMNS[header][1]) for header in columns)
+        cells = (_cell(row.get(_COLUMNS[header][0]), _COLUMNS[header][1]) for header in columns)
         lines.append("| " + " | ".join(cells) + " |")
     if kinds != ["edit"]:
         lines += ["", "Flicker of " + "; of ".join(f"{kind}s: {_FLICKER[kind]}" for kind in kinds) + "."]
