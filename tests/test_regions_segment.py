@@ -57,3 +57,14 @@ def test_tiny_segmentation_models_give_one_mask_per_frame_from_a_text_or_a_point
     with pytest.raises(VidSynthError, match="a text, or with a point and/or a box"):
         segment_masks(frames, text="person", point=(1.0, 1.0), box=None, threshold=0.5, **common)
     assert "torchvision" not in sys.modules
+
+
+def test_a_segmentation_model_that_cannot_be_loaded_says_how_to_get_it(tmp_path):
+    frames = np.zeros((2, 16, 16, 3), np.uint8)
+    point = {"text": None, "point": (1.0, 1.0), "box": None, "device": CPU, "dtype": torch.float32, "threshold": 0.5}
+    with pytest.raises(
+        VidSynthError, match=r"segmentation model org/not-downloaded \(HF_HUB_OFFLINE is set\).*--segment"
+    ):
+        segment_masks(frames, model="org/not-downloaded", text_model="tiny", **point)
+    with pytest.raises(VidSynthError, match=f"cannot load the segmentation model {tmp_path}: .*--segment"):
+        segment_masks(frames, model=str(tmp_path), text_model="tiny", **point)  # a folder without a model

@@ -63,11 +63,18 @@ def _load(what: str, ref: str, load):
         raise VidSynthError(f"cannot load the {what} {ref}: {reason}. {DOWNLOAD_FIX.format(what=what)}") from err
 
 
-@functools.lru_cache(maxsize=1)
 def load_text_segmenter(ref: str, device: torch.device, dtype: torch.dtype) -> tuple:
-    """(CLIPSeg model, PIL image processor, tokenizer) of a folder or hub id, loaded once for repeated calls."""
-    folder = model_folder(ref, "clipseg")
+    """(CLIPSeg model, PIL image processor, tokenizer) of a folder, hub id or ``tiny``, in ``dtype`` on ``device``."""
+    return _text_segmenter(model_folder(ref, "clipseg"), device, dtype)
 
+
+def load_video_segmenter(ref: str, device: torch.device, dtype: torch.dtype) -> Sam2VideoModel:
+    """The SAM 2 video model of a folder, hub id or ``tiny``, in ``dtype`` on ``device``."""
+    return _video_segmenter(model_folder(ref, "sam2-video"), device, dtype)
+
+
+@functools.lru_cache(maxsize=1)  # loaded once for repeated calls (the web app's previews)
+def _text_segmenter(folder: str, device: torch.device, dtype: torch.dtype) -> tuple:
     def load():
         processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -78,9 +85,7 @@ def load_text_segmenter(ref: str, device: torch.device, dtype: torch.dtype) -> t
 
 
 @functools.lru_cache(maxsize=1)
-def load_video_segmenter(ref: str, device: torch.device, dtype: torch.dtype) -> Sam2VideoModel:
-    """The SAM 2 video model of a folder or hub id, loaded once for repeated calls."""
-    folder = model_folder(ref, "sam2-video")
+def _video_segmenter(folder: str, device: torch.device, dtype: torch.dtype) -> Sam2VideoModel:
     model = _load("segmentation model", folder, lambda: Sam2VideoModel.from_pretrained(folder))
     return model.to(device, dtype).eval()
 
@@ -151,7 +156,7 @@ def segment_masks(
         box = text_box(frames[0], text, text_model, device, dtype, threshold)
         logger.info("%r found in the first frame inside the box %s", text, box)
     sam = load_video_segmenter(model, device, dtype)
-    size = sam.config.image_size
+    size = sam.config.image_size if isinstance(sam.config.image_size, int) else sam.config.image_size[0]  # square
     video = torch.empty(num_frames, 3, size, size, dtype=dtype)  # on the CPU; SAM 2 moves one frame at a time
     for i, frame in enumerate(frames):
         video[i] = sam2_pixels(frame, size)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsynth.errors import VidSynthError
+from vidsynth.models.frozen_weights import compute_dtype
 from vidsynth.models.windows import window_starts, windowed_unet
 from vidsynth.pipelines.inversion import inversion_scheduler
 from vidsynth.regions.attention_maps import CrossAttentionStore, storing_cross_attention
@@ -71,7 +72,7 @@ def cross_attention_maps(
         raise VidSynthError("the word region needs an inversion trajectory of at least one step. Use --steps 1 or more")
     window = num_frames if window is None else min(window, num_frames)
     starts = window_starts(num_frames, window, window_overlap) if window < num_frames else [0]
-    device, dtype = pipe._execution_device, pipe.unet.dtype
+    device, dtype = pipe._execution_device, compute_dtype(pipe.unet)
     text, _ = pipe.encode_prompt([prompt] * latents.shape[0], device, 1, False)
     scheduler = inversion_scheduler(pipe.scheduler.config, steps)
     store = CrossAttentionStore(num_frames, tokens)
