@@ -59,7 +59,7 @@ class RegionChoice:
 
 
 def parse_point(text: str) -> list[float]:
-    """ "X,Y" as two numbers (none when blank)."""
+    """The text X,Y as two numbers (none when blank)."""
     if not text.strip():
         return []
     try:
