@@ -248,6 +248,14 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd
         ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
         ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
         ({"clip_model": "no/such-clip-model"}, "hub for the CLIP model no/such-clip-model .*hf download no/such-clip"),
+        (
+            {"grid": {"edit.segment": ["person"]}},
+            r"hub for the segmentation model facebook/sam2.1-hiera-tiny \(HF_HUB_OFFLINE is set\).*--segment",
+        ),
+        (
+            {"grid": {"edit.segment": ["person"]}, "edit": {"segment_model": "tiny"}},
+            r"hub for the segmentation text model CIDAS/clipseg-rd64-refined \(HF_HUB_OFFLINE is set\)",
+        ),
     ],
 )
 def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
