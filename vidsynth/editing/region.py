@@ -76,10 +76,10 @@ def _masks(request: EditRequest, clip: Clip, pipe=None, trajectory=None) -> torc
     )
 
 
-def edit_inside_region(
+def edit_region(
     request: EditRequest, clip: Clip, control_maps: list[np.ndarray] = (), controlnet: Controlnet = None
 ) -> tuple[list[np.ndarray], torch.Tensor]:
-    """The video model's edit, limited to the region: one (F, H, W, 3) uint8 video per prompt, and the masks."""
+    """The video model's edit inside (or outside) the region: one (F, H, W, 3) uint8 video per prompt, and the masks."""
     region, config = request.region, request.config
     pipe = video_pipeline(request, controlnet)
     latents = encode_clip(pipe, clip)  # (1, 4, F, h, w)

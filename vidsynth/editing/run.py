@@ -11,7 +11,7 @@ import logging
 
 from vidsynth.control import control_maps, load_controlnets
 from vidsynth.editing.outputs import write_results
-from vidsynth.editing.region import edit_inside_region, keep_source_around, masks_of, new_background
+from vidsynth.editing.region import edit_region, keep_source_around, masks_of, new_background
 from vidsynth.editing.render import edit_img2img, edit_tuneavideo
 from vidsynth.editing.request import EditRequest
 
@@ -29,7 +29,7 @@ def run_edit(request: EditRequest) -> list[str]:
         tuned, masks = new_background(request, clip, maps, controlnet)
     elif "tuneavideo" in request.methods:  # first: a word's masks come from its inversion
         if region is not None:
-            tuned, masks = edit_inside_region(request, clip, maps, controlnet)
+            tuned, masks = edit_region(request, clip, maps, controlnet)
         else:
             tuned = edit_tuneavideo(request, clip, control_maps=maps, controlnet=controlnet)
     edits = {}
