@@ -7,6 +7,7 @@ The browser reaches nothing but the app on 127.0.0.1 (every other host name reso
 """
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from accelerate.state import AcceleratorState, GradientState
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
@@ -120,6 +122,15 @@ def test_upload_a_clip_edit_a_run_and_watch_the_result(app_url, browser, tmp_pat
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
     if target := os.environ.get("VIDSYNTH_APP_SCREENSHOT"):
         shutil.copyfile(screenshot, target)
+
+    # Region options: the run's first frame, a click on it marked and read as a point in the clip's pixels.
+    browser.find_element(By.XPATH, "//button[contains(., 'Region (edit part of the frame)')]").click()
+    frame = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#region-frame img")))
+    ActionChains(browser).move_to_element(frame).click().perform()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "region-frame-status"), "Segment point"))
+    status = browser.find_element(By.ID, "region-frame-status").text
+    assert re.fullmatch(r"Segment point [\d.]+,[\d.]+ \(the clip's pixels\)", status), status
+    assert status.split()[2] == browser.find_element(By.CSS_SELECTOR, "#segment-point textarea").get_attribute("value")
 
     browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Animate']").click()
     wait.until(ready.text_to_be_present_in_element((By.ID, "animate-notice"), "random weights"))  # the tiny SVD

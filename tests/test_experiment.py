@@ -248,6 +248,14 @@ def test_ray_local_runs_the_grid_as_tasks(tmp_path, tiny_sd, tiny_clip, tiny_svd
         ({"clips": [{"video": "a.mp4", "prompt": "x", "edits": []}]}, "has no edit prompts"),
         ({"edit": {"video": "other.mp4"}}, "editing key 'video'.*is set per cell"),
         ({"clip_model": "no/such-clip-model"}, "hub for the CLIP model no/such-clip-model .*hf download no/such-clip"),
+        (
+            {"grid": {"edit.segment": ["person"]}},
+            r"hub for the segmentation model facebook/sam2.1-hiera-tiny \(HF_HUB_OFFLINE is set\).*--segment",
+        ),
+        (
+            {"grid": {"edit.segment": ["person"]}, "edit": {"segment_model": "tiny"}},
+            r"hub for the segmentation text model CIDAS/clipseg-rd64-refined \(HF_HUB_OFFLINE is set\)",
+        ),
     ],
 )
 def test_bad_experiment_file_fails_before_anything_runs(tmp_path, tiny_sd, clips, change, message):
@@ -487,6 +495,37 @@ def test_image_entries_take_only_the_animate_grid_and_video_entries_only_the_oth
         assert job.config.out == str(job.folder) and job.folder.parent == plan.out / "cells" / "product" / "animations"
     assert len({cell.edit.folder for cell in images}) == 4
     assert len(plan.tunings) == 2 + 1  # the clip's two tunings; the still's (empty) one
+
+
+def test_region_grid_keys_make_a_cell_per_value_and_a_misspelt_one_is_refused(tmp_path, tiny_sd, clips, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("beach.png")  # a background file, named from this folder
+    grid = {"edit.segment": ["person", "face"], "edit.background": ["#00ff00", "blur", "beach.png"]}
+    plan = make_plan(*load_experiment(write_experiment(tmp_path / "e.yaml", tiny_sd, tmp_path, clips[:1], grid)))
+    assert len(plan.cells) == 2 * 3 and len(plan.tunings) == 1  # one tuning edited six ways
+    values = [(cell.edit.config.segment, cell.edit.config.background) for cell in plan.cells]
+    backgrounds = ["#00ff00", "blur", str(tmp_path / "beach.png")]  # a file made absolute: cells run anywhere
+    assert sorted(values) == sorted(
+        (segment, background) for segment in ("person", "face") for background in backgrounds
+    )
+    assert (
+        len({cell.edit.folder for cell in plan.cells}) == 6
+        and plan.cells[0].label == "background=#00ff00, segment=person"
+    )
+    assert all(cell.edit.config.prompts == PROMPTS for cell in plan.cells)
+
+    grid = {"edit.region": ["ball", "flies"], "edit.region_edit": ["inside", "outside"]}
+    plan = make_plan(*load_experiment(write_experiment(tmp_path / "w.yaml", tiny_sd, tmp_path, clips[:1], grid)))
+    words = sorted((cell.edit.config.region, cell.edit.config.region_edit) for cell in plan.cells)
+    assert words == [("ball", "inside"), ("ball", "outside"), ("flies", "inside"), ("flies", "outside")]
+
+    for grid, message in (
+        ({"edit.regon": ["ball"]}, "'regon'.*Did you mean 'region'"),
+        ({"edit.background": ["#00ff00"]}, "--background needs a region"),
+        ({"edit.segment": ["person"], "edit.background": ["#0f0"]}, "--background colour '#0f0' does not parse"),
+    ):
+        with pytest.raises(VidSynthError, match=message):
+            make_plan(*load_experiment(write_experiment(tmp_path / "bad.yaml", tiny_sd, tmp_path, clips[:1], grid)))
 
 
 def test_an_image_entry_is_animated_per_motion_bucket_scored_and_a_bad_still_fails_alone(

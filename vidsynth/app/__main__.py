@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     studio = Studio(Path(args.outputs), max_upload_mb=args.max_upload_mb, keep_uploads_days=args.keep_uploads_days)
     try:
         page, url = serve(studio, args.host, args.port, share=args.share, auth=logins or None)
-        for notice in (studio.models.base_notice, studio.models.animator_notice, studio.models.clip_notice):
+        models = studio.models
+        for notice in (models.base_notice, models.animator_notice, models.segment_notice, models.clip_notice):
             if notice:
                 logger.warning("%s", notice.replace("**", "").replace("`", ""))
         login = " (login required)" if logins else ""

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidsynth.app.region import region_args
 from vidsynth.atomic import remove_stale_partials
 from vidsynth.commands import command
 from vidsynth.config.inference import InferenceConfig
@@ -41,6 +42,7 @@ class EditForm:
     control_scales: list[float] = field(default_factory=list)
     loras: list[str] = field(default_factory=list)  # style LoRAs stacked on the model: FILE:SCALE each
     lora_scale: float = 1.0  # a LoRA run's adapters: 0 = the base projections, 1 = as tuned
+    region: dict = field(default_factory=dict)  # the region keys (vidsynth.app.region.region_keys)
 
 
 def inference_config(form: EditForm) -> InferenceConfig:
@@ -62,6 +64,7 @@ def inference_config(form: EditForm) -> InferenceConfig:
         control_scales=list(form.control_scales),
         lora_scale=form.lora_scale,
         loras=list(form.loras),
+        **form.region,
     )
 
 
@@ -94,6 +97,7 @@ def inference_args(config: InferenceConfig, out: Path) -> list[str]:
         args += [f"{flag}={value}" for value in values]
     if config.lora_scale != 1.0:
         args.append(f"--lora-scale={config.lora_scale}")
+    args += region_args(config)
     if config.compare:
         args.append("--compare")
     if not config.inversion:
@@ -109,7 +113,8 @@ class EditTask:
     def __init__(self, config: InferenceConfig, clip_model: str):
         self.config, self.clip_model = config, clip_model
         run = Path(config.run).name
-        self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in config.prompts)
+        prompts = config.prompts or [config.background_prompt]  # a new background's prompt is the edit's
+        self.title = f"edit {run}: " + ", ".join(repr(prompt) for prompt in prompts)
         self.output: Path | None = None  # decided when it begins (the queue stores it)
 
     def spec(self) -> dict:

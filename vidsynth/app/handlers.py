@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidsynth.app.clips import describe_clip
 from vidsynth.app.jobs import RUNNING, WAITING, Job
+from vidsynth.app.region import RegionChoice
 from vidsynth.app.runs import run_edits, validation_samples
 from vidsynth.app.service import Studio
 from vidsynth.app.wording import ANIMATE_FIELDS, EDIT_FIELDS, QUEUE_FIELDS, TUNE_FIELDS, in_page_terms
@@ -123,16 +124,20 @@ class PageHandlers:
     def edit(
         self, run, prompts, steps, guidance, seed, inversion, method, compare, strength,
         controls, control_video, controlnets, control_scales, loras=(), lora_scales="", lora_scale=1.0,
+        region_word="", segment="", segment_point="", mask_video=None, region_edit="inside", background=None,
+        background_colour="", background_prompt="",
     ) -> str:  # fmt: skip
         """Queue an edit job; the job's number, or what is wrong."""
         control = {"kinds": controls, "video": control_video, "controlnets": controlnets, "scales": control_scales}
         lora = {"styles": loras, "scales": lora_scales, "tuned": lora_scale}
+        region = RegionChoice(region_word, segment, segment_point, mask_video, background, background_colour,
+                              background_prompt, region_edit)  # fmt: skip
         try:
             job = self.studio.edit(
-                run, prompts, steps, guidance, seed, inversion, method, compare, strength, control, lora
+                run, prompts, steps, guidance, seed, inversion, method, compare, strength, control, lora, region
             )
         except VidSynthError as err:
-            return problem(err, EDIT_FIELDS, uploads=(control_video,))
+            return problem(err, EDIT_FIELDS, uploads=(control_video, mask_video, background))
         return f"Job {job.id} queued: {job.task.title}"
 
     def animate(

@@ -1,7 +1,8 @@
 """The models the app offers: SD-1.x folders in ``checkpoints/`` (else the tiny offline one), the ControlNets
 (the documented defaults and the ControlNet folders in ``checkpoints/``), the image-to-video (Stable Video
 Diffusion) folders in ``checkpoints/`` (else the tiny offline one), the style LoRAs an edit may stack (the LoRA
-files in ``checkpoints/loras/``), and the CLIP that scores edits and animations
+files in ``checkpoints/loras/``), the segmentation models of region edits (SAM 2 video and CLIPSeg, when they are on
+this machine, else tiny offline ones), and the CLIP that scores edits and animations
 (``openai/clip-vit-large-patch14`` when it is on this machine, else a tiny offline one).
 
 These lists are all a page can choose from: the server refuses any other model, so nobody who reaches
@@ -21,6 +22,7 @@ from huggingface_hub import try_to_load_from_cache
 from safetensors import SafetensorError, safe_open
 
 from vidsynth.animation.model import PIPELINE_CLASS as SVD_CLASS
+from vidsynth.config.inference import SEGMENT_MODEL, SEGMENT_TEXT_MODEL
 from vidsynth.control.spec import DEFAULT_CONTROLNETS
 from vidsynth.evaluation.metrics import DEFAULT_CLIP_MODEL
 from vidsynth.testing.tiny_models import TINY, resolve_model
@@ -33,6 +35,11 @@ TINY_SD_NOTICE = (
 TINY_SVD_NOTICE = (
     "No Stable Video Diffusion model in `checkpoints/`: animating uses a tiny model with **random weights**, so "
     "every animation is noise. Put one there (`./download_models.sh stabilityai/stable-video-diffusion-img2vid-xt`)."
+)
+TINY_SEGMENT_NOTICE = (
+    "No segmentation models in `checkpoints/` or the Hugging Face cache: a *segment* text or a click on the first "
+    "frame uses tiny models with **random weights**, so the masks are noise. Fetch them with "
+    "`./download_models.sh --segment`."
 )
 TINY_CLIP_NOTICE = (
     f"Metrics scored with a tiny CLIP with **random weights** ({DEFAULT_CLIP_MODEL} is not on this machine): "
@@ -52,6 +59,8 @@ class Models:
     animators: list[str]  # image-to-video folders of checkpoints/; tiny alone when there are none
     animator_notice: str | None
     loras: dict[str, Path] = field(default_factory=dict)  # style LoRA files by their name in checkpoints/loras/
+    segment_models: tuple[str, str] = (TINY, TINY)  # SAM 2 video and CLIPSeg: region edits' segment_model keys
+    segment_notice: str | None = TINY_SEGMENT_NOTICE
 
 
 def _pipeline_class(folder: Path) -> str | None:
@@ -117,12 +126,20 @@ def lora_files(folder: Path) -> dict[str, Path]:
     return {file.relative_to(folder).as_posix(): file.absolute() for file in inside if _is_lora(file)}
 
 
-def _local_clip(checkpoints: Path) -> str | None:
-    """The real CLIP if it is here: ``checkpoints/clip-vit-large-patch14``, or in the Hugging Face cache."""
-    folder = checkpoints / DEFAULT_CLIP_MODEL.split("/")[1]
+def _local_model(checkpoints: Path, ref: str) -> str | None:
+    """The hub model ``ref`` if it is here: ``checkpoints/<name>`` (as ``download_models.sh`` puts it), or in the
+    Hugging Face cache."""
+    folder = checkpoints / ref.split("/")[1]
     if (folder / "config.json").is_file():
         return str(folder)
-    return DEFAULT_CLIP_MODEL if isinstance(try_to_load_from_cache(DEFAULT_CLIP_MODEL, "config.json"), str) else None
+    return ref if isinstance(try_to_load_from_cache(ref, "config.json"), str) else None
+
+
+def segment_models(checkpoints: Path) -> tuple[tuple[str, str], str | None]:
+    """The segmentation models region edits use (SAM 2 video, CLIPSeg): the defaults where they are here, else the
+    tiny ones, with a notice."""
+    found = tuple(_local_model(checkpoints, ref) or TINY for ref in (SEGMENT_MODEL, SEGMENT_TEXT_MODEL))
+    return found, TINY_SEGMENT_NOTICE if TINY in found else None
 
 
 def find_models(checkpoints: Path) -> Models:
@@ -130,11 +147,15 @@ def find_models(checkpoints: Path) -> Models:
     bases, base_notice = sd_folders(checkpoints), None
     if not bases:
         bases, base_notice = [Path(resolve_model(TINY))], TINY_SD_NOTICE
-    clip_model, clip_notice = _local_clip(checkpoints), None
+    clip_model, clip_notice = _local_model(checkpoints, DEFAULT_CLIP_MODEL), None
     if clip_model is None:
         clip_model, clip_notice = resolve_model(TINY, "clip"), TINY_CLIP_NOTICE
     animators = [str(folder) for folder in svd_folders(checkpoints)]
     animator_notice = None if animators else TINY_SVD_NOTICE
     controlnets = controlnet_choices(checkpoints)
     loras = lora_files(checkpoints / LORA_FOLDER)
-    return Models(bases, base_notice, clip_model, clip_notice, controlnets, animators or [TINY], animator_notice, loras)
+    segment, segment_notice = segment_models(checkpoints)
+    return Models(
+        bases, base_notice, clip_model, clip_notice, controlnets, animators or [TINY], animator_notice, loras, segment,
+        segment_notice,
+    )  # fmt: skip

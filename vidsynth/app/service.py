@@ -27,6 +27,7 @@ from vidsynth.app.edit import EditForm, EditTask, edit_config
 from vidsynth.app.jobs import Job, JobQueue
 from vidsynth.app.loras import lora_rank, style_loras
 from vidsynth.app.models import find_models
+from vidsynth.app.region import RegionChoice, keep_uploads, region_keys, upload_folders
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
 from vidsynth.app.uploads import check_upload, names_in_use, prune_uploads
@@ -67,10 +68,9 @@ def numbers(text: str | None, key: str) -> list[float]:
 
 
 class Studio:
-    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``stills/``, ``animations/``,
-    ``.queue/``), the models
-    and the job queue. Uploads are refused above ``max_upload_mb``; at start-up, kept ones older than
-    ``keep_uploads_days`` that nothing uses are removed (:mod:`vidsynth.app.uploads`)."""
+    """The app's state: ``outputs`` (runs, ``clips/``, ``control-videos/``, ``stills/``, ``animations/``, ``.queue/``,
+    the region uploads), the models and the job queue. Uploads are refused above ``max_upload_mb``; at start-up,
+    kept ones older than ``keep_uploads_days`` that nothing uses are removed (:mod:`vidsynth.app.uploads`)."""
 
     def __init__(
         self, outputs: Path, checkpoints: Path = CHECKPOINTS, max_upload_mb: int = 200, keep_uploads_days: float = 30
@@ -87,7 +87,7 @@ class Studio:
         kinds = {TuneTask.kind: TuneTask, EditTask.kind: EditTask, AnimateTask.kind: AnimateTask}
         self.queue = JobQueue(self.outputs / ".queue", kinds)
         unfinished = [job.task.spec() for job in self.queue.jobs() if job.active]
-        uploads = [self.clips, self.control_videos, self.stills]
+        uploads = [self.clips, self.control_videos, self.stills, *upload_folders(self.outputs)]
         prune_uploads(uploads, names_in_use(self.outputs, unfinished), keep_uploads_days)
         render_sample(self.clips)
 
@@ -175,17 +175,19 @@ class Studio:
             raise VidSynthError(f"job {taken[0].id} already tunes into {cfg.output_dir}. Give this run another name")
         return self.queue.submit(TuneTask(cfg, self.outputs / ".queue" / f"tune-{uuid.uuid4().hex[:12]}.yaml"))
 
-    def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None, lora=None):
+    def edit(self, run, prompts, steps, guidance, seed, inversion, method, compare, strength, control=None, lora=None,
+             region: RegionChoice | None = None):  # fmt: skip
         """Check an edit request as inference.py would, then queue it.
 
         ``control``: the structure guidance, {"kinds": ["canny", ...], "video": an uploaded map video or None,
         "controlnets": a list of :meth:`controlnets`' choices, "scales": comma-separated}. ``lora``: {"styles":
-        names of ``models.loras``, "scales": comma-separated, "tuned": a LoRA run's adapters' scale}.
-        """
-        control, lora = control or {}, lora or {}
+        names of ``models.loras``, "scales": comma-separated, "tuned": a LoRA run's adapters' scale}. ``region``:
+        the region options; its uploads are kept as control videos are."""
+        control, lora, region = control or {}, lora or {}, region or RegionChoice()
         video = control.get("video")
-        if video:
-            check_upload(Path(video), self.max_upload_mb)
+        for upload in (video, region.mask_video, region.background_file):
+            if upload:
+                check_upload(Path(upload), self.max_upload_mb)
         form = EditForm(
             run=self.run_path(run),
             prompts=lines(prompts),
@@ -202,8 +204,9 @@ class Studio:
             control_scales=numbers(control.get("scales"), "control_scales"),
             loras=style_loras(lora.get("styles"), numbers(lora.get("scales"), "lora_scales"), self.models.loras),
             lora_scale=number(lora.get("tuned", 1.0), "lora_scale", float),
+            region=region_keys(region, self.models.segment_models),
         )
-        config = edit_config(form)
+        config = keep_uploads(edit_config(form), self.outputs)
         if video:  # checked; kept, as uploads are, so that it outlives the upload while the job waits
             kept = keep_clip(Path(video), self.control_videos)
             config = dataclasses.replace(config, control_videos=[str(kept)])

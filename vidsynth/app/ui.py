@@ -15,6 +15,7 @@ import gradio as gr
 from vidsynth.app.animate_tab import animate_tab
 from vidsynth.app.handlers import MAX_VIDEOS, QUEUE_COLUMNS, SPAN_KEYS, ClipShown, EditShown, PageHandlers
 from vidsynth.app.lora_fields import lora_tuning_fields, style_lora_fields
+from vidsynth.app.region_fields import mask_preview, region_fields
 from vidsynth.app.runs import METRIC_COLUMNS
 from vidsynth.app.service import Studio
 
@@ -173,10 +174,11 @@ def _edit_request(handlers: PageHandlers) -> tuple:
         strength = gr.Number(0.5, label="img2img strength")
     control = _control_fields(handlers.studio)
     lora = style_lora_fields(handlers.studio)
+    region = region_fields(handlers, run)
     edit_button = gr.Button("Edit", variant="primary", elem_id="edit-button")
     edit_status = gr.Markdown(elem_id="edit-status")
     progress = gr.HTML(elem_id="edit-progress")
-    inputs = [run, prompts, steps, guidance, seed, inversion, method, compare, strength, *control, *lora]
+    inputs = [run, prompts, steps, guidance, seed, inversion, method, compare, strength, *control, *lora, *region]
     edit_button.click(handlers.edit, inputs, edit_status, api_name="edit")
     return run, progress
 
@@ -193,6 +195,7 @@ def _edit_tab(handlers: PageHandlers) -> tuple:
                     source = gr.Video(label="source", interactive=False, visible=False)
                     slots = [gr.Video(interactive=False, visible=False) for _ in range(MAX_VIDEOS)]
                 grid = gr.Image(label="GIF grid", type="filepath", interactive=False, visible=False)
+                mask_preview(handlers, run, edit)
                 metrics_note = gr.Markdown(elem_id="metrics-note")
                 metrics = gr.Dataframe(
                     headers=list(METRIC_COLUMNS),

@@ -41,6 +41,14 @@ EDIT_FIELDS = {
     "style LoRAs": ("--lora",),  # not the key: "loras" is also the LoRA folder's name in a path
     "style LoRA scales": ("lora_scales",),
     "tuned LoRA scale": ("lora_scale", "--lora-scale"),
+    "compare": ("--compare",),
+    "region word": ("--region",),  # flags only: "region", "segment" and "background" are also plain words
+    "segment": ("--segment",),
+    "segment point": ("segment_point", "--segment-point"),
+    "mask video": ("mask_video", "--mask-video"),
+    "region edit": ("region_edit", "--edit-inside", "--edit-outside"),
+    "background": ("--background",),
+    "background prompt": ("background_prompt", "--background-prompt"),
 }
 ANIMATE_FIELDS = {
     "image": ("--image",),
@@ -70,6 +78,11 @@ _PHRASES = (
     ),
     (r'e\.g\. --prompt ("[^"]*")', r"e.g. \1"),
     (r"Add --control canny\|depth or --control-video FILE", "Tick canny or depth, or upload a control video"),
+    (
+        r"Leave out --prompt, or use --edit-outside",
+        'Leave "prompts" blank, or clear "background prompt" and pick "edit outside the region"',
+    ),
+    (r"Leave out --no-inversion", 'Tick "start from the inverted clip"'),
     (r"\bPass (--[\w-]+)", r"Fill in \1"),
     (r"(not a video): Error reading [^)]*\)", r"\1)"),  # decord's reason only repeats the file's name
 )

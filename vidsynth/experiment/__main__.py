@@ -47,6 +47,27 @@ def check_animation_models(plan) -> None:
         model_facts(model)
 
 
+def check_segment_models(plan) -> None:
+    """Each segmentation model the region cells use is a folder here, in the cache, or on a hub that answers (no
+    weights loaded).
+
+    A missing one fails the experiment now, not each of its cells; ``tiny`` is built here the first time, so
+    cells running at once (Ray) find it built.
+    """
+    from vidsynth.hub import require_model
+    from vidsynth.regions.segment import DOWNLOAD_FIX, model_folder
+
+    wanted = {}
+    for config in (cell.edit.config for cell in plan.cells if cell.edit.kind == "edit"):
+        sources = config.region_sources()
+        if sources and (config.region_from or sources[0]) == "segment":
+            wanted[(config.segment_model, "sam2-video", "segmentation model")] = None
+            if config.segment:
+                wanted[(config.segment_text_model, "clipseg", "segmentation text model")] = None
+    for ref, kind, what in wanted:
+        require_model(model_folder(ref, kind), "config.json", what, DOWNLOAD_FIX.format(what=what))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from vidsynth.errors import VidSynthError
@@ -58,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment, clips = load_experiment(args.experiment, args.overrides, args.out)
     plan = make_plan(experiment, clips)
     check_animation_models(plan)
+    check_segment_models(plan)
     check_clip_model(experiment.clip_model)  # every cell needs it: a missing one fails now, not after each edit
     from vidsynth.config import save_config
     from vidsynth.experiment.lock import lock_folder

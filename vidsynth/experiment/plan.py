@@ -224,6 +224,9 @@ def _edit_cell(experiment: ExperimentConfig, train_layer: tuple, clip: ClipEntry
         start = _img2img_span(train)
     edit = config_from_layers(InferenceConfig, [(start, "the experiment"), *edit_layers])
     edit.prompts = list(clip.edits)
+    for key in ("mask_video", "background"):  # files (not a colour or blur) read by the cell, wherever it runs
+        if getattr(edit, key) and not getattr(edit, key).startswith("#") and getattr(edit, key) != "blur":
+            setattr(edit, key, _absolute_if_local(getattr(edit, key)))
     edit_folder = tuning.folder / "edits" / _folder_name(edit_values, _digest(edit, ("out", "run")))
     edit.out = str(edit_folder)
     if tuned:
