@@ -166,32 +166,31 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
     from vidsynth.media.video import probe_video
 
     run = load_run(cascade)
-    assert [stage.name for stage, _ in run.stages] == ["base", "up"] and run.class_names == [
-        "down",
-        "left",
-        "right",
-        "up",
-    ]
-    labels = [["left"] * 3 + ["up"] * 3, [0, 1, 2, 3, 0, 1]]  # names or class ids; 6 frames, the run trained on 4
+    names = run.class_names  # the directions the footage shows, sorted
+    assert [stage.name for stage, _ in run.stages] == ["base", "up"] and names == sorted(names) and len(names) > 1
+    first, last = names[0], names[-1]
+    labels = [[first] * 3 + [last] * 3, [0, 1, 1, 0, 1, 0]]  # names or class ids; 6 frames, the run trained on 4
     clips = sample_cascade(run, labels, num_frames=6, steps=2, seed=0)
     assert clips.shape == (2, 6, 3, 32, 32) and clips.min() >= -1 and clips.max() <= 1
     assert sample_cascade(run, labels, num_frames=6, steps=2, seed=0, upto_stage="base").shape == (2, 6, 3, 16, 16)
 
     out = tmp_path / "samples"
-    generate.main(["--run", str(cascade), "--labels", "left:3,up:3", "--num", "2", "--steps", "2", "--out", str(out)])
+    generate.main(
+        ["--run", str(cascade), "--labels", f"{first}:3,{last}:3", "--num", "2", "--steps", "2", "--out", str(out)]
+    )
     assert sorted(p.name for p in out.iterdir()) == ["0.mp4", "1.mp4", "grid.gif", "samples.json"]
     sidecar = json.loads((out / "samples.json").read_text())
     assert (sidecar["size"], sidecar["frames"], sidecar["stage"]) == (32, 6, "up")
-    assert [s["labels"] for s in sidecar["samples"]] == ["left:3,up:3", "left:3,up:3"]
+    assert [s["labels"] for s in sidecar["samples"]] == [f"{first}:3,{last}:3"] * 2
     video = probe_video(out / "0.mp4")
     assert (video.num_frames, video.width, video.height, video.fps) == (6, 32, 32, 4.0)  # 8 fps, every 2nd frame
 
     # Bad requests: one line, exit 2, no output folder.
     bad = tmp_path / "bad"
     asks = {
-        "unknown label 'sideways': the model knows down, left, right, up": ["--label", "sideways"],
-        "'up' is not name:count": ["--labels", "left:3,up"],
-        "--labels give 6 frames but --frames is 4": ["--labels", "left:3,up:3", "--frames", "4"],
+        f"unknown label 'sideways': the model knows {', '.join(names)}": ["--label", "sideways"],
+        f"{last!r} is not name:count": ["--labels", f"{first}:3,{last}"],
+        "--labels give 6 frames but --frames is 4": ["--labels", f"{first}:3,{last}:3", "--frames", "4"],
     }
     for message, ask in asks.items():
         assert message in exit_line(caplog, generate.main, ["--run", str(cascade), *ask, "--out", str(bad)])
@@ -203,7 +202,7 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
     (unconditional / "data.json").write_text(
         json.dumps({**json.loads((cascade / "data.json").read_text()), "class_names": None})
     )
-    line = exit_line(caplog, generate.main, ["--run", str(unconditional), "--label", "left", "--out", str(bad)])
+    line = exit_line(caplog, generate.main, ["--run", str(unconditional), "--label", first, "--out", str(bad)])
     assert line == "this model was trained without labels. Sample it without --labels/--label"
     assert not bad.exists()
 
