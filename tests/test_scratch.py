@@ -86,6 +86,11 @@ def test_one_frames_label_changes_that_frames_prediction_and_an_unconditional_mo
         assert (per_frame[[0, 1, 3]] > 0).all() and (per_frame[[0, 1, 3]] < per_frame[2]).all()
         with pytest.raises(VidSynthError, match="trained with labels"):
             unet(clips, timesteps)
+        if labels.dtype == torch.long:  # label_dropout: whole clips trained on the null class (id 4), for guidance
+            clips_labels = labels.repeat(200, 1)
+            dropped = diffusion.drop_labels(unet, clips_labels, 0.25, torch.Generator().manual_seed(0))
+            null = (dropped == 4).all(dim=1)
+            assert torch.equal(dropped[~null], clips_labels[~null]) and 0.15 < null.float().mean() < 0.35
     unconditional = build_unet(StageConfig(name="base", **TINY))
     with pytest.raises(VidSynthError, match="trained without labels"):
         unconditional(clips, timesteps, torch.tensor([[0, 1, 2, 3]]))
@@ -172,7 +177,12 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
     labels = [[first] * 3 + [last] * 3, [0, 1, 1, 0, 1, 0]]  # names or class ids; 6 frames, the run trained on 4
     clips = sample_cascade(run, labels, num_frames=6, steps=2, seed=0)
     assert clips.shape == (2, 6, 3, 32, 32) and clips.min() >= -1 and clips.max() <= 1
-    assert sample_cascade(run, labels, num_frames=6, steps=2, seed=0, upto_stage="base").shape == (2, 6, 3, 16, 16)
+    base = sample_cascade(run, labels, num_frames=6, steps=2, seed=0, upto_stage="base")
+    assert base.shape == (2, 6, 3, 16, 16)
+    # Classifier-free guidance: the null class (trained in place of labels, label_dropout) pushed away from.
+    guided = sample_cascade(run, labels, num_frames=6, steps=2, seed=0, upto_stage="base", guidance_scale=3.0)
+    assert guided.shape == base.shape and not torch.equal(guided, base)
+    assert run.stages[0][1].null_labels(torch.tensor([[0, 1]])).tolist() == [[len(names)] * 2]
 
     out = tmp_path / "samples"
     generate.main(
@@ -191,6 +201,7 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
         f"unknown label 'sideways': the model knows {', '.join(names)}": ["--label", "sideways"],
         f"{last!r} is not name:count": ["--labels", f"{first}:3,{last}"],
         "--labels give 6 frames but --frames is 4": ["--labels", f"{first}:3,{last}:3", "--frames", "4"],
+        "--guidance must be 1 (no guidance) or more, got 0.5": ["--guidance", "0.5"],
     }
     for message, ask in asks.items():
         assert message in exit_line(caplog, generate.main, ["--run", str(cascade), *ask, "--out", str(bad)])

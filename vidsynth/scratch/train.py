@@ -119,7 +119,7 @@ def train_stage(
 
     from vidsynth.atomic import atomic_path
     from vidsynth.scratch.batches import StageBatch, window_loader
-    from vidsynth.scratch.diffusion import noise_scheduler, training_loss
+    from vidsynth.scratch.diffusion import drop_labels, noise_scheduler, training_loss
     from vidsynth.scratch.model import build_unet
     from vidsynth.scratch.validation import Validation
     from vidsynth.training.checkpoints import save_checkpoint
@@ -170,8 +170,9 @@ def train_stage(
                 with accelerator.accumulate(unet):
                     batch = StageBatch.of(next(batches), stage, before, accelerator.device)
                     generator = step_generator(cfg.seed, step, micro_step, accelerator.process_index)
+                    labels = drop_labels(accelerator.unwrap_model(unet), batch.labels, cfg.label_dropout, generator)
                     with accelerator.autocast():
-                        loss = training_loss(unet, scheduler, batch.clips, batch.labels, batch.low_res, generator)
+                        loss = training_loss(unet, scheduler, batch.clips, labels, batch.low_res, generator)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
