@@ -192,6 +192,13 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
     sidecar = json.loads((out / "samples.json").read_text())
     assert (sidecar["size"], sidecar["frames"], sidecar["stage"]) == (32, 6, "up")
     assert [s["labels"] for s in sidecar["samples"]] == [f"{first}:3,{last}:3"] * 2
+    ranges = tmp_path / "ranges.csv"  # the training labels' format, for one clip: frames 0-1 first, 2-5 last
+    ranges.write_text(f"start_frame,end_frame,label\n0,2,{first}\n2,6,{last}\n")
+    by_file = tmp_path / "by-file"
+    generate.main(
+        ["--run", str(cascade), "--labels", str(ranges), "--frames", "6", "--num", "1", "--out", f"{by_file}"]
+    )
+    assert json.loads((by_file / "samples.json").read_text())["samples"][0]["labels"] == f"{first}:2,{last}:4"
     video = probe_video(out / "0.mp4")
     assert (video.num_frames, video.width, video.height, video.fps) == (6, 32, 32, 4.0)  # 8 fps, every 2nd frame
 
@@ -202,6 +209,7 @@ def test_the_cascade_makes_clips_of_the_last_stages_size_with_the_frames_asked(c
         f"{last!r} is not name:count": ["--labels", f"{first}:3,{last}"],
         "--labels give 6 frames but --frames is 4": ["--labels", f"{first}:3,{last}:3", "--frames", "4"],
         "--guidance must be 1 (no guidance) or more, got 0.5": ["--guidance", "0.5"],
+        "frame 6 of the 8 has no label": ["--labels", str(ranges), "--frames", "8"],
     }
     for message, ask in asks.items():
         assert message in exit_line(caplog, generate.main, ["--run", str(cascade), *ask, "--out", str(bad)])

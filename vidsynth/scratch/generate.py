@@ -71,18 +71,13 @@ def main(argv: list[str] | None = None) -> Path:
     from vidsynth.scratch.sample import read_run
 
     folder, config, footage = read_run(args.run)
-    if footage["label_dim"] is not None and not args.labels:
-        raise VidSynthError("this model takes a label vector per frame: give them with --labels FILE.csv|.npy")
-    labels = frame_labels(args.labels, args.label, footage["class_names"], footage["label_dim"])
-    frames = args.frames or config.data.num_frames
-    if labels is not None and args.label:
-        labels = labels * frames
+    fps = args.fps or footage["fps"]
+    labels = frame_labels(args.labels, args.label, footage, args.frames or config.data.num_frames, fps)
     if labels is not None and args.frames and len(labels) != args.frames:
         raise VidSynthError(f"--labels give {len(labels)} frames but --frames is {args.frames}. Make them agree")
-    frames = len(labels) if labels is not None else frames
+    frames = len(labels) if labels is not None else args.frames or config.data.num_frames
     per_sample, captions = plan_labels(labels, footage["class_names"], args.num, frames)
     out = new_output_folder(args.out, OUTPUTS / "scratch")
-    fps = args.fps or footage["fps"]
 
     from vidsynth.atomic import atomic_path
     from vidsynth.device import resolve_device
