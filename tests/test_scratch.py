@@ -96,7 +96,7 @@ def test_one_frames_label_changes_that_frames_prediction_and_an_unconditional_mo
         unconditional(clips, timesteps, torch.tensor([[0, 1, 2, 3]]))
 
 
-def test_a_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage):
+def test_two_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage):
     from vidsynth.scratch.data import FootageWindows
 
     windows = FootageWindows(footage / "videos", num_frames=4, frame_skip=1, resolution=8)
@@ -112,7 +112,7 @@ def test_a_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage
             return sum(diffusion.training_loss(unet, scheduler, clips, None, None, g).item() for g in draws) / 4
 
     before = held_out_loss()
-    for step in range(100):
+    for step in range(200):
         loss = diffusion.training_loss(unet, scheduler, clips, None, None, torch.Generator().manual_seed(step))
         loss.backward()
         optimizer.step()
