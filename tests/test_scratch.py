@@ -248,5 +248,8 @@ def test_bad_configs_are_refused_before_anything_is_written(tmp_path, footage, c
     assert "resume_from_checkpoint takes latest" in exit_line(
         caplog, train.main, ["--config", str(no_videos), "resume_from_checkpoint=checkpoint-3"]
     )
+    assert "config key 'data.num_workers' must be at least 0; got -1" in exit_line(
+        caplog, train.main, ["--config", str(no_videos), "data.num_workers=-1"]
+    )
     assert exit_line(caplog, train.main, ["--config", str(no_videos)]).startswith("No videos")
     assert not out.exists()

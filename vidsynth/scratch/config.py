@@ -116,6 +116,7 @@ class ScratchConfig:
             owner, name = (self.data, key[5:]) if key.startswith("data.") else (self, key)
             _at_least(key, getattr(owner, name), 1)
         _at_least("data.frame_skip", self.data.frame_skip, 0)
+        _at_least("data.num_workers", self.data.num_workers, 0)
         if not self.learning_rate > 0:
             raise VidSynthError(f"config key 'learning_rate' must be positive; got {self.learning_rate}. Use e.g. 2e-4")
         if not 0 <= self.label_dropout < 1:
