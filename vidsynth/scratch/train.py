@@ -67,19 +67,20 @@ def main(argv: list[str] | None = None) -> Path:
             f"got {cfg.resume_from_checkpoint!r}. Set resume_from_checkpoint=latest"
         )
     run.check_start([stage.name for stage in stages], resuming, cfg.overwrite)
-    dataset = open_footage(cfg)
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as start_accelerator makes it
+    with state.main_process_first():  # the main process builds the frame cache; the others then read it
+        dataset = open_footage(cfg)
     if cfg.report_to and importlib.util.find_spec("tensorboard") is None:
         logger.warning("tensorboard is not installed: no logs in %s (pip install tensorboard)", run.logs)
         cfg.report_to = None
 
     # Only now the heavy libraries, with the modules that use them; the folder is written by the main process.
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
     from vidsynth.media.writers import write_json
     from vidsynth.scratch.diffusion import noise_scheduler
 
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as start_accelerator makes it
     if state.is_main_process:
         run.root.mkdir(parents=True, exist_ok=True)
         if cfg.overwrite and not resuming:
@@ -185,7 +186,7 @@ def train_stage(
             progress.update(1)
             progress.set_postfix(loss=f"{loss_sum:.4f}")
             events.progress("training", step, total, loss=loss_sum, model=stage.name)
-            accelerator.log({"loss": loss_sum}, step=step)
+            accelerator.log({"loss": loss_sum, "lr": optimizer.param_groups[0]["lr"]}, step=step)
             if step % cfg.checkpointing_steps == 0 and accelerator.is_main_process:
                 folder = run.checkpoints(stage.name)
                 logger.info("Saved %s", save_checkpoint(accelerator, folder, step, cfg.checkpoints_total_limit))
