@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         epilog="Each command has its own --help, e.g. python -m vidsynth.scratch train --help",
     )
     parser.add_argument("command", choices=[*COMMANDS, "make-data"])
-    args, rest = parser.parse_known_args(argv[:1])
+    args = parser.parse_args(argv[:1])
     if args.command == "make-data":
         make_data(argv[1:])
         return

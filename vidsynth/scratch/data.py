@@ -120,12 +120,15 @@ class FootageWindows(Dataset):
     def window(self, index: int) -> tuple[Source, list[int]]:
         """The source and source frame indices of window ``index``."""
         number, start = self._locate(index)
+        return self.sources[number], self._frames(start)
+
+    def _frames(self, start: int) -> list[int]:
         stride = self.frame_skip + 1
-        return self.sources[number], list(range(start, start + self.num_frames * stride, stride))
+        return list(range(start, start + self.num_frames * stride, stride))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        number, _ = self._locate(index)
-        source, indices = self.window(index)
+        number, start = self._locate(index)
+        source, indices = self.sources[number], self._frames(start)
         if self._caches is None:
             frames = self._reader.read(source, indices)
         else:

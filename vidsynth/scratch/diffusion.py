@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from vidsynth.scratch.config import ScratchConfig
-from vidsynth.scratch.model import ScratchUNet, model_input
+from vidsynth.scratch.model import ScratchUNet, model_input, resize_clips
 
 
 def noise_scheduler(cfg: ScratchConfig) -> DDPMScheduler:
@@ -74,6 +74,8 @@ def ddim_sample(
     clips = torch.randn(shape, generator=generator).to(device)
     dtype = next(unet.parameters()).dtype
     guided = labels is not None and guidance_scale > 1
+    if low_res is not None:
+        low_res = resize_clips(low_res, shape[-1])  # once: model_input keeps a clip of the size already
     if guided:
         labels = torch.cat([labels, unet.null_labels(labels)])
         low_res = None if low_res is None else torch.cat([low_res, low_res])

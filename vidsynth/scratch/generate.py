@@ -83,13 +83,14 @@ def main(argv: list[str] | None = None) -> Path:
     from vidsynth.device import resolve_device
     from vidsynth.media.writers import write_gif_grid, write_json, write_video
     from vidsynth.scratch.sample import load_run, sample_cascade
+    from vidsynth.scratch.validation import as_frames
 
     run = load_run(folder.root, resolve_device(args.device))
     stage = args.stage or run.stages[-1][0].name
     logger.info("Sampling %d clip(s) of %d frames up to stage %s, %d DDIM steps", args.num, frames, stage, args.steps)
     with events.stage("sampling"):
         clips = sample_cascade(run, per_sample, frames, args.steps, args.seed, stage, args.guidance)
-    videos = [(clip.permute(1, 0, 2, 3) + 1) / 2 for clip in clips]  # each (3, F, S, S) in [0, 1]
+    videos = [as_frames(clip.permute(1, 0, 2, 3)) for clip in clips]  # each (3, F, S, S) in [0, 1]
     with atomic_path(out, folder=True) as partial:
         for n, video in enumerate(videos):
             write_video(partial / f"{n}.mp4", video, fps)

@@ -31,21 +31,14 @@ FrameLabels = Sequence[str] | Sequence[int] | np.ndarray | torch.Tensor | None
 
 @dataclass
 class ScratchRun:
-    """A trained run, loaded: its config, what its footage gave (labels, frame rate) and its trained stages."""
+    """A trained run, loaded: its config, its class names and its trained stages."""
 
     root: Path
     config: ScratchConfig
     stages: list[tuple[StageConfig, ScratchUNet]]  # the trained ones, base first
     scheduler_config: dict
     class_names: list[str] | None  # a class-conditional base: its labels, in class-id order
-    label_dim: int | None  # a base conditioned on vectors: their size
-    fps: float  # the frame rate of the training windows
     device: torch.device
-
-    @property
-    def num_frames(self) -> int:
-        """Frames of the windows the run trained on (a clip may have more or fewer)."""
-        return self.config.data.num_frames
 
 
 def read_run(run_dir: str | Path) -> tuple[ScratchRunFolder, ScratchConfig, dict]:
@@ -80,8 +73,6 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Scratch
         stages,
         scheduler_config,
         footage["class_names"],
-        footage["label_dim"],
-        footage["fps"],
         torch.device(device),
     )
 
