@@ -10,12 +10,12 @@ upsampler the (low-resolution, high-resolution) pair made from the same window.
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidsynth.scratch.config import ScratchConfig, StageConfig
 from vidsynth.scratch.model import resize_clips
+from vidsynth.training.step import step_generator
 
 
 @dataclass
@@ -33,8 +33,7 @@ class StepSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         for step in range(self.first, self.last):
             for micro_step in range(self.accumulation):
-                entropy = np.random.SeedSequence([self.seed, step, micro_step, self.process, 1]).generate_state(1)
-                generator = torch.Generator().manual_seed(int(entropy[0]))
+                generator = step_generator(self.seed, step, micro_step, self.process, stream=1)
                 yield from torch.randint(self.size, (self.batch,), generator=generator).tolist()
 
     def __len__(self) -> int:

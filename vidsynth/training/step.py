@@ -19,9 +19,16 @@ from vidsynth.training.encode import ClipLatents
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
-def step_generator(seed: int, step: int, micro_step: int = 0, process: int = 0) -> torch.Generator:
-    """A CPU generator for one micro-step; numpy's SeedSequence mixes the parts into independent streams."""
-    entropy = np.random.SeedSequence([seed, step, micro_step, process]).generate_state(1, dtype=np.uint64)[0]
+def step_generator(
+    seed: int, step: int, micro_step: int = 0, process: int = 0, stream: int | None = None
+) -> torch.Generator:
+    """A CPU generator for one micro-step; numpy's SeedSequence mixes the parts into independent streams.
+
+    ``stream``: another independent stream of the same micro-step (e.g. the windows it draws); None, the default,
+    is the stream of the noise and timesteps.
+    """
+    parts = [seed, step, micro_step, process] + ([] if stream is None else [stream])
+    entropy = np.random.SeedSequence(parts).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(entropy))
 
 
