@@ -1,6 +1,7 @@
 """The from-scratch model's data: windows, fitting to a square, labels, bad inputs, the shapes footage, streaming."""
 
 import csv
+import os
 import pickle
 import tracemalloc
 
@@ -76,7 +77,7 @@ def test_windows_frames_geometry_and_cache(footage, tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == stamps  # reused, not rebuilt
 
 
-def test_frame_folders_portrait_padding(tmp_path):
+def test_frame_folders_portrait_padding_and_a_re_exported_frame(tmp_path):
     for clip, count in (("one", 5), ("two", 6)):
         folder = tmp_path / "frames" / clip
         folder.mkdir(parents=True)
@@ -92,6 +93,16 @@ def test_frame_folders_portrait_padding(tmp_path):
     assert (pixels[..., :6] == -1).all() and (pixels[..., 18:] == -1).all()
     assert pixels[-1, :, :, 6:18].mean() == pytest.approx(200 / 127.5 - 1, abs=0.01)
     assert pixels[0, :, :, 6:18].mean() == pytest.approx(100 / 127.5 - 1, abs=0.01)
+
+    # a frame re-exported under the same name (the folder's own stat unchanged) is decoded again, not cached
+    cache, last = tmp_path / "cache", tmp_path / "frames" / "two" / "frame_5.png"
+    FootageWindows(tmp_path / "frames", num_frames=5, frame_skip=0, resolution=24, cache_dir=cache)
+    folder_stamp, stamp = (tmp_path / "frames" / "two").stat().st_mtime_ns, last.stat().st_mtime_ns
+    Image.new("RGB", (20, 40), (0, 0, 0)).save(last)
+    os.utime(last, ns=(stamp + 10**9, stamp + 10**9))  # a later export, even where mtimes are coarse
+    assert (tmp_path / "frames" / "two").stat().st_mtime_ns == folder_stamp
+    cached = FootageWindows(tmp_path / "frames", num_frames=5, frame_skip=0, resolution=24, cache_dir=cache)
+    assert (cached[2]["pixel_values"][-1, :, :, 6:18] == -1).all() and len(list(cache.iterdir())) == 3
 
 
 def test_labels_from_time_ranges(footage, tmp_path):

@@ -195,7 +195,10 @@ class FrameCache:
     def __init__(self, cache_dir: Path, source: Source, reader: FrameReader):
         resolution = reader.resolution
         stat = source.path.stat()
-        key = f"{_CACHE_VERSION}|{source.path}|{stat.st_size}|{stat.st_mtime_ns}|{source.num_frames}|{resolution}"
+        changed = stat.st_mtime_ns
+        if source.frames is not None:  # a folder's own stat misses an image re-exported under the same name
+            changed = max(changed, *((source.path / name).stat().st_mtime_ns for name in source.frames))
+        key = f"{_CACHE_VERSION}|{source.path}|{stat.st_size}|{changed}|{source.num_frames}|{resolution}"
         self.path = cache_dir / f"{Path(source.name).stem}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
         self.frame_bytes = resolution * resolution * 3
         self.resolution = resolution
