@@ -3,6 +3,8 @@
 import csv
 import os
 import pickle
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vidsynth.commands import child_env
 from vidsynth.errors import VidSynthError
 from vidsynth.media.video import read_frames
 from vidsynth.media.writers import write_video
@@ -241,6 +244,26 @@ def test_make_shapes_is_deterministic_and_its_labels_match_the_motion(tmp_path):
         assert hits == 63  # every frame moved in its label's direction
 
 
+_READ_WINDOWS = """
+import resource, sys
+import numpy as np
+from vidsynth.scratch.data import FootageWindows
+for cache in (None, sys.argv[2]):
+    ds = FootageWindows(sys.argv[1], num_frames=4, frame_skip=1, resolution=64, cache_dir=cache)
+    for index in np.linspace(0, len(ds) - 1, 8).astype(int):
+        ds[int(index)]
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _peak_rss(footage, cache) -> int:
+    """Bytes of the peak resident memory of a fresh process that reads 8 windows of ``footage``, decoded and
+    from a cache: it counts what tracemalloc cannot see (decord's and ffmpeg's buffers)."""
+    command = [sys.executable, "-c", _READ_WINDOWS, str(footage), str(cache)]
+    peak = int(subprocess.run(command, env=child_env(), capture_output=True, text=True, check=True).stdout)
+    return peak if sys.platform == "darwin" else peak * 1024  # ru_maxrss: kB on Linux, bytes on macOS
+
+
 def test_memory_does_not_grow_with_footage_length(tmp_path):
     """The same reads from a 10 s and a 100 s video allocate alike, and the dataset holds no frames."""
     peaks, sizes = [], []
@@ -257,3 +280,6 @@ def test_memory_does_not_grow_with_footage_length(tmp_path):
     # all 2500 frames at 32x32 would be 7.7 MB of uint8; one window's is 12 kB (and 49 kB as float)
     assert max(peaks) < 1_000_000 and max(peaks[2:]) < 2 * max(peaks[:2]), peaks
     assert max(sizes) < 20_000 and max(sizes[2:]) < 2 * max(sizes[:2]), sizes
+    # Resident memory too, at 64 px (64x48 decoded): the whole 100 s video would be 23 MB more than the 10 s one
+    rss = [_peak_rss(tmp_path / f"{seconds}", tmp_path / f"rss-cache{seconds}") for seconds in (10, 100)]
+    assert rss[1] - rss[0] < 12_000_000, rss  # about 0-5 MB apart
