@@ -351,8 +351,8 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
 ):
     import dataclasses
 
-    from vidsynth.editing.region import new_background
     from vidsynth.editing.request import resolve_request
+    from vidsynth.editing.run import edit_videos
     from vidsynth.regions.blend import feathered
 
     masks = mask_video(tmp_path / "masks.mp4", 2, (32, 32))
@@ -363,9 +363,10 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
     )  # fmt: skip
     request = resolve_request(config)
     clip_frames = request.clip.read()
-    (harmonized,), region = new_background(request, clip_frames)
+    videos, region = edit_videos(request, clip_frames)
+    (harmonized,) = videos["tuneavideo"]
     plain_request = dataclasses.replace(request, region=dataclasses.replace(request.region, harmonize=0.0))
-    (plain,), _ = new_background(plain_request, clip_frames)
+    (plain,) = edit_videos(plain_request, clip_frames)[0]["tuneavideo"]
     subject = region.numpy() == 1
     assert np.array_equal(harmonized[subject], clip_frames.frames[subject])
     assert np.array_equal(plain[subject], clip_frames.frames[subject])

@@ -76,13 +76,19 @@ def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndar
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
-def keep_source(edited: np.ndarray, source: np.ndarray, masks: torch.Tensor, edit: str, feather: int) -> np.ndarray:
+def keep_source(
+    edited: np.ndarray, source: np.ndarray, masks: torch.Tensor, edit: str, feather: int, harmonize: float = 0.0
+) -> np.ndarray:
     """The edited frames where the edit acts, the source's elsewhere; the soft edge lies outside the region.
 
     ``inside``: the edit on the region and its feathered edge, the source beyond; ``outside``: the source on
-    the region (the subject, exactly) and, fading over its edge, the edit beyond.
+    the region (the subject, exactly) and, fading over its edge, the edit beyond. ``harmonize`` S (a light
+    edit of a new background): the result mixed into ``source`` by S outside the region, the subject kept.
     """
-    region = masks.numpy()
+    alpha = feathered(masks.numpy(), feather)
     if edit == "inside":
-        return composite(edited, source, feathered(region, feather))
-    return composite(source, edited, feathered(region, feather))
+        return composite(edited, source, alpha)
+    kept = composite(source, edited, alpha)
+    if not harmonize:
+        return kept
+    return composite(source, kept, 1 - harmonize * (1 - alpha))  # 1 on the subject, 1 - S beyond its edge
