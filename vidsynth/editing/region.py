@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from diffusers import ControlNetModel, MultiControlNetModel
 
+from vidsynth.config.region import RegionSpec
 from vidsynth.editing.render import encode_clip, invert_clip, video_pipeline
 from vidsynth.editing.request import EditRequest
 from vidsynth.media.video import Clip
@@ -30,7 +31,6 @@ from vidsynth.pipelines import TuneAVideoPipeline
 from vidsynth.regions.background import replace_background
 from vidsynth.regions.blend import LatentBlend, keep_source, latent_mask
 from vidsynth.regions.masks import region_masks
-from vidsynth.regions.spec import RegionSpec
 
 
 @dataclass(frozen=True)
