@@ -248,12 +248,13 @@ def test_background_replacement_keeps_the_subject_s_pixels_exactly(tmp_path, cli
     from PIL import Image
 
     from vidsynth.media.video import read_clip
-    from vidsynth.regions.background import background_frames, replace_background
+    from vidsynth.regions.background import background_frames
+    from vidsynth.regions.blend import subject_over
 
     frames = read_clip(clip, FRAMES, SIZE, SIZE, 0, 2).frames  # (4, 32, 32, 3)
     masks = torch.zeros(FRAMES, SIZE, SIZE)
     masks[:, 8:24, 8:24] = 1
-    green = replace_background(frames, masks, "#00ff00", 2)
+    green = subject_over(frames, background_frames("#00ff00", frames), masks, 2)
     subject = masks.numpy() == 1
     assert np.array_equal(green[subject], frames[subject])
     assert (green[:, :, 27:] == [0, 255, 0]).all() and (green[:, :5] == [0, 255, 0]).all()  # past the 2-pixel edge

@@ -28,8 +28,8 @@ from vidsynth.editing.request import EditRequest
 from vidsynth.media.video import Clip
 from vidsynth.media.writers import to_uint8
 from vidsynth.pipelines import TuneAVideoPipeline
-from vidsynth.regions.background import replace_background
-from vidsynth.regions.blend import LatentBlend, keep_source, latent_mask
+from vidsynth.regions.background import background_frames
+from vidsynth.regions.blend import LatentBlend, keep_source, latent_mask, subject_over
 from vidsynth.regions.masks import region_masks
 
 
@@ -82,7 +82,8 @@ def prepare_region(
     if spec.background is None:
         frames, edit = clip.frames, spec.edit
     else:
-        frames, edit = replace_background(clip.frames, masks, spec.background, spec.feather), "outside"
+        background = background_frames(spec.background, clip.frames)
+        frames, edit = subject_over(clip.frames, background, masks, spec.feather), "outside"
         if renders:  # --harmonize: the composite is a new clip, inverted (not cached)
             latents = encode_clip(pipe, dataclasses.replace(clip, frames=frames))
             trajectory = invert_clip(pipe, latents, config, every_step=True)

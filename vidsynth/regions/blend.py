@@ -7,6 +7,7 @@ same timestep. :class:`LatentBlend` is a diffusers ``callback_on_step_end`` that
 wherever the edit does not act (a latent cell acts when any pixel of it does), so the edit's layout and
 the source's agree at every step. The decoded pixels are then composited: the edit where it acts, the
 source elsewhere, across a soft edge of ``feather`` pixels that lies outside the region (:func:`keep_source`).
+A background replacement puts the region's subject over new frames the same way (:func:`subject_over`).
 """
 
 import cv2
@@ -74,6 +75,13 @@ def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndar
     a = alpha[..., None].astype(np.float32)
     mixed = front.astype(np.float32) * a + back.astype(np.float32) * (1 - a)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def subject_over(frames: np.ndarray, background: np.ndarray, masks: torch.Tensor, feather: int) -> np.ndarray:
+    """The subject (``masks`` (F, H, W), 1 on it) of ``frames`` over ``background`` ((F, H, W, 3) uint8 each): exactly
+    ``frames`` on the mask, the matte feathered outwards, so the background begins ``feather`` pixels beyond its edge.
+    """
+    return composite(frames, background, feathered(masks.numpy(), feather))
 
 
 def keep_source(
