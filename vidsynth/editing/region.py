@@ -36,16 +36,12 @@ from vidsynth.regions.masks import region_masks
 @dataclass(frozen=True)
 class PreparedRegion:
     """The region's masks (F, H, W) {0, 1}, the frames the edit starts from (the clip's, or the subject over the
-    new background), where the edit acts, and, when the video model renders, its pipeline, the frames' latents
-    and the latent blending; ``blend`` is None when it does not (img2img only, or a new background as it is)."""
+    new background) and where the edit acts: what each method's videos are composited with."""
 
     spec: RegionSpec
     masks: torch.Tensor
     frames: np.ndarray
     edit: str  # inside | outside
-    pipe: TuneAVideoPipeline | None = None
-    latents: torch.Tensor | None = None
-    blend: LatentBlend | None = None
 
     def composite(self, videos: list) -> list[np.ndarray]:
         """Each edited video ((F, H, W, 3) uint8 or (3, F, H, W) in [0, 1]) where the edit acts, the source's frames
@@ -58,10 +54,20 @@ class PreparedRegion:
         ]
 
 
+@dataclass(frozen=True)
+class BlendedStart:
+    """What the video model renders a region edit from: its pipeline, the frames' latents, the latent blending."""
+
+    pipe: TuneAVideoPipeline
+    latents: torch.Tensor  # (1, 4, F, h, w)
+    blend: LatentBlend
+
+
 def prepare_region(
     request: EditRequest, clip: Clip, controlnet: ControlNetModel | MultiControlNetModel | None = None
-) -> PreparedRegion:
-    """The masks, once, and what the video model needs to render inside (or outside) the region."""
+) -> tuple[PreparedRegion, BlendedStart | None]:
+    """The masks, once, and what the video model renders the region edit from (None when it renders nothing: the
+    img2img baseline alone, or a new background without a harmonizing edit)."""
     spec, config = request.region, request.config
     renders = "tuneavideo" in request.methods and (spec.background is None or spec.harmonize > 0)
     pipe = video_pipeline(request, controlnet) if renders or spec.source == "word" else None
@@ -87,7 +93,8 @@ def prepare_region(
         if renders:  # --harmonize: the composite is a new clip, inverted (not cached)
             latents = encode_clip(pipe, dataclasses.replace(clip, frames=frames))
             trajectory = invert_clip(pipe, latents, config, every_step=True)
-    blend = None
+    start = None
     if renders:
         blend = LatentBlend(trajectory, latent_mask(masks, edit, spec.feather, tuple(latents.shape[-2:])))
-    return PreparedRegion(spec, masks, frames, edit, pipe, latents, blend)
+        start = BlendedStart(pipe, latents, blend)
+    return PreparedRegion(spec, masks, frames, edit), start

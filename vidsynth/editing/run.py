@@ -47,16 +47,17 @@ def edit_videos(
     The region's masks come first (a word's from the video model's inversion of the clip), then the
     renders (the video model's with the region's latent blending), then one composite per video.
     """
-    region = prepare_region(request, clip, controlnet) if request.region is not None else None
+    region, start = prepare_region(request, clip, controlnet) if request.region is not None else (None, None)
     videos = {}
     if "tuneavideo" in request.methods:  # first, as a word's masks came from its inversion
         if region is None:
             videos["tuneavideo"] = edit_tuneavideo(request, clip, control_maps=maps, controlnet=controlnet)
-        elif region.blend is None:  # a new background, no harmonizing edit: the composite is the result
+        elif start is None:  # a new background, no harmonizing edit: the composite is the result
             videos["tuneavideo"] = [region.frames] * len(request.config.prompts)
         else:
-            edits = render_edits(region.pipe, region.latents, request.config, control_maps=maps, blend=region.blend)
+            edits = render_edits(start.pipe, start.latents, request.config, control_maps=maps, blend=start.blend)
             videos["tuneavideo"] = region.composite(edits)
+            start = None  # the video model is let go before the baseline's loads
     if "img2img" in request.methods:  # never with a new background (refused when resolved)
         baseline = edit_img2img(request, clip, maps, controlnet)
         videos["img2img"] = baseline if region is None else region.composite(baseline)
