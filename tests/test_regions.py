@@ -248,12 +248,13 @@ def test_background_replacement_keeps_the_subject_s_pixels_exactly(tmp_path, cli
     from PIL import Image
 
     from vidsynth.media.video import read_clip
-    from vidsynth.regions.background import background_frames, replace_background
+    from vidsynth.regions.background import background_frames
+    from vidsynth.regions.blend import subject_over
 
     frames = read_clip(clip, FRAMES, SIZE, SIZE, 0, 2).frames  # (4, 32, 32, 3)
     masks = torch.zeros(FRAMES, SIZE, SIZE)
     masks[:, 8:24, 8:24] = 1
-    green = replace_background(frames, masks, "#00ff00", 2)
+    green = subject_over(frames, background_frames("#00ff00", frames), masks, 2)
     subject = masks.numpy() == 1
     assert np.array_equal(green[subject], frames[subject])
     assert (green[:, :, 27:] == [0, 255, 0]).all() and (green[:, :5] == [0, 255, 0]).all()  # past the 2-pixel edge
@@ -351,8 +352,8 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
 ):
     import dataclasses
 
-    from vidsynth.editing.region import new_background
     from vidsynth.editing.request import resolve_request
+    from vidsynth.editing.run import edit_videos
     from vidsynth.regions.blend import feathered
 
     masks = mask_video(tmp_path / "masks.mp4", 2, (32, 32))
@@ -363,9 +364,10 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
     )  # fmt: skip
     request = resolve_request(config)
     clip_frames = request.clip.read()
-    (harmonized,), region = new_background(request, clip_frames)
+    videos, region = edit_videos(request, clip_frames)
+    (harmonized,) = videos["tuneavideo"]
     plain_request = dataclasses.replace(request, region=dataclasses.replace(request.region, harmonize=0.0))
-    (plain,), _ = new_background(plain_request, clip_frames)
+    (plain,) = edit_videos(plain_request, clip_frames)[0]["tuneavideo"]
     subject = region.numpy() == 1
     assert np.array_equal(harmonized[subject], clip_frames.frames[subject])
     assert np.array_equal(plain[subject], clip_frames.frames[subject])

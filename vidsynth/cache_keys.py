@@ -1,4 +1,5 @@
-"""Cache files named by what their content depends on: the inverted latents and the control maps of a span.
+"""Cache files named by what their content depends on: the inverted latents, the control maps and the region masks
+of a span.
 
 A file is ``<cache>/<name>-<hash of its key><suffix>``: the key lists everything the content depends
 on (the model's and the clip's files by name, size and modification time, the span, the size, the
@@ -81,3 +82,39 @@ def inversion_cache_path(
         **({"loras": loras} if loras else {}),
     }
     return cache_file(cache_dir, run, "inversion", key, ".pt")
+
+
+class Region(Protocol):
+    """What a region's masks are made from (a :class:`vidsynth.config.region.RegionSpec`)."""
+
+    source: str
+    text: str | None
+    threshold: float
+    dilate: int
+    word_prompt: str | None
+    point: tuple[float, float] | None
+    box: tuple[float, float, float, float] | None
+    segment_model: str | None
+    segment_text_model: str | None
+
+
+def mask_cache_path(
+    cache_dir: str | None,
+    run: str | None,
+    span: Span,
+    region: Region,
+    dtype: str,
+    device_type: str,
+    model_files: list[str],
+    steps: int,
+) -> Path:
+    """``<cache>/mask-<hash>.pt``: a region's masks, keyed by span, size, the region's source and settings, dtype and
+    device type; a word's masks also by the model (``model_files``) and the inversion ``steps`` they come from."""
+    key = {**span_key(span), "source": region.source, "text": region.text, "threshold": region.threshold}
+    key.update(dilate=region.dilate, device=device_type, dtype=dtype)
+    if region.source == "word":
+        key.update(word_prompt=region.word_prompt, model=[fingerprint(ref) for ref in model_files], steps=steps)
+    else:
+        key.update(point=region.point, box=region.box, segment_model=region.segment_model)
+        key["segment_text_model"] = region.segment_text_model
+    return cache_file(cache_dir, run, "mask", key, ".pt")

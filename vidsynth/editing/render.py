@@ -45,37 +45,54 @@ def encode_clip(pipe: TuneAVideoPipeline, clip: Clip) -> torch.Tensor:
     return torch.cat(chunks, dim=2)
 
 
+def _read_inversion(path: Path | None, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The cached inversion in ``path`` if it can be read and has ``shape``; else None (it is only a cache)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged file raises one of several types
+        logger.warning("Ignoring unreadable inversion cache %s (%s)", path, err)
+        return None
+    if not isinstance(cached, torch.Tensor) or tuple(cached.shape) != shape:
+        logger.warning("Ignoring inversion cache %s: it does not fit this clip", path)
+        return None
+    logger.info("DDIM inversion read from cache %s", path)
+    return cached
+
+
 def invert_clip(
     pipe: TuneAVideoPipeline,
     video_latents: torch.Tensor,
     config: InferenceConfig,
     cache_path: str | Path | None = None,
-) -> torch.Tensor:
+    every_step: bool = False,
+) -> torch.Tensor | list[torch.Tensor]:
     """``pipe.invert(video_latents)`` (prompt "") with ``config``'s steps and windows, cached in ``cache_path``.
 
-    The caller keys the cache file on everything the result depends on (model, clip, size, steps,
-    dtype); a cache file that cannot be read or does not fit is ignored and rewritten.
+    ``every_step``: the whole trajectory instead, x0 first (one more entry than steps), as a region edit's
+    latent blending needs it; cached beside the plain inversion, in ``<cache_path stem>-steps.pt``. The
+    caller keys the cache file on everything the result depends on (model, clip, size, steps, dtype); a
+    cache file that cannot be read or does not fit is ignored and rewritten.
     """
-    cache_path = Path(cache_path) if cache_path is not None else None
-    if cache_path is not None and cache_path.is_file():
-        try:
-            cached = torch.load(cache_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # a damaged file raises one of several types; it is only a cache
-            logger.warning("Ignoring unreadable inversion cache %s (%s)", cache_path, err)
-        else:
-            if isinstance(cached, torch.Tensor) and cached.shape == video_latents.shape:
-                logger.info("DDIM inversion read from cache %s", cache_path)
-                return cached
-            logger.warning("Ignoring inversion cache %s: it does not fit this clip", cache_path)
+    path = Path(cache_path) if cache_path is not None else None
+    shape = tuple(video_latents.shape)
+    if every_step:
+        path = path.with_name(f"{path.stem}-steps.pt") if path is not None else None
+        shape = (config.inversion_steps + 1, *shape)
+    cached = _read_inversion(path, shape)
+    if cached is not None:
+        return [step.to(video_latents.device, video_latents.dtype) for step in cached] if every_step else cached
     inverted = pipe.invert(
         video_latents,
         num_inference_steps=config.inversion_steps,
+        return_all=every_step,
         window=config.window,
         window_overlap=config.window_overlap,
-    )  # (b, 4, F, h, w)
-    if cache_path is not None:
-        with atomic_path(cache_path) as tmp:
-            torch.save(inverted.cpu(), tmp)
+    )  # (b, 4, F, h, w), or a list of them from x0 on
+    if path is not None:
+        with atomic_path(path) as tmp:
+            torch.save((torch.stack(inverted) if every_step else inverted).cpu(), tmp)
     return inverted
 
 

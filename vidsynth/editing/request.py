@@ -12,11 +12,10 @@ module composes them, one call each:
 * the UNet's windows over the span: :mod:`vidsynth.models.windows`;
 * the output folder (new or empty; default ``<run>/edits/<time>``, else ``outputs/edits/<time>``):
   :mod:`vidsynth.workspace`; the device: :mod:`vidsynth.device`;
-* the controls and their ControlNets: :mod:`vidsynth.control.resolve`; the stacked LoRAs:
-  :mod:`vidsynth.models.lora_stack`;
-* where the inverted latents are cached: :mod:`vidsynth.cache_keys`;
+* the controls and their ControlNets: :mod:`vidsynth.control.resolve`;
 * the region an edit is limited to (``--region``, ``--segment``, ``--mask-video``) and what is done
-  with it: :mod:`vidsynth.regions.spec`.
+  with it: :mod:`vidsynth.config.region`; the stacked LoRAs: :mod:`vidsynth.models.lora_stack`;
+* where the inverted latents and the region's masks are cached: :mod:`vidsynth.cache_keys`.
 """
 
 import dataclasses
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import torch
 
-from vidsynth.cache_keys import fingerprint, inversion_cache_path
+from vidsynth.cache_keys import fingerprint, inversion_cache_path, mask_cache_path
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.config.region import RegionSpec, resolve_region
 from vidsynth.config.train import TrainDataConfig
 from vidsynth.control.resolve import resolve_controls
 from vidsynth.control.spec import ControlSpec
@@ -39,7 +39,6 @@ from vidsynth.models.lora_stack import StyleLora
 from vidsynth.models.windows import check_windows
 from vidsynth.pipelines.loading import ModelSource
 from vidsynth.pipelines.source import resolve_model_source
-from vidsynth.regions.spec import RegionSpec, resolve_region
 from vidsynth.workspace import OUTPUTS, new_output_folder
 
 TUNING_DEFAULTS = TrainDataConfig()  # frames and stride of a clip that no tuning run names
@@ -123,8 +122,8 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     out = new_output_folder(config.out, Path(config.run) / "edits" if config.run else OUTPUTS / "edits")
     check_windows(max(clip.num_frames, clip.window), clip.window, clip.window_overlap)
     device = resolve_device(config.device)
-    region = resolve_region(config, model.tuned_clip.get("prompt"), clip, model.source.files, device.type)
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
+    region = resolve_region(config, model.tuned_clip.get("prompt"), clip)
     loras = tuple(StyleLora.parse(text) for text in config.loras)
     cache = None
     if config.inversion and (config.method == "tuneavideo" or config.compare):
@@ -141,6 +140,18 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
             device.type,
             lora_key,
         )
+    if region is not None and region.source != "mask-video":  # the masks a model makes are cached
+        masks = mask_cache_path(
+            config.cache_dir,
+            config.run,
+            clip,
+            region,
+            config.dtype,
+            device.type,
+            model.source.files,
+            config.inversion_steps,
+        )
+        region = dataclasses.replace(region, cache=masks)
     resolved = dataclasses.replace(
         config,
         video=clip.path,

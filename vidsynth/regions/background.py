@@ -1,21 +1,18 @@
-"""Background replacement: the region's subject, exactly as it is, over a new background.
+"""The new background of a background replacement, frame by frame.
 
-``--background`` names the new background: an image (stretched to the frame), a video (its frames in
-order, from its start, looped if shorter than the edit, stretched), a colour ``#RRGGBB``, or ``blur``
-(the clip's own frames blurred, a portrait-mode look). The subject is the mask; the matte is feathered
-outwards (:func:`vidsynth.regions.blend.feathered`), so pixels of the mask are the source's bit for bit
-and the new background begins ``feather`` pixels beyond the mask's edge.
+``--background`` names it: an image (stretched to the frame), a video (its frames in order, from its
+start, looped if shorter than the edit, stretched), a colour ``#RRGGBB``, or ``blur`` (the clip's own
+frames blurred, a portrait-mode look). The region's subject is put over it by
+:func:`vidsynth.regions.blend.subject_over`.
 """
 
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from vidsynth.media.still import read_still
 from vidsynth.media.video import VIDEO_SUFFIXES, probe_video, read_frames
-from vidsynth.regions.blend import composite, feathered
 
 BLUR_FRACTION = 0.03  # --background blur: the Gaussian's sigma as a fraction of the frame's longer side
 
@@ -34,8 +31,3 @@ def background_frames(background: str, frames: np.ndarray) -> np.ndarray:
         return read_frames(background, [i % total for i in range(num_frames)], width, height)
     still = np.asarray(read_still(background).resize((width, height)))
     return np.broadcast_to(still, frames.shape).copy()
-
-
-def replace_background(frames: np.ndarray, masks: torch.Tensor, background: str, feather: int) -> np.ndarray:
-    """``frames``' subject (``masks`` (F, H, W), 1 on it) over ``background``: exactly ``frames`` on the mask."""
-    return composite(frames, background_frames(background, frames), feathered(masks.numpy(), feather))

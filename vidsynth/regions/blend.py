@@ -7,6 +7,7 @@ same timestep. :class:`LatentBlend` is a diffusers ``callback_on_step_end`` that
 wherever the edit does not act (a latent cell acts when any pixel of it does), so the edit's layout and
 the source's agree at every step. The decoded pixels are then composited: the edit where it acts, the
 source elsewhere, across a soft edge of ``feather`` pixels that lies outside the region (:func:`keep_source`).
+A background replacement puts the region's subject over new frames the same way (:func:`subject_over`).
 """
 
 import cv2
@@ -76,13 +77,26 @@ def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndar
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
-def keep_source(edited: np.ndarray, source: np.ndarray, masks: torch.Tensor, edit: str, feather: int) -> np.ndarray:
+def subject_over(frames: np.ndarray, background: np.ndarray, masks: torch.Tensor, feather: int) -> np.ndarray:
+    """The subject (``masks`` (F, H, W), 1 on it) of ``frames`` over ``background`` ((F, H, W, 3) uint8 each): exactly
+    ``frames`` on the mask, the matte feathered outwards, so the background begins ``feather`` pixels beyond its edge.
+    """
+    return composite(frames, background, feathered(masks.numpy(), feather))
+
+
+def keep_source(
+    edited: np.ndarray, source: np.ndarray, masks: torch.Tensor, edit: str, feather: int, harmonize: float = 0.0
+) -> np.ndarray:
     """The edited frames where the edit acts, the source's elsewhere; the soft edge lies outside the region.
 
     ``inside``: the edit on the region and its feathered edge, the source beyond; ``outside``: the source on
-    the region (the subject, exactly) and, fading over its edge, the edit beyond.
+    the region (the subject, exactly) and, fading over its edge, the edit beyond. ``harmonize`` S (a light
+    edit of a new background): the result mixed into ``source`` by S outside the region, the subject kept.
     """
-    region = masks.numpy()
+    alpha = feathered(masks.numpy(), feather)
     if edit == "inside":
-        return composite(edited, source, feathered(region, feather))
-    return composite(source, edited, feathered(region, feather))
+        return composite(edited, source, alpha)
+    kept = composite(source, edited, alpha)
+    if not harmonize:
+        return kept
+    return composite(source, kept, 1 - harmonize * (1 - alpha))  # 1 on the subject, 1 - S beyond its edge

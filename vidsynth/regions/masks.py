@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from vidsynth.atomic import atomic_path
+from vidsynth.config.region import RegionSpec
 from vidsynth.regions.mask_video import read_mask_video
-from vidsynth.regions.spec import RegionSpec
 
 logger = logging.getLogger(__name__)
 

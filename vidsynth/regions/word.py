@@ -70,14 +70,14 @@ def cross_attention_maps(
     steps = len(trajectory) - 1
     if steps < 1:
         raise VidSynthError("the word region needs an inversion trajectory of at least one step. Use --steps 1 or more")
-    window = num_frames if window is None else min(window, num_frames)
-    starts = window_starts(num_frames, window, window_overlap) if window < num_frames else [0]
-    device, dtype = pipe._execution_device, compute_dtype(pipe.unet)
+    device = pipe._execution_device
     text, _ = pipe.encode_prompt([prompt] * latents.shape[0], device, 1, False)
     scheduler = inversion_scheduler(pipe.scheduler.config, steps)
     store = CrossAttentionStore(num_frames, tokens)
-    unet = _WindowOffsets(pipe.unet, store, starts)
     with storing_cross_attention(pipe.unet, store):
+        window = num_frames if window is None else min(window, num_frames)
+        starts = window_starts(num_frames, window, window_overlap) if window < num_frames else [0]
+        unet, dtype = _WindowOffsets(pipe.unet, store, starts), compute_dtype(pipe.unet)
         for sample, timestep in zip(trajectory[:-1], scheduler.timesteps, strict=True):
             windowed_unet(unet, sample.to(device, dtype), timestep, text, window, window_overlap)
     if not store.sums:

@@ -1,10 +1,12 @@
 """An edit's region resolved before any model loads: where its mask comes from and what is done with it.
 
-:func:`resolve_region` turns the config's region options into one :class:`RegionSpec` (or None without
-a region) and refuses, with the fix, everything that can be known wrong from the text, the headers
-and the files: a region word in neither prompt, a mask video of another length or unreadable, a
-background file that is neither an image nor a video, a region edit that cannot blend with the source
-(no inversion, or inversion steps other than the sampling steps).
+:func:`resolve_region` turns the config's region options, with values already resolved (the tuning
+run's prompt, the span), into one :class:`RegionSpec` (or None without a region) and refuses, with the
+fix, everything that can be known wrong from the text, the headers and the files: a region word in
+neither prompt, a mask video of another length or unreadable, a background file that is neither an
+image nor a video, a region edit that cannot blend with the source (no inversion, or inversion steps
+other than the sampling steps). Data and checks only: where the masks are cached is named with the
+other cache files (:func:`vidsynth.cache_keys.mask_cache_path`).
 """
 
 import re
@@ -13,7 +15,6 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from vidsynth.cache_keys import cache_file, fingerprint, span_key
 from vidsynth.config.inference import InferenceConfig
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import ClipSpan
@@ -138,10 +139,11 @@ def _scaled(values: list[float], span: ClipSpan) -> tuple[float, ...] | None:
     return tuple(v * (sx if i % 2 == 0 else sy) for i, v in enumerate(values))
 
 
-def resolve_region(
-    config: InferenceConfig, source_prompt: str | None, span: ClipSpan, model_files: list[str], device_type: str
-) -> RegionSpec | None:
-    """The region of ``config`` checked and resolved, or None without one. ``source_prompt``: the run's train prompt."""
+def resolve_region(config: InferenceConfig, source_prompt: str | None, span: ClipSpan) -> RegionSpec | None:
+    """The region of ``config`` checked and resolved (its ``cache`` still unnamed), or None without one.
+
+    ``source_prompt``: the tuning run's prompt; ``span``: the resolved span of the clip.
+    """
     sources = config.region_sources()
     if not sources:
         return None
@@ -167,12 +169,6 @@ def resolve_region(
         spec.update(segment_model=config.segment_model, segment_text_model=config.segment_text_model)
     else:
         spec["mask_video"] = _mask_video(config.mask_video, span)
-    cache = None
-    if source != "mask-video":
-        key = {**span_key(span), **{k: v for k, v in spec.items()}, "device": device_type, "dtype": config.dtype}
-        if source == "word":
-            key.update(model=[fingerprint(ref) for ref in model_files], steps=config.inversion_steps)
-        cache = cache_file(config.cache_dir, config.run, "mask", key, ".pt")
     outside = config.background_prompt is not None or config.region_edit == "outside"
     return RegionSpec(
         edit="outside" if outside else "inside",
@@ -180,6 +176,5 @@ def resolve_region(
         harmonize=config.harmonize,
         background_prompt=config.background_prompt,
         feather=config.mask_feather,
-        cache=cache,
         **spec,
     )
