@@ -25,11 +25,11 @@ from PIL import Image, ImageDraw
 from vidsynth.app.animate import keep_still
 from vidsynth.app.clips import keep_clip
 from vidsynth.config.inference import COLOUR, InferenceConfig
+from vidsynth.config.region import BLUR
 from vidsynth.errors import VidSynthError
 from vidsynth.media.span import resolve_span
 from vidsynth.media.video import VIDEO_SUFFIXES, read_frames
 from vidsynth.pipelines.source import resolve_model_source
-from vidsynth.regions.spec import BLUR
 
 SHOWN_SIDE = 512  # the first frame's longer side on the page, at most
 MASK_VIDEOS, BACKGROUNDS = "mask-videos", "backgrounds"  # where uploads are kept, in the outputs folder
