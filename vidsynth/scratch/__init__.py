@@ -1,0 +1,1 @@
+"""Video diffusion models trained from scratch on a user's own footage."""
