@@ -11,15 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Image axes of the labels the shapes set moves in: (dx, dy) with y downwards. Other labels have no direction.
-DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-FOREGROUND = 0.3  # a pixel this far (mean over channels, in [-1, 1]) from the clip's background colour is a shape
+from vidsynth.scratch.shapes import DIRECTIONS  # label -> (dx, dy), y downwards
+
 
 
 class WindowClassifier(nn.Module):
     """A tiny conv net on a window's frames stacked as channels: it sees appearance and motion at once."""
 
-    def __init__(self, num_frames: int, num_classes: int, width: int = 32):
+    def __init__(self, num_frames: int, num_classes: int, width: int = 16):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(3 * num_frames, width, 3, stride=2, padding=1),
@@ -38,7 +37,7 @@ class WindowClassifier(nn.Module):
 
 
 def train_classifier(
-    clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, seed: int = 0
+    clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 200, seed: int = 0
 ) -> WindowClassifier:
     """A :class:`WindowClassifier` fitted to real windows ``clips`` with one class id each (``labels``, (N,))."""
     generator = torch.Generator().manual_seed(seed)
@@ -60,39 +59,17 @@ def classify(model: WindowClassifier, clips: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(part).argmax(dim=1) for part in clips.split(64)])
 
 
-def centroids(clip: torch.Tensor) -> torch.Tensor:
-    """Per frame, the centre of the pixels that differ from the clip's background colour, (F, 2) as (x, y);
-    NaN for a frame without such pixels. The background is the clip's median colour (shapes are small)."""
-    background = clip.permute(1, 0, 2, 3).flatten(1).median(dim=1).values.view(1, 3, 1, 1)
-    mask = (clip - background).abs().mean(dim=1) > FOREGROUND  # (F, S, S)
-    size = clip.shape[-1]
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
-    weight = mask.float().sum(dim=(1, 2))
-    x = (mask * xs).sum(dim=(1, 2)) / weight
-    y = (mask * ys).sum(dim=(1, 2)) / weight
-    return torch.stack([x, y], dim=1)  # 0/0: NaN
-
-
-def motion(clip: torch.Tensor) -> tuple[float, float] | None:
-    """The median displacement of the centroid between consecutive frames, (dx, dy) in pixels per frame
-    (the median ignores the jump of a shape that wraps round the edge); None without two frames with shapes."""
-    steps = centroids(clip).diff(dim=0)
-    steps = steps[~steps.isnan().any(dim=1)]
-    if len(steps) == 0:
-        return None
-    dx, dy = steps.median(dim=0).values.tolist()
-    return dx, dy
-
-
-def direction(clip: torch.Tensor, min_speed: float = 0.25) -> str | None:
-    """The label whose direction the clip's shapes move in (the larger axis decides); None when they barely
-    move (under ``min_speed`` pixels per frame) or none are seen."""
-    moved = motion(clip)
-    if moved is None or max(abs(moved[0]), abs(moved[1])) < min_speed:
-        return None
-    dx, dy = moved
-    axis = (1 if dx > 0 else -1, 0) if abs(dx) >= abs(dy) else (0, 1 if dy > 0 else -1)
-    return next(name for name, way in DIRECTIONS.items() if way == axis)
+def direction(clip: torch.Tensor) -> str | None:
+    """The label whose direction the clip's content moves in: the one-pixel shift (wrapping round the edges,
+    as the shapes do) that best turns each frame into the next, summed over the clip; None when no shift
+    beats standing still (nothing moves, or nothing moves one way)."""
+    before, after = clip[:-1], clip[1:]
+    errors = {
+        name: (torch.roll(before, shifts=(dy, dx), dims=(-2, -1)) - after).abs().mean().item()
+        for name, (dx, dy) in DIRECTIONS.items()
+    }
+    best = min(errors, key=errors.get)
+    return best if errors[best] < (before - after).abs().mean().item() else None
 
 
 def direction_matches(clips: torch.Tensor, names: list[str]) -> tuple[int, int]:
