@@ -79,6 +79,10 @@ def _check_keys(data: Any, schema: type, source: str, prefix: str = "") -> None:
             raise VidSynthError(_wrong_value(full, source, value, known[key]))
         if is_dataclass(known[key]) and isinstance(value, dict):
             _check_keys(value, known[key], source, prefix=f"{full}.")
+        item_schema = (typing.get_args(_optional(known[key])[0]) or [None])[0]
+        if is_dataclass(item_schema) and isinstance(value, list):  # a list of mappings, e.g. stages: [{...}, ...]
+            for index, item in enumerate(value):
+                _check_keys(item, item_schema, source, prefix=f"{full}[{index}].")
 
 
 def _wrong_value(key: str, source: str, value: Any, hint: Any) -> str:

@@ -111,12 +111,15 @@ class VideoUNet(UNet2DConditionModel):
         cross_attention_kwargs: dict | None = None,
         return_dict: bool = True,
         control: VideoControl | None = None,
+        class_labels: torch.Tensor | None = None,
     ) -> UNet2DConditionOutput | tuple[torch.Tensor]:
         """Predict noise for clips.
 
         sample: (b, c, f, h, w); timestep: scalar or (b,), one per clip shared by its frames;
         encoder_hidden_states: (b, tokens, dim), the same text for every frame. ``control``: ControlNet(s)
         and their maps (1 or b, 3, f, H, W); each frame's residuals are added to its down and mid blocks.
+        ``class_labels``: one label per frame, (b, f) class ids or (b, f, D) vectors, for a model with a class
+        embedding: folded with the frames, each frame's label joins its own time embedding.
         """
         if sample.ndim != 5:
             raise ValueError(f"VideoUNet expects (batch, channels, frames, height, width), got {tuple(sample.shape)}")
@@ -127,6 +130,8 @@ class VideoUNet(UNet2DConditionModel):
         frames = rearrange(sample, "b c f h w -> (b f) c h w")
         timestep = timestep.repeat_interleave(num_frames)  # (b f,)
         encoder_hidden_states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)  # (b f, L, D)
+        if class_labels is not None:
+            class_labels = class_labels.flatten(0, 1)  # (b f,) or (b f, D)
         residuals = {}
         if control is not None:
             images = [rearrange(m.expand(batch, -1, -1, -1, -1), "b c f h w -> (b f) c h w") for m in control.frames]
@@ -141,6 +146,7 @@ class VideoUNet(UNet2DConditionModel):
                 timestep,
                 encoder_hidden_states,
                 cross_attention_kwargs={**(cross_attention_kwargs or {}), "num_frames": num_frames},
+                class_labels=class_labels,
                 **residuals,
             )
             .sample

@@ -8,6 +8,7 @@ format :mod:`vidsynth.scratch.labels` reads. Everything is drawn from ``seed`` a
 project's writer, so the same seed gives the same decoded frames.
 """
 
+import colorsys
 import csv
 import os
 from pathlib import Path
@@ -53,14 +54,16 @@ def _draw(size: int, background, shapes: list[dict], positions: np.ndarray) -> n
 
 def _render(rng: np.random.Generator, num_frames: int, fps: int, size: int):
     """Frames (F, size, size, 3) uint8 and the label segments of one video."""
-    background = tuple(int(c) for c in rng.integers(0, 70, 3))
+    background = tuple(int(c) for c in rng.integers(0, 60, 3))
+    hue = rng.uniform()
     shapes = [
         {
             "kind": str(rng.choice(["disc", "square"])),
-            "colour": tuple(int(c) for c in rng.integers(140, 256, 3)),
+            # saturated colours, the second far from the first in hue, so the shapes stand apart
+            "colour": tuple(round(255 * c) for c in colorsys.hsv_to_rgb((hue + i * rng.uniform(0.3, 0.7)) % 1, 1, 1)),
             "radius": float(rng.uniform(0.09, 0.15) * size),
         }
-        for _ in range(int(rng.integers(1, 3)))
+        for i in range(int(rng.integers(1, 3)))
     ]
     positions = rng.uniform(0, size, (len(shapes), 2))
     segments = _segments(rng, num_frames, fps)

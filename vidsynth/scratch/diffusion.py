@@ -1,0 +1,64 @@
+"""The diffusion process of the from-scratch models: DDPM noising for training, DDIM for sampling, in pixel space.
+
+Clips are (b, 3, f, h, w) in [-1, 1]. One timestep per clip shared by its frames, independent noise for
+every pixel of every frame, and the ε objective. Every draw of a training step comes from the generator
+it is given (seeded by seed, step, micro-step and process): a resumed run redraws exactly what the
+uninterrupted one drew. Sampling draws its start noise from a generator seeded by the caller and runs
+DDIM with eta 0, so a seed gives the same clips again.
+"""
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from vidsynth.scratch.config import ScratchConfig
+from vidsynth.scratch.model import ScratchUNet, model_input
+
+
+def noise_scheduler(cfg: ScratchConfig) -> DDPMScheduler:
+    """The forward process every stage trains with (saved with the run as ``scheduler/``)."""
+    return DDPMScheduler(
+        num_train_timesteps=cfg.num_train_timesteps,
+        beta_schedule=cfg.beta_schedule,
+        prediction_type="epsilon",
+        clip_sample=True,  # pixels: x0 estimates are kept in [-1, 1]
+    )
+
+
+def training_loss(
+    unet: ScratchUNet | torch.nn.Module,
+    scheduler: DDPMScheduler,
+    clips: torch.Tensor,
+    labels: torch.Tensor | None,
+    low_res: torch.Tensor | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """MSE between the predicted and the drawn noise of ``clips`` (b, 3, f, h, w); a scalar float32 tensor."""
+    noise = torch.randn(clips.shape, generator=generator).to(clips.device)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clips.shape[0],), generator=generator)
+    timesteps = timesteps.to(clips.device)
+    noisy = scheduler.add_noise(clips, noise, timesteps)
+    prediction = unet(model_input(noisy, low_res), timesteps, labels).sample
+    return F.mse_loss(prediction.float(), noise.float())
+
+
+@torch.no_grad()
+def ddim_sample(
+    unet: ScratchUNet,
+    scheduler_config: dict,
+    shape: tuple[int, int, int, int, int],
+    labels: torch.Tensor | None,
+    low_res: torch.Tensor | None,
+    steps: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """Clips of ``shape`` (b, 3, f, s, s) in [-1, 1]: DDIM (eta 0) from noise drawn on the CPU with ``generator``."""
+    scheduler = DDIMScheduler.from_config(scheduler_config)
+    scheduler.set_timesteps(steps, device=device)
+    clips = torch.randn(shape, generator=generator).to(device)
+    dtype = next(unet.parameters()).dtype
+    for t in scheduler.timesteps:
+        noise = unet(model_input(clips, low_res).to(dtype), t, labels).sample
+        clips = scheduler.step(noise.float(), t, clips).prev_sample
+    return clips.clamp(-1, 1)
