@@ -14,7 +14,6 @@ from torch import nn
 from vidsynth.scratch.shapes import DIRECTIONS  # label -> (dx, dy), y downwards
 
 
-
 class WindowClassifier(nn.Module):
     """A tiny conv net on a window's frames stacked as channels: it sees appearance and motion at once."""
 
