@@ -156,7 +156,7 @@ def train_stage(
 
     on_main = accelerator.is_local_main_process
     progress = tqdm(total=total, initial=step, unit="step", desc=f"Training {stage.name}", disable=not on_main)
-    events.begin("training", total, step=step, stage=stage.name)
+    events.begin("training", total, step=step, model=stage.name)
     try:
         while step < total:
             loss_sum = 0.0
@@ -177,7 +177,7 @@ def train_stage(
             step += 1
             progress.update(1)
             progress.set_postfix(loss=f"{loss_sum:.4f}")
-            events.progress("training", step, total, loss=loss_sum, stage=stage.name)
+            events.progress("training", step, total, loss=loss_sum, model=stage.name)
             accelerator.log({"loss": loss_sum}, step=step)
             if step % cfg.checkpointing_steps == 0 and accelerator.is_main_process:
                 folder = run.checkpoints(stage.name)

@@ -63,4 +63,4 @@ class Validation:
                 columns.append((f"input {self.before.resolution}px", as_frames(batch.low_res[index])))
             columns.append((caption, as_frames(clip)))
         path = write_gif_grid(self.run.sample(self.stage.name, step) / "grid.gif", columns, self.fps)
-        events.emit("sample", path=str(path), step=step, stage=self.stage.name)
+        events.emit("sample", path=str(path), step=step, model=self.stage.name)
