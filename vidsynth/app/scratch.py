@@ -1,6 +1,7 @@
 """The From scratch tab's jobs: train a small video model on footage, then sample it with labels.
 
-A training job is ``python -m vidsynth.scratch train --config FILE key=value ...`` into
+A training job is ``python -m vidsynth.scratch train --config FILE`` (the page's values over the shapes
+config, resolved and checked when the job is asked for) into
 ``<outputs>/scratch/<name>``; with the shapes demo set it first runs ``python -m vidsynth.scratch
 make-data --kind shapes`` into ``<outputs>/scratch-data/shapes`` (once: later jobs reuse it). A sampling
 job is ``python -m vidsynth.scratch sample --run RUN --labels ... --out <run>/generated/<time>``. The
@@ -9,6 +10,7 @@ kept from an upload: the commands only ever read files the app wrote, and every 
 one the app made.
 """
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,12 +19,15 @@ from pathlib import Path
 from vidsynth.app.clips import digest
 from vidsynth.atomic import atomic_path, remove_stale_partials
 from vidsynth.commands import command
+from vidsynth.config.loader import load_config
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
+from vidsynth.scratch.config import ScratchConfig
+from vidsynth.scratch.layout import DATA_FILE, WEIGHTS_FILE
+from vidsynth.scratch.train import open_footage
 from vidsynth.workspace import new_output_folder
 
 SHAPES = "shapes demo set"  # the footage choice that makes (once) and trains on the synthetic shapes set
-SHAPES_LABELS = "labels.csv"  # written last by make-data: the set is complete once it is there
 _LABELS = re.compile(r"^\s*[\w-]+(?:\s*:\s*\d+)?(?:\s*,\s*[\w-]+\s*:\s*\d+)*\s*$")
 
 
@@ -81,20 +86,42 @@ def train_overrides(form: ScratchForm) -> list[str]:
     ]
 
 
-def _remove_unfinished(folder: Path, finished: str) -> None:
-    """Remove ``folder`` unless it holds ``finished``: what a job that did not end left of it."""
-    if folder.is_dir() and not (folder / finished).exists():
-        shutil.rmtree(folder)
+def scratch_defaults(config: Path) -> ScratchConfig:
+    """The config runs start from: ``config`` (the shapes config) if it is there, else the schema's defaults."""
+    return load_config(ScratchConfig, [config] if config.is_file() else [], ["data.path=footage"])
+
+
+def training_config(config: Path, form: ScratchForm) -> ScratchConfig:
+    """The config ``python -m vidsynth.scratch train`` will run for ``form``, after the checks it makes before
+    building a model: the keys and values, then the footage and its labels as the data loader reads them (the
+    shapes set is made by the job, so it is not there to check yet)."""
+    cfg = load_config(ScratchConfig, [config] if config.is_file() else [], train_overrides(form))
+    if not form.shapes:
+        open_footage(cfg)
+    return cfg
+
+
+def is_trained(run: Path) -> bool:
+    """Whether ``run`` has a stage to sample from (its weights are written last)."""
+    return any((stage / WEIGHTS_FILE).is_file() for stage in run.iterdir() if stage.is_dir())
+
+
+def class_names(run: Path) -> list[str] | None:
+    """The labels ``run`` was trained on (None: no class labels)."""
+    try:
+        return json.loads((run / DATA_FILE).read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class ScratchTrainTask:
-    """(make the shapes set, then) ``python -m vidsynth.scratch train``; a run folder it created is removed if
-    the job did not finish, and so is a shapes set it began."""
+    """(make the shapes set, then) ``python -m vidsynth.scratch train --config FILE``; a run folder it created is
+    removed if the job did not finish."""
 
     kind = "scratch-train"
 
     def __init__(self, form: ScratchForm, config: Path, created: bool = False):
-        self.form, self.config = form, Path(config)
+        self.form, self.config = form, Path(config)  # the resolved config, saved when the job was asked for
         self.output = form.run
         source = "the shapes demo set" if form.shapes else form.footage.name
         self.title = f"train {form.run.name} from scratch on {source}, {form.steps} steps"
@@ -117,18 +144,15 @@ class ScratchTrainTask:
             raise VidSynthError(f"{self.output} was made while this job waited. Train again with another run name")
         self._created = True
         commands = []
-        if self.form.shapes and not (self.form.footage / SHAPES_LABELS).is_file():
-            _remove_unfinished(self.form.footage, SHAPES_LABELS)
+        if self.form.shapes and not self.form.footage.exists():  # made whole or not at all
             make = command("scratch", "make-data", "--kind", "shapes", "--out", str(self.form.footage))
             commands.append(("making the shapes set", make))
-        train = command("scratch", "train", "--config", str(self.config), *train_overrides(self.form))
-        return [*commands, ("training", train)]
+        return [*commands, ("training", command("scratch", "train", "--config", str(self.config)))]
 
     def finish(self, succeeded: bool) -> None:
-        if self.form.shapes:
-            _remove_unfinished(self.form.footage, SHAPES_LABELS)
         if not succeeded and self._created:
             shutil.rmtree(self.output, ignore_errors=True)
+        self.config.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,25 @@ from pathlib import Path
 from vidsynth.app.clips import clip_path, list_clips
 from vidsynth.app.jobs import Job, JobQueue
 from vidsynth.app.scratch import (
+    SCRATCH_KINDS,
     SHAPES,
     SampleForm,
     ScratchForm,
     ScratchSampleTask,
     ScratchTrainTask,
     check_labels_text,
+    class_names,
+    is_trained,
     keep_labels,
-    train_overrides,
+    scratch_defaults,
+    training_config,
 )
 from vidsynth.app.served import RESULT_SUFFIXES
 from vidsynth.app.uploads import check_upload
+from vidsynth.config.loader import save_config
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
-from vidsynth.scratch.preflight import check_training, class_names, is_trained
+from vidsynth.workspace import CONFIGS
 
 SAMPLES_FILE = "samples.json"  # the sampler's sidecar, written last
 
@@ -47,10 +52,17 @@ class ScratchStudio:
     """The tab's state on ``outputs``: runs in ``scratch/``, the shapes set in ``scratch-data/shapes``, label
     CSVs in ``scratch-labels/``; jobs on the app's ``queue``; ``config``: the config the runs start from."""
 
-    def __init__(self, outputs: Path, queue: JobQueue, config: Path, max_upload_mb: int):
+    KINDS = SCRATCH_KINDS  # the jobs it queues, for the queue to rebuild them
+
+    def __init__(
+        self, outputs: Path, queue: JobQueue, max_upload_mb: int, config: Path = CONFIGS / "scratch" / "shapes.yaml"
+    ):
         self.outputs, self.queue, self.config, self.max_upload_mb = Path(outputs), queue, Path(config), max_upload_mb
         self.clips, self.runs_folder = self.outputs / "clips", self.outputs / "scratch"
         self.shapes, self.labels_folder = self.outputs / "scratch-data" / "shapes", self.outputs / "scratch-labels"
+        cfg = scratch_defaults(self.config)
+        self.defaults = {"steps": cfg.max_train_steps, "learning_rate": cfg.learning_rate, "seed": cfg.seed}
+        self.defaults |= {"frames": cfg.data.num_frames, "frame_skip": cfg.data.frame_skip}
 
     # ------------------------------------------------------------ training
 
@@ -85,9 +97,9 @@ class ScratchStudio:
         taken = [j for j in self.queue.jobs() if j.active and j.task.output == form.run]
         if form.run.exists() or taken:
             raise VidSynthError(f"there is already a run {name!r} in {self.runs_folder}. Give this run another name")
-        config = check_training(self.config, train_overrides(form), check_data=not form.shapes)
-        config_file = self.outputs / ".queue" / f"scratch-{uuid.uuid4().hex[:12]}.yaml"
-        return self.queue.submit(ScratchTrainTask(form, config.save(config_file)))
+        config = training_config(self.config, form)
+        config_file = save_config(config, self.outputs / ".queue" / f"scratch-{uuid.uuid4().hex[:12]}.yaml")
+        return self.queue.submit(ScratchTrainTask(form, config_file))
 
     # ------------------------------------------------------------ sampling
 
