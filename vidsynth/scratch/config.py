@@ -41,7 +41,7 @@ class StageConfig:
     resolution: int = 32  # square size of the clips this stage makes
     block_out_channels: list[int] = field(default_factory=lambda: [32, 64])  # channels per UNet level
     layers: int = 1  # ResNet layers per UNet level
-    attention_heads: int = 4  # heads of every attention layer (levels after the first, and the middle)
+    attention_heads: int = 1  # heads of every attention layer (levels after the first, and the middle); 1 is fastest
     norm_num_groups: int = 8  # GroupNorm groups (must divide every channel count)
     max_train_steps: int | None = None  # this stage's steps; null: the run's max_train_steps
 
