@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsynth.errors import VidSynthError
-from vidsynth.scratch.footage import PAD_VALUE, FrameCache, Source, find_sources, read_fitted
+from vidsynth.scratch.footage import PAD_VALUE, FrameCache, FrameReader, Source, find_sources
 from vidsynth.scratch.labels import UNLABELLED, FrameLabels, Track, read_labels
 
 logger = logging.getLogger(__name__)
@@ -76,46 +76,60 @@ class FootageWindows(Dataset):
         self.class_names = None if self._labels is None else self._labels.class_names
         self.label_dim = None if self._labels is None else self._labels.label_dim
 
-        starts = [self._starts(s, span) for s in self.sources]
-        self._source_of = np.concatenate([np.full(len(x), i, dtype=np.int32) for i, x in enumerate(starts)])
-        self._start = np.concatenate(starts)
-        if not len(self._start):
+        # per source: None when every start makes a window, else the starts that do (labels with gaps)
+        self._starts = [self._labelled_starts(s, span) for s in self.sources]
+        counts = [
+            s.num_frames - span + 1 if x is None else len(x) for s, x in zip(self.sources, self._starts, strict=True)
+        ]
+        self._ends = np.cumsum(counts)
+        if not self._ends[-1]:
             raise VidSynthError(
                 f"Every window of {span} source frames contains frames that no range in {Path(labels).name} covers. "
                 "Label the footage without gaps, or lower data.num_frames or data.frame_skip."
             )
+        self._reader = FrameReader(self.resolution)
         self._caches = None
         if cache_dir is not None:
             cache_dir = Path(cache_dir).expanduser().absolute()
-            self._caches = [FrameCache(cache_dir, s, self.resolution) for s in self.sources]
+            self._caches = [FrameCache(cache_dir, s, self._reader) for s in self.sources]
 
-    def _starts(self, source: Source, span: int) -> np.ndarray:
-        """The first frames of the source's windows: all of them, less those with an unlabelled frame."""
-        starts = np.arange(source.num_frames - span + 1, dtype=np.int64)
+    def _labelled_starts(self, source: Source, span: int) -> np.ndarray | None:
+        """The first frames of the windows whose frames all have a class, or None when that is every window."""
         if self.class_names is None:
-            return starts
+            return None
         ids = self._labels.per_source[source.name]
+        starts = np.arange(source.num_frames - span + 1)
         keep = np.ones(len(starts), dtype=bool)
         for offset in range(0, span, self.frame_skip + 1):
             keep &= ids[starts + offset] != UNLABELLED
-        return starts[keep]
+        return None if keep.all() else starts[keep]
 
     def __len__(self) -> int:
-        return len(self._start)
+        return int(self._ends[-1])
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(source number, first frame) of window ``index``."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"window {index} of {len(self)}")
+        index %= len(self)
+        number = int(np.searchsorted(self._ends, index, side="right"))
+        offset = index - (int(self._ends[number - 1]) if number else 0)
+        starts = self._starts[number]
+        return number, offset if starts is None else int(starts[offset])
 
     def window(self, index: int) -> tuple[Source, list[int]]:
         """The source and source frame indices of window ``index``."""
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"window {index} of {len(self)}")
-        start, stride = int(self._start[index]), self.frame_skip + 1
-        return self.sources[self._source_of[index]], list(range(start, start + self.num_frames * stride, stride))
+        number, start = self._locate(index)
+        stride = self.frame_skip + 1
+        return self.sources[number], list(range(start, start + self.num_frames * stride, stride))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        number, _ = self._locate(index)
         source, indices = self.window(index)
         if self._caches is None:
-            frames = read_fitted(source, indices, self.resolution)
+            frames = self._reader.read(source, indices)
         else:
-            frames = self._caches[self._source_of[index]].read(indices)
+            frames = self._caches[number].read(indices)
         item = {"pixel_values": torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0}
         if self._labels is not None:
             labels = torch.from_numpy(self._labels.per_source[source.name][indices])

@@ -1,26 +1,30 @@
 """The footage a from-scratch model learns from: finding its sources and reading frames, fitted to a square.
 
-A source is a video file (read with the project's reader, :mod:`vidsynth.media.video`, which decodes only
-the frames asked for and scales them while decoding) or a folder of numbered PNG/JPG frames (its rate from
-the ``frames.json`` that ``python -m vidsynth.frames extract`` writes, else :data:`DEFAULT_FPS`). Frames
-are resized keeping their aspect ratio so the longer side is ``resolution``, and centred on a square of
-black (:data:`PAD_VALUE` in [-1, 1]). With a cache folder, every frame of a source is decoded once, fitted,
-and kept as a raw uint8 ``.npy`` that later reads seek into, so nothing is decoded again.
+A source is a video file (probed with the project's reader, :mod:`vidsynth.media.video`, and decoded with
+decord like it: only the frames asked for, scaled while decoding) or a folder of numbered PNG/JPG frames
+(its rate from the ``frames.json`` that ``python -m vidsynth.frames extract`` writes, else
+:data:`DEFAULT_FPS`). Frames are resized keeping their aspect ratio so the longer side is ``resolution``,
+and centred on a square of black (:data:`PAD_VALUE` in [-1, 1]). With a cache folder, every frame of a
+source is decoded once, fitted, and kept as a raw uint8 ``.npy`` that later reads seek into, so nothing is
+decoded again.
 """
 
 import hashlib
 import json
 import logging
+import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import decord
 import numpy as np
 from PIL import Image
 
 from vidsynth.atomic import atomic_path
 from vidsynth.errors import VidSynthError
-from vidsynth.media.video import VIDEO_SUFFIXES, probe_video, read_frames
+from vidsynth.media.video import VIDEO_SUFFIXES, probe_video
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ DEFAULT_FPS = 25.0  # a frame folder's rate when it has no frames.json
 PAD_VALUE = -1.0  # black: the pad is exact in uint8 (0), so cached and fresh frames agree
 _CACHE_CHUNK = 64  # frames decoded at once while a cache is built
 _CACHE_VERSION = 1
+_OPEN_READERS = 8  # videos kept open per process (each holds a decoder and the file's index)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,12 @@ def _frame_folder(folder: Path, name: str, images: list[str]) -> Source:
     except OSError as err:
         raise VidSynthError(f"Cannot read {folder / images[0]} as an image ({err}). Re-export it as PNG.") from err
     manifest = folder / "frames.json"
-    fps = float(json.loads(manifest.read_text())["fps"]) if manifest.is_file() else DEFAULT_FPS
+    try:
+        fps = float(json.loads(manifest.read_text())["fps"]) if manifest.is_file() else DEFAULT_FPS
+    except (ValueError, KeyError, TypeError) as err:
+        raise VidSynthError(f"{manifest} has no readable frame rate ({err!r}). Fix its fps or remove it.") from err
+    if not fps > 0:
+        raise VidSynthError(f"{manifest} gives the frame rate {fps}. Make it positive.")
     return Source(name, folder, len(images), fps, width, height, tuple(images))
 
 
@@ -111,14 +121,64 @@ def _pad(frames: np.ndarray, resolution: int) -> np.ndarray:
     return out
 
 
-def read_fitted(source: Source, indices: list[int], resolution: int) -> np.ndarray:
-    """Frames ``indices`` of ``source`` as uint8 (F, R, R, 3), fitted and padded; only these are decoded."""
-    size = fitted_size(source.width, source.height, resolution)
-    if source.frames is None:
-        frames = read_frames(source.path, indices, *size)
-    else:
-        frames = np.stack([_read_image(source.path / source.frames[i], size) for i in indices])
-    return _pad(frames, resolution)
+class FrameReader:
+    """Reads fitted frames, only those asked for, keeping the last few videos open in this process.
+
+    decord indexes the whole file when it opens one (0.1 s per 10 000 frames), so opening per window, as
+    :func:`vidsynth.media.video.read_frames` does, would make a window of an hour-long video cost a second.
+    Open readers stay with the process that opened them: a DataLoader worker (forked or sent a pickled copy)
+    opens its own.
+    """
+
+    def __init__(self, resolution: int):
+        self.resolution = resolution
+        self._readers: OrderedDict = OrderedDict()
+        self._inherited: list[OrderedDict] = []  # a forked process's copies of its parent's readers
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        return {"resolution": self.resolution}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["resolution"])
+
+    def read(self, source: Source, indices: list[int]) -> np.ndarray:
+        """Frames ``indices`` of ``source`` as uint8 (F, R, R, 3), fitted and padded."""
+        size = fitted_size(source.width, source.height, self.resolution)
+        if source.frames is None:
+            frames = self._decode(source, indices, size)
+        else:
+            frames = np.stack([_read_image(source.path / source.frames[i], size) for i in indices])
+        return _pad(frames, self.resolution)
+
+    def _decode(self, source: Source, indices: list[int], size: tuple[int, int]) -> np.ndarray:
+        # decord 0.6 mis-strides some output widths (see vidsynth.media.video); multiples of 32 are safe, so
+        # frames are scaled to a safe width while decoding and to their fitted width by PIL
+        width, height = size
+        safe_width = -(-width // 32) * 32
+        try:
+            batch = self._reader(source.path, safe_width, height).get_batch(indices)
+        except (decord.DECORDError, RuntimeError) as err:
+            raise VidSynthError(
+                f"Cannot decode frames of {source.path} ({str(err).strip().splitlines()[0]}). Re-encode it: "
+                f"ffmpeg -i {source.path.name} -c:v libx264 -pix_fmt yuv420p fixed.mp4"
+            ) from err
+        frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)  # torch bridge or not
+        if safe_width == width:
+            return frames
+        return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BICUBIC)) for f in frames])
+
+    def _reader(self, path: Path, width: int, height: int) -> decord.VideoReader:
+        if self._pid != os.getpid():  # a forked worker: the parent's decoders are not ours to use, and freeing
+            self._inherited.append(self._readers)  # them here crashes decord, so they are kept, unused
+            self._readers, self._pid = OrderedDict(), os.getpid()
+        key = (path, width, height)
+        if key not in self._readers:
+            self._readers[key] = decord.VideoReader(str(path), width=width, height=height)
+            if len(self._readers) > _OPEN_READERS:
+                self._readers.popitem(last=False)
+        self._readers.move_to_end(key)
+        return self._readers[key]
 
 
 def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -132,27 +192,28 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
 class FrameCache:
     """A source's fitted frames on disk (a raw uint8 ``.npy``), built once and read by seeking."""
 
-    def __init__(self, cache_dir: Path, source: Source, resolution: int):
+    def __init__(self, cache_dir: Path, source: Source, reader: FrameReader):
+        resolution = reader.resolution
         stat = source.path.stat()
         key = f"{_CACHE_VERSION}|{source.path}|{stat.st_size}|{stat.st_mtime_ns}|{source.num_frames}|{resolution}"
         self.path = cache_dir / f"{Path(source.name).stem}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
         self.frame_bytes = resolution * resolution * 3
         self.resolution = resolution
         if not self.path.is_file():
-            self._build(source)
+            self._build(source, reader)
         with open(self.path, "rb") as file:
             np.lib.format.read_magic(file)
             np.lib.format.read_array_header_1_0(file)
             self.offset = file.tell()
 
-    def _build(self, source: Source) -> None:
+    def _build(self, source: Source, reader: FrameReader) -> None:
         logger.info("Caching the frames of %s at %d px in %s", source.name, self.resolution, self.path)
         shape = (source.num_frames, self.resolution, self.resolution, 3)
         with atomic_path(self.path) as tmp, open(tmp, "wb") as file:
             np.lib.format.write_array_header_1_0(file, {"descr": "|u1", "fortran_order": False, "shape": shape})
             for start in range(0, source.num_frames, _CACHE_CHUNK):
                 indices = list(range(start, min(start + _CACHE_CHUNK, source.num_frames)))
-                file.write(read_fitted(source, indices, self.resolution).tobytes())
+                file.write(reader.read(source, indices).tobytes())
 
     def read(self, indices: list[int]) -> np.ndarray:
         """Frames ``indices`` as uint8 (F, R, R, 3), read from disk."""

@@ -99,7 +99,7 @@ def _frame_range(row: dict, unit: str, track: Track, where: str) -> tuple[int, i
     return math.ceil(start * scale - _EPS), math.ceil(end * scale - _EPS)
 
 
-def _read_ranges(path: Path, rows: list[dict], unit: str, tracks: list[Track]) -> FrameLabels:
+def _read_ranges(path: Path, rows: list[dict], unit: str, tracks: list[Track], known: list[str] | None) -> FrameLabels:
     spans: dict[str, list[tuple[int, int, str, int]]] = {t.name: [] for t in tracks}
     for line, row in enumerate(rows, start=2):
         where = f"{path.name} line {line}"
@@ -109,6 +109,12 @@ def _read_ranges(path: Path, rows: list[dict], unit: str, tracks: list[Track]) -
             raise VidSynthError(f"{where}: the label is empty. Give every row a label.")
         spans[track.name].append((*_frame_range(row, unit, track, where), label, line))
     class_names = sorted({label for ranges in spans.values() for *_, label, _ in ranges})
+    if known is not None:
+        if unknown := [name for name in class_names if name not in known]:
+            raise VidSynthError(
+                f"{path.name}: unknown label {unknown[0]!r}; the model knows {', '.join(known)}. Use one of those."
+            )
+        class_names = list(known)
     per_source = {}
     for track in tracks:
         ranges = sorted(spans[track.name])
@@ -160,15 +166,15 @@ def _read_vector_csv(path: Path, rows: list[dict], columns: list[str], tracks: l
     }
 
 
-def _read_csv(path: Path, tracks: list[Track]) -> FrameLabels:
-    with open(path, newline="") as file:
+def _read_csv(path: Path, tracks: list[Track], known: list[str] | None) -> FrameLabels:
+    with open(path, newline="", encoding="utf-8-sig") as file:  # -sig: spreadsheets start the file with a BOM
         reader = csv.DictReader(file, skipinitialspace=True)
         columns = [c.strip() for c in reader.fieldnames or []]
         reader.fieldnames = columns
         rows = list(reader)
     for (start, end), unit in _UNITS.items():
         if {start, end, "label"} <= set(columns):
-            return _read_ranges(path, rows, unit, tracks)
+            return _read_ranges(path, rows, unit, tracks, known)
     if "frame" in columns:
         arrays = _read_vector_csv(path, rows, columns, tracks)
         return FrameLabels({t.name: _checked_vectors(arrays[t.name], t, path.name) for t in tracks}, None)
@@ -198,15 +204,19 @@ def _read_numpy(path: Path, tracks: list[Track]) -> FrameLabels:
     return FrameLabels({t.name: _checked_vectors(arrays[t.name], t, path.name) for t in tracks}, None)
 
 
-def read_labels(path: str | os.PathLike, tracks: list[Track]) -> FrameLabels:
-    """Per-frame labels of ``tracks`` from a range CSV, a vector CSV, a ``.npy`` or a ``.npz`` file."""
+def read_labels(path: str | os.PathLike, tracks: list[Track], class_names: list[str] | None = None) -> FrameLabels:
+    """Per-frame labels of ``tracks`` from a range CSV, a vector CSV, a ``.npy`` or a ``.npz`` file.
+
+    ``class_names``: the classes a model was trained with (a range CSV's ids then index this list, and a
+    label outside it is refused), e.g. for labels given at sampling; by default, the labels the file uses.
+    """
     path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise VidSynthError(f"Label file not found: {path}. Point data.labels at a CSV, .npy or .npz file, or null.")
     if path.suffix.lower() in (".npy", ".npz"):
         labels = _read_numpy(path, tracks)
     elif path.suffix.lower() == ".csv":
-        labels = _read_csv(path, tracks)
+        labels = _read_csv(path, tracks, class_names)
     else:
         raise VidSynthError(f"{path.name}: labels must be a .csv, .npy or .npz file. Convert it to one of those.")
     if labels.class_names is None and len({a.shape[1] for a in labels.per_source.values()}) > 1:

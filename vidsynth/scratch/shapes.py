@@ -2,10 +2,10 @@
 
 Each video is a plain background with one or two coloured shapes (discs or squares) that move at a constant
 speed in the direction of the current label (``left``, ``right``, ``up``, ``down``), wrapping around the
-edges so the motion never has to reverse; the direction changes every 1-3 seconds. The label track is
-``labels.csv`` (``video,start,end,label``, seconds, ranges ``[start, end)`` on frame boundaries), the
-format :mod:`vidsynth.scratch.labels` reads. Everything is drawn from ``seed`` and encoded with the
-project's writer, so the same seed gives the same decoded frames.
+edges so the motion never has to reverse; the direction changes every 1-2 seconds, all four in turn
+(shuffled). The label track is ``labels.csv`` (``video,start,end,label``, seconds, ranges ``[start, end)``
+on frame boundaries), the format :mod:`vidsynth.scratch.labels` reads. Everything is drawn from ``seed``
+and encoded with the project's writer, so the same seed gives the same decoded frames.
 """
 
 import colorsys
@@ -27,13 +27,20 @@ _SUPERSAMPLE = 4  # shapes are drawn 4x larger and box-filtered down, so sub-pix
 
 
 def _segments(rng: np.random.Generator, num_frames: int, fps: int) -> list[tuple[int, int, str]]:
-    """Consecutive (first frame, end frame, direction) ranges covering the video, each 1-3 s long."""
-    segments, start, previous = [], 0, None
+    """Consecutive (first frame, end frame, direction) ranges covering the video, each 1-2 s long.
+
+    Directions come in shuffled rounds of all four (never the same twice in a row), so every video of 8 s
+    or more shows every class about equally often.
+    """
+    segments, start, order = [], 0, []
     while start < num_frames:
-        end = min(num_frames, start + int(rng.integers(fps, 3 * fps + 1)))
-        direction = str(rng.choice([d for d in DIRECTIONS if d != previous]))
-        segments.append((start, end, direction))
-        start, previous = end, direction
+        if not order:
+            order = list(rng.permutation(sorted(DIRECTIONS)))
+            if segments and order[0] == segments[-1][2]:
+                order.append(order.pop(0))
+        end = min(num_frames, start + int(rng.integers(fps, 2 * fps + 1)))
+        segments.append((start, end, str(order.pop(0))))
+        start = end
     return segments
 
 
