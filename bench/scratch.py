@@ -42,7 +42,8 @@ from vidsynth.config.loader import config_to_yaml, load_config  # noqa: E402
 from vidsynth.scratch.config import ScratchConfig, StageConfig  # noqa: E402
 from vidsynth.scratch.data import FootageWindows  # noqa: E402
 from vidsynth.scratch.diffusion import ddim_sample, noise_scheduler, training_loss  # noqa: E402
-from vidsynth.scratch.model import ScratchUNet, build_unet, resize_clips  # noqa: E402
+from vidsynth.scratch.model import build_unet, resize_clips  # noqa: E402
+from vidsynth.scratch.sample import ScratchRun, load_run, sample_cascade  # noqa: E402
 from vidsynth.scratch.shapes import make_shapes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def cpu_seconds() -> float:
 def windows(path: Path, cfg: ScratchConfig, resolution: int, limit: int | None = None) -> dict[str, torch.Tensor]:
     """Every window of the footage at ``path`` (or ``limit`` of them, evenly spread) at ``resolution``, stacked."""
     data = FootageWindows(
-        path, num_frames=cfg.data.num_frames, frame_skip=cfg.data.frame_skip, resolution=resolution,
+        path / "videos", num_frames=cfg.data.num_frames, frame_skip=cfg.data.frame_skip, resolution=resolution,
         labels=path / "labels.csv", cache_dir=path.parent / f"cache-{path.name}",
     )  # fmt: skip
     picks = range(len(data)) if limit is None else torch.linspace(0, len(data) - 1, limit).long().tolist()
@@ -113,32 +114,26 @@ def loss_curve(events: Path, rows: int = 8) -> list[tuple[int, int, float, float
     return curve
 
 
-def load_stage(run: Path, name: str) -> tuple[ScratchUNet, dict]:
-    unet = ScratchUNet.from_pretrained(run / name).eval()
-    return unet, json.loads((run / "scheduler" / "scheduler_config.json").read_text())
-
-
-def sample(unet, schedule, shape, labels, low, steps, seed) -> torch.Tensor:
-    """DDIM samples (b, f, 3, s, s) in chunks of 16 clips."""
-    out = []
-    for start in range(0, shape[0], 16):
-        count = min(16, shape[0] - start)
-        part_labels = None if labels is None else labels[start : start + count]
-        part_low = None if low is None else low[start : start + count]
-        generator = torch.Generator().manual_seed(seed + start)
-        clips = ddim_sample(unet, schedule, (count, *shape[1:]), part_labels, part_low, steps, generator, "cpu")
-        out.append(clips.permute(0, 2, 1, 3, 4))
-    return torch.cat(out)
+def upsample(run: ScratchRun, index: int, low: torch.Tensor, steps: int, seed: int) -> torch.Tensor:
+    """Stage ``index`` of the cascade (an upsampler) on the clips ``low`` (b, 3, f, s, s) as the cascade runs it
+    on the stage before's (DDIM, noise seeded as in ``sample_cascade``); (b, f, 3, S, S)."""
+    stage, unet = run.stages[index]
+    shape = (low.shape[0], 3, low.shape[2], stage.resolution, stage.resolution)
+    generator = torch.Generator().manual_seed(seed + index)
+    clips = ddim_sample(unet, run.scheduler_config, shape, None, low, steps, generator, run.device)
+    return clips.permute(0, 2, 1, 3, 4)
 
 
 def bench_config(tmp: Path, real: Path, seed: int) -> tuple[ScratchConfig, Path]:
     """The shapes config (shipped, else the defaults) on ``real``, into ``tmp/run``: no checkpoints, no validation
     samples, no logs within the budget."""
     overrides = [
-        f"data.path={real}", f"data.labels={real / 'labels.csv'}", f"output_dir={tmp / 'run'}", f"seed={seed}",
-        f"checkpointing_steps={NEVER}", f"validation_steps={NEVER}", "report_to=null", "data.num_workers=0",
+        f"data.path={real / 'videos'}", f"data.labels={real / 'labels.csv'}", f"output_dir={tmp / 'run'}",
+        f"seed={seed}", f"checkpointing_steps={NEVER}", f"validation_steps={NEVER}", "report_to=null",
     ]  # fmt: skip
     cfg = load_config(ScratchConfig, [SHIPPED] if SHIPPED.is_file() else [], overrides)
+    for stage in cfg.stages:
+        stage.max_train_steps = None  # each stage's steps come from the budget: max_train_steps=N per stage
     path = tmp / "bench.yaml"
     path.write_text(config_to_yaml(cfg))
     return cfg, path
@@ -171,7 +166,9 @@ def uniform(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return data["pixel_values"][same], data["labels"][same, 0]
 
 
-def judge_base(cfg: ScratchConfig, run: Path, real: dict, held: dict, args: argparse.Namespace, quick: dict) -> None:
+def judge_base(
+    cfg: ScratchConfig, run: ScratchRun, real: dict, held: dict, args: argparse.Namespace, quick: dict
+) -> None:
     """(b) and (c): class-conditional samples of the base, judged by a classifier of real windows and by motion."""
     names, base, frames = real["names"], cfg.stages[0], cfg.data.num_frames
     clips, labels = uniform(real)
@@ -179,11 +176,9 @@ def judge_base(cfg: ScratchConfig, run: Path, real: dict, held: dict, args: argp
     held_clips, held_labels = uniform(held)
     accuracy = (classify(classifier, held_clips) == held_labels).float().mean().item()
 
-    unet, schedule = load_stage(run, base.name)
     per_class, steps = quick.get("per_class", args.per_class), quick.get("ddim_steps", args.ddim_steps)
     asked = torch.arange(len(names)).repeat_interleave(per_class)
-    shape = (len(asked), 3, frames, base.resolution, base.resolution)
-    made = sample(unet, schedule, shape, asked[:, None].expand(-1, frames), None, steps, args.seed)
+    made = sample_cascade(run, [[int(k)] * frames for k in asked], frames, steps, args.seed, upto_stage=base.name)
     verdict = classify(classifier, made)
     print(f"\n(b) class-conditional samples: {per_class} per label, {steps} DDIM steps; the classifier of real ")
     print(f"windows ({len(clips)} to train on) is right on {accuracy:.1%} of {len(held_clips)} held-out real windows\n")
@@ -198,20 +193,18 @@ def judge_base(cfg: ScratchConfig, run: Path, real: dict, held: dict, args: argp
     print(f"(held-out real windows: {real_moved}/{real_judged} = {real_moved / max(real_judged, 1):.1%})")
 
 
-def judge_upsamplers(cfg: ScratchConfig, run: Path, held: Path, args: argparse.Namespace, quick: dict) -> None:
+def judge_upsamplers(cfg: ScratchConfig, run: ScratchRun, held: Path, args: argparse.Namespace, quick: dict) -> None:
     """(d): each upsampler on held-out real clips against bicubic, from the same low-resolution clip."""
     if len(cfg.stages) < 2:
         print("\n(d) no upsampler stage in the config")
         return
-    steps, frames = quick.get("ddim_steps", args.ddim_steps), cfg.data.num_frames
+    steps = quick.get("ddim_steps", args.ddim_steps)
     print("\n(d) upsamplers on held-out real clips\n")
     print("| stage | PSNR dB | bicubic dB | gain dB |\n|---|---|---|---|")
-    for before, stage in zip(cfg.stages, cfg.stages[1:], strict=False):
+    for index, (before, stage) in enumerate(zip(cfg.stages, cfg.stages[1:], strict=False), start=1):
         truth = windows(held, cfg, stage.resolution, limit=quick.get("held_out", args.held_out))["pixel_values"]
         low = resize_clips(truth.permute(0, 2, 1, 3, 4), before.resolution)
-        up, schedule = load_stage(run, stage.name)
-        shape = (len(truth), 3, frames, stage.resolution, stage.resolution)
-        ours = psnr(sample(up, schedule, shape, None, low, steps, args.seed), truth)
+        ours = psnr(upsample(run, index, low, steps, args.seed), truth)
         plain = psnr(bicubic(low.permute(0, 2, 1, 3, 4), stage.resolution), truth)
         size = f"{before.resolution}->{stage.resolution}"
         print(f"| {stage.name} ({size}) | {ours:.2f} | {plain:.2f} | {ours - plain:+.2f} |")
@@ -246,8 +239,9 @@ def main() -> None:
         print("\n(a) base loss curve\n\n| steps | mean loss | elapsed wall s |\n|---|---|---|")
         for first, last, loss, elapsed in curve:
             print(f"| {first}-{last} | {loss:.4f} | {elapsed:.0f} |")
-        judge_base(cfg, tmp / "run", real_base, held_base, args, quick)
-        judge_upsamplers(cfg, tmp / "run", held, args, quick)
+        run = load_run(tmp / "run")
+        judge_base(cfg, run, real_base, held_base, args, quick)
+        judge_upsamplers(cfg, run, held, args, quick)
     print(f"\nBench total: {time.perf_counter() - wall:.0f} s wall, {cpu_seconds() - cpu:.0f} s CPU")
 
 

@@ -10,7 +10,6 @@ kept from an upload: the commands only ever read files the app wrote, and every 
 one the app made.
 """
 
-import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from vidsynth.config.loader import load_config
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
 from vidsynth.scratch.config import ScratchConfig
-from vidsynth.scratch.layout import DATA_FILE, WEIGHTS_FILE
+from vidsynth.scratch.layout import WEIGHTS_FILE
 from vidsynth.scratch.train import open_footage
 from vidsynth.workspace import new_output_folder
 
@@ -35,7 +34,7 @@ _LABELS = re.compile(r"^\s*[\w-]+(?:\s*:\s*\d+)?(?:\s*,\s*[\w-]+\s*:\s*\d+)*\s*$
 class ScratchForm:
     """The tab's training values: what to train on and the config keys the page offers."""
 
-    footage: Path  # a video the app keeps, or the shapes set's folder
+    footage: Path  # a video the app keeps, or the shapes set's videos/
     labels: Path | None  # a label CSV the app kept; None: the shapes set's own, or unconditional
     run: Path  # <outputs>/scratch/<name>
     steps: int  # max_train_steps
@@ -61,8 +60,8 @@ def keep_labels(upload: Path, folder: Path) -> Path:
 
 
 def check_labels_text(text: str | None) -> str:
-    """The sampling labels as typed (``left:8,right:8``, or one label name for the whole clip), trimmed; refused
-    when they are not written that way (unknown names are the sampler's to refuse, naming the run's)."""
+    """The sampling labels as typed (``left:8,right:8``, or one label name for the whole clip), spaces removed;
+    refused when they are not written that way (so they are never a file's name)."""
     text = (text or "").strip()
     if text and not _LABELS.match(text):
         raise VidSynthError(
@@ -106,14 +105,6 @@ def is_trained(run: Path) -> bool:
     return any((stage / WEIGHTS_FILE).is_file() for stage in run.iterdir() if stage.is_dir())
 
 
-def class_names(run: Path) -> list[str] | None:
-    """The labels ``run`` was trained on (None: no class labels)."""
-    try:
-        return json.loads((run / DATA_FILE).read_text()).get("class_names")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 class ScratchTrainTask:
     """(make the shapes set, then) ``python -m vidsynth.scratch train --config FILE``; a run folder it created is
     removed if the job did not finish."""
@@ -144,8 +135,9 @@ class ScratchTrainTask:
             raise VidSynthError(f"{self.output} was made while this job waited. Train again with another run name")
         self._created = True
         commands = []
-        if self.form.shapes and not self.form.footage.exists():  # made whole or not at all
-            make = command("scratch", "make-data", "--kind", "shapes", "--out", str(self.form.footage))
+        shapes = self.form.footage.parent
+        if self.form.shapes and not shapes.exists():  # made whole or not at all
+            make = command("scratch", "make-data", "--kind", "shapes", "--out", str(shapes))
             commands.append(("making the shapes set", make))
         return [*commands, ("training", command("scratch", "train", "--config", str(self.config)))]
 

@@ -21,7 +21,6 @@ from vidsynth.app.scratch import (
     ScratchSampleTask,
     ScratchTrainTask,
     check_labels_text,
-    class_names,
     is_trained,
     keep_labels,
     scratch_defaults,
@@ -32,6 +31,8 @@ from vidsynth.app.uploads import check_upload
 from vidsynth.config.loader import save_config
 from vidsynth.errors import VidSynthError
 from vidsynth.naming import slugify
+from vidsynth.scratch.request import frame_labels
+from vidsynth.scratch.sample import read_run
 from vidsynth.workspace import CONFIGS
 
 SAMPLES_FILE = "samples.json"  # the sampler's sidecar, written last
@@ -74,7 +75,7 @@ class ScratchStudio:
         if footage == SHAPES:
             if labels_upload:
                 raise VidSynthError("the shapes demo set brings its own labels. Clear the label CSV, or pick a clip")
-            path, labels = self.shapes, self.shapes / "labels.csv"
+            path, labels = self.shapes / "videos", self.shapes / "labels.csv"
         else:
             path = clip_path(self.clips, footage)
             labels = None
@@ -116,19 +117,19 @@ class ScratchStudio:
         return self.runs_folder / name
 
     def sample(self, run, labels, num, steps, seed) -> Job:
-        """Check a sampling request (the run, the labels' form and names), then queue it."""
+        """Check a sampling request as ``python -m vidsynth.scratch sample`` would (the run, the labels' names),
+        then queue it. Labels are only ever names typed here, never a file."""
         folder = self.run_path(run)
         labels = check_labels_text(labels)
-        names = class_names(folder)
-        asked = {part.split(":")[0] for part in labels.split(",")} if labels else set()
-        if asked and names is None:
-            raise VidSynthError(f"run {run} was trained without labels. Clear the labels to sample it")
-        unknown = sorted(asked - set(names or []))
-        if unknown:
-            raise VidSynthError(f"run {run} has no label {', '.join(unknown)}. Use {', '.join(names)}")
-        form = SampleForm(
-            folder, labels, number(num, "--num"), number(steps, "--steps"), number(seed, "--seed")
-        )  # fmt: skip
+        _, _, footage = read_run(folder)
+        if labels and footage["label_dim"] is not None:
+            raise VidSynthError(
+                f"run {run} takes a label vector per frame, which this tab cannot send. Clear the labels, or sample "
+                "it with python -m vidsynth.scratch sample --labels FILE"
+            )
+        runs_of_names = labels if ":" in labels else None
+        frame_labels(runs_of_names, labels if labels and not runs_of_names else None, footage["class_names"], None)
+        form = SampleForm(folder, labels, number(num, "--num"), number(steps, "--steps"), number(seed, "--seed"))
         return self.queue.submit(ScratchSampleTask(form))
 
     def samples(self, run: str | None) -> list[str]:
@@ -154,6 +155,6 @@ def _captions(sidecar: Path) -> dict[str, str]:
     """Each MP4's labels, from the sampler's sidecar (none where it says nothing of them)."""
     try:
         data = json.loads(sidecar.read_text())
-        return {item["video"]: item["caption"] for item in data.get("samples", [])}
+        return {item["file"]: item["labels"] for item in data["samples"]}
     except (KeyError, TypeError, ValueError):
         return {}
