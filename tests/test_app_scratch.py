@@ -8,7 +8,9 @@ or kept, never a typed path.
 """
 
 import json
+import os
 import sys
+import time
 import types
 
 import pytest
@@ -19,6 +21,7 @@ from vidsynth.app.scratch import SHAPES
 from vidsynth.app.scratch_handlers import SCRATCH_FIELDS, ScratchHandlers
 from vidsynth.app.service import Studio
 from vidsynth.app.ui import build_page
+from vidsynth.app.uploads import names_in_use, prune_uploads
 from vidsynth.config.loader import load_config, save_config
 from vidsynth.media.scene import render_scene
 from vidsynth.scratch import generate, train
@@ -184,3 +187,16 @@ def test_the_training_loss_shows_live_and_every_field_a_message_names_is_on_the_
     assert progress.describe() == "Training step 3/10 · loss 0.1234 · 00:07 left"
     labels = {getattr(block, "label", None) for block in build_page(studio).blocks.values()}
     assert set(SCRATCH_FIELDS) <= labels, set(SCRATCH_FIELDS) - labels
+
+
+def test_an_old_clip_that_a_from_scratch_run_trains_on_is_not_removed_at_start_up(tmp_path):
+    outputs, month_ago = tmp_path / "outputs", time.time() - 31 * 86400
+    (outputs / "clips").mkdir(parents=True)
+    for name in ("used.mp4", "unused.mp4"):
+        (outputs / "clips" / name).write_bytes(b"")
+        os.utime(outputs / "clips" / name, (month_ago, month_ago))
+    run = outputs / "scratch" / "dash-cam"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"data:\n  path: {outputs / 'clips' / 'used.mp4'}\n")
+    removed = prune_uploads([outputs / "clips"], names_in_use(outputs, []), max_age_days=30)
+    assert removed == [outputs / "clips" / "unused.mp4"] and (outputs / "clips" / "used.mp4").is_file()
