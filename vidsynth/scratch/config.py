@@ -94,6 +94,7 @@ class ScratchConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (autocast by accelerate; fp16 on CPU runs as bf16)
     ema: bool = True  # keep an exponential moving average of the weights: what is saved and sampled
     ema_decay: float = 0.999  # its decay (diffusers' EMAModel, with warm-up)
+    label_dropout: float = 0.1  # share of clips trained with the null class instead of their labels (guidance)
     num_train_timesteps: int = 1000  # DDPM noise levels
     beta_schedule: str = "squaredcos_cap_v2"  # DDPM schedule: squaredcos_cap_v2 (cosine) | linear
     validation_steps: int = 500  # sample clips every this many steps into samples/
@@ -117,6 +118,8 @@ class ScratchConfig:
         _at_least("data.frame_skip", self.data.frame_skip, 0)
         if not self.learning_rate > 0:
             raise VidSynthError(f"config key 'learning_rate' must be positive; got {self.learning_rate}. Use e.g. 2e-4")
+        if not 0 <= self.label_dropout < 1:
+            raise VidSynthError(f"config key 'label_dropout' must be in [0, 1); got {self.label_dropout}. Use 0.1")
         if not 0 < self.ema_decay < 1:
             raise VidSynthError(f"config key 'ema_decay' must be between 0 and 1; got {self.ema_decay}. Use 0.999")
         self._check_stages()

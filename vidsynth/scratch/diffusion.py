@@ -42,6 +42,16 @@ def training_loss(
     return F.mse_loss(prediction.float(), noise.float())
 
 
+def drop_labels(
+    unet: ScratchUNet, labels: torch.Tensor | None, share: float, generator: torch.Generator
+) -> torch.Tensor | None:
+    """Class labels with the null class in place of a ``share`` of the clips' labels (every frame of a clip)."""
+    if labels is None or labels.is_floating_point() or not share:
+        return labels
+    dropped = (torch.rand(labels.shape[0], generator=generator) < share).to(labels.device)
+    return torch.where(dropped[:, None], unet.null_labels(labels), labels)
+
+
 @torch.no_grad()
 def ddim_sample(
     unet: ScratchUNet,
@@ -52,13 +62,26 @@ def ddim_sample(
     steps: int,
     generator: torch.Generator,
     device: torch.device,
+    guidance_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Clips of ``shape`` (b, 3, f, s, s) in [-1, 1]: DDIM (eta 0) from noise drawn on the CPU with ``generator``."""
+    """Clips of ``shape`` (b, 3, f, s, s) in [-1, 1]: DDIM (eta 0) from noise drawn on the CPU with ``generator``.
+
+    ``guidance_scale`` > 1 (class labels only): classifier-free guidance, the prediction pushed away from the
+    null class's by that factor.
+    """
     scheduler = DDIMScheduler.from_config(scheduler_config)
     scheduler.set_timesteps(steps, device=device)
     clips = torch.randn(shape, generator=generator).to(device)
     dtype = next(unet.parameters()).dtype
+    guided = labels is not None and guidance_scale > 1
+    if guided:
+        labels = torch.cat([labels, unet.null_labels(labels)])
+        low_res = None if low_res is None else torch.cat([low_res, low_res])
     for t in scheduler.timesteps:
-        noise = unet(model_input(clips, low_res).to(dtype), t, labels).sample
+        inputs = model_input(torch.cat([clips, clips]) if guided else clips, low_res).to(dtype)
+        noise = unet(inputs, t, labels).sample
+        if guided:
+            conditional, unconditional = noise.chunk(2)
+            noise = unconditional + guidance_scale * (conditional - unconditional)
         clips = scheduler.step(noise.float(), t, clips).prev_sample
     return clips.clamp(-1, 1)

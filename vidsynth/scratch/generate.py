@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num", type=int, default=4, help="clips to make (default 4)")
     parser.add_argument("--frames", type=int, help="frames per clip (default: the labels' count, else the run's)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of every stage (default 50)")
+    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the start noise (default 0)")
     parser.add_argument("--fps", type=float, help="frame rate of the MP4s (default: the training windows')")
     parser.add_argument("--stage", help="the last stage to run (default: the last trained one)")
@@ -45,6 +46,8 @@ def _check_counts(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise VidSynthError(f"--{name} must be at least 1, got {value}")
+    if not args.guidance >= 1:
+        raise VidSynthError(f"--guidance must be 1 (no guidance) or more, got {args.guidance:g}")
     if args.fps is not None and not args.fps > 0:
         raise VidSynthError(f"--fps must be more than 0, got {args.fps:g}")
 
@@ -68,18 +71,13 @@ def main(argv: list[str] | None = None) -> Path:
     from vidsynth.scratch.sample import read_run
 
     folder, config, footage = read_run(args.run)
-    if footage["label_dim"] is not None and not args.labels:
-        raise VidSynthError("this model takes a label vector per frame: give them with --labels FILE.csv|.npy")
-    labels = frame_labels(args.labels, args.label, footage["class_names"], footage["label_dim"])
-    frames = args.frames or config.data.num_frames
-    if labels is not None and args.label:
-        labels = labels * frames
+    fps = args.fps or footage["fps"]
+    labels = frame_labels(args.labels, args.label, footage, args.frames or config.data.num_frames, fps)
     if labels is not None and args.frames and len(labels) != args.frames:
         raise VidSynthError(f"--labels give {len(labels)} frames but --frames is {args.frames}. Make them agree")
-    frames = len(labels) if labels is not None else frames
+    frames = len(labels) if labels is not None else args.frames or config.data.num_frames
     per_sample, captions = plan_labels(labels, footage["class_names"], args.num, frames)
     out = new_output_folder(args.out, OUTPUTS / "scratch")
-    fps = args.fps or footage["fps"]
 
     from vidsynth.atomic import atomic_path
     from vidsynth.device import resolve_device
@@ -90,14 +88,19 @@ def main(argv: list[str] | None = None) -> Path:
     stage = args.stage or run.stages[-1][0].name
     logger.info("Sampling %d clip(s) of %d frames up to stage %s, %d DDIM steps", args.num, frames, stage, args.steps)
     with events.stage("sampling"):
-        clips = sample_cascade(run, per_sample, frames, args.steps, args.seed, upto_stage=stage)
+        clips = sample_cascade(run, per_sample, frames, args.steps, args.seed, stage, args.guidance)
     videos = [(clip.permute(1, 0, 2, 3) + 1) / 2 for clip in clips]  # each (3, F, S, S) in [0, 1]
     with atomic_path(out, folder=True) as partial:
         for n, video in enumerate(videos):
             write_video(partial / f"{n}.mp4", video, fps)
         write_gif_grid(partial / "grid.gif", list(zip(captions, videos, strict=True)), fps)
         record = {"run": str(run.root), "stage": stage, "size": int(clips.shape[-1]), "frames": frames, "fps": fps}
-        record |= {"steps": args.steps, "seed": args.seed, "asked": args.labels or args.label}
+        record |= {
+            "steps": args.steps,
+            "seed": args.seed,
+            "guidance": args.guidance,
+            "asked": args.labels or args.label,
+        }
         record["samples"] = [{"file": f"{n}.mp4", "labels": caption} for n, caption in enumerate(captions)]
         write_json(partial / "samples.json", record)
     logger.info("Wrote %d clip(s) to %s", len(videos), out)

@@ -6,7 +6,9 @@ GroupNorm over the whole clip) built at a small size from diffusers' ``UNet2DCon
 no pretrained weights. Frames are folded into the batch, so the 2-D model's class embedding takes one
 label *per frame* natively: ``num_class_embeds=K`` for class ids, ``class_embed_type="projection"`` for
 vectors (e.g. 17x2 keypoints); each frame's label is added to its own time embedding. (diffusers'
-``UNet3DConditionModel`` accepts ``class_labels`` and ignores them.)
+``UNet3DConditionModel`` accepts ``class_labels`` and ignores them.) A class model has one class more than
+the footage, the null class (the last id): trained in place of a clip's labels (``label_dropout``), it
+gives sampling the unconditional prediction that classifier-free guidance needs.
 
 A label changes its own frame directly; it reaches the other frames too, through temporal attention,
 the sparse-causal self-attention (every frame attends to frame 0 and to the frame before it) and the
@@ -42,6 +44,12 @@ class ScratchUNet(VideoUNet):
     def conditional(self) -> bool:
         return self.class_embedding is not None
 
+    def null_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """The null class for every frame of ``labels`` (b, f): the model without its labels."""
+        if labels.is_floating_point():
+            raise VidSynthError("guidance needs a model trained on class labels; this one takes label vectors")
+        return torch.full_like(labels, self.config.num_class_embeds - 1)
+
     def forward(
         self, sample: torch.Tensor, timestep: torch.Tensor | int, labels: torch.Tensor | None = None, **kwargs
     ) -> UNet2DConditionOutput:
@@ -65,7 +73,7 @@ def build_unet(stage: StageConfig, num_classes: int | None = None, label_dim: in
     levels = len(stage.block_out_channels)
     conditioning = {}
     if stage.kind == "base" and num_classes:
-        conditioning = {"num_class_embeds": num_classes}
+        conditioning = {"num_class_embeds": num_classes + 1}  # the last: the null class
     elif stage.kind == "base" and label_dim:
         conditioning = {"class_embed_type": "projection", "projection_class_embeddings_input_dim": label_dim}
     return ScratchUNet(

@@ -111,6 +111,7 @@ def sample_cascade(
     steps: int,
     seed: int,
     upto_stage: str | None = None,
+    guidance_scale: float = 1.0,
 ) -> torch.Tensor:
     """Clips (N, F, 3, S, S) in [-1, 1], S the size of the last stage sampled.
 
@@ -118,18 +119,25 @@ def sample_cascade(
     of ``num_frames`` class names (str) or class ids (int); for a vector-conditional one a (num_frames, D)
     array or tensor; ``None`` for an unconditional model. ``steps``: DDIM steps of every stage. ``seed``:
     stage k draws its noise with ``seed + k``. ``upto_stage``: the name of the last stage to run (default:
-    the last trained one).
+    the last trained one). ``guidance_scale`` > 1: classifier-free guidance of the base (a class model trained
+    with ``label_dropout``); 1: none.
     """
     names = [stage.name for stage, _ in run.stages]
     if upto_stage is not None and upto_stage not in names:
         raise VidSynthError(f"stage {upto_stage!r} is not trained in {run.root}; trained: {', '.join(names)}")
     labels = label_tensor(run, labels_per_sample, num_frames)
+    if guidance_scale > 1 and (labels is None or labels.is_floating_point() or not run.config.label_dropout):
+        raise VidSynthError(
+            "guidance needs a model trained on class labels with label_dropout > 0, and labels. Drop --guidance"
+        )
     clips = None
     for index, (stage, unet) in enumerate(run.stages):
         shape = (len(labels_per_sample), 3, num_frames, stage.resolution, stage.resolution)
         generator = torch.Generator().manual_seed(seed + index)
         stage_labels = labels if index == 0 else None
-        clips = ddim_sample(unet, run.scheduler_config, shape, stage_labels, clips, steps, generator, run.device)
+        clips = ddim_sample(
+            unet, run.scheduler_config, shape, stage_labels, clips, steps, generator, run.device, guidance_scale
+        )
         if stage.name == upto_stage:
             break
     return clips.permute(0, 2, 1, 3, 4).cpu()  # (N, F, 3, S, S)

@@ -72,16 +72,22 @@ def main(argv: list[str] | None = None) -> Path:
         logger.warning("tensorboard is not installed: no logs in %s (pip install tensorboard)", run.logs)
         cfg.report_to = None
 
-    # Only now the heavy libraries, with the modules that use them.
+    # Only now the heavy libraries, with the modules that use them; the folder is written by the main process.
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
     from vidsynth.media.writers import write_json
     from vidsynth.scratch.diffusion import noise_scheduler
 
-    run.root.mkdir(parents=True, exist_ok=True)
-    if cfg.overwrite and not resuming:
-        run.clear([stage.name for stage in stages])
-    save_config(cfg, run.config)
-    noise_scheduler(cfg).save_pretrained(run.scheduler)
-    write_json(run.data, footage_record(dataset))
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as start_accelerator makes it
+    if state.is_main_process:
+        run.root.mkdir(parents=True, exist_ok=True)
+        if cfg.overwrite and not resuming:
+            run.clear([stage.name for stage in stages])
+        save_config(cfg, run.config)
+        noise_scheduler(cfg).save_pretrained(run.scheduler)
+        write_json(run.data, footage_record(dataset))
+    state.wait_for_everyone()
     for stage in stages:
         if run.trained(stage.name) and resuming:
             logger.info("Stage %s is trained (%s); going on with the next", stage.name, run.stage(stage.name))
@@ -113,7 +119,7 @@ def train_stage(
 
     from vidsynth.atomic import atomic_path
     from vidsynth.scratch.batches import StageBatch, window_loader
-    from vidsynth.scratch.diffusion import noise_scheduler, training_loss
+    from vidsynth.scratch.diffusion import drop_labels, noise_scheduler, training_loss
     from vidsynth.scratch.model import build_unet
     from vidsynth.scratch.validation import Validation
     from vidsynth.training.checkpoints import save_checkpoint
@@ -164,8 +170,9 @@ def train_stage(
                 with accelerator.accumulate(unet):
                     batch = StageBatch.of(next(batches), stage, before, accelerator.device)
                     generator = step_generator(cfg.seed, step, micro_step, accelerator.process_index)
+                    labels = drop_labels(accelerator.unwrap_model(unet), batch.labels, cfg.label_dropout, generator)
                     with accelerator.autocast():
-                        loss = training_loss(unet, scheduler, batch.clips, batch.labels, batch.low_res, generator)
+                        loss = training_loss(unet, scheduler, batch.clips, labels, batch.low_res, generator)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
