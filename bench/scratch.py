@@ -1,6 +1,6 @@
 """A video model trained from scratch on the synthetic shapes footage for a fixed CPU budget, and how good it gets.
 
-    python bench/scratch.py [--minutes 20] [--threads 2] [--videos 8] [--per-class 8] [--ddim-steps 25]
+    python bench/scratch.py [--minutes 20] [--threads 2] [--videos 8] [--per-class 8] [--ddim-steps 25] [--guidance 3]
     python bench/scratch.py --quick   # a smoke test of every part: seconds of training, meaningless figures
 
 Makes the shapes set (``vidsynth.scratch.shapes.make_shapes``: shapes moving ``left``/``right``/``up``/
@@ -12,7 +12,8 @@ stage gets a share (``--base-share`` for the base, the rest split among the upsa
 measure on a machine shared with other jobs; wall seconds are printed beside them. Then it prints:
 
 (a) the base's loss curve (mean loss over stretches of steps, with the elapsed wall time);
-(b) class-conditional samples (every frame one label, ``--per-class`` per label, DDIM): the share that a
+(b) class-conditional samples (every frame one label, ``--per-class`` per label, DDIM with classifier-free
+    guidance ``--guidance``): the share that a
     small classifier trained on *real* windows assigns to the requested label (chance is 1/K); the
     classifier's accuracy on held-out real windows says how far to trust it;
 (c) the share of samples whose content moves in their label's direction (the one-pixel shift that best maps
@@ -178,9 +179,11 @@ def judge_base(
 
     per_class, steps = quick.get("per_class", args.per_class), quick.get("ddim_steps", args.ddim_steps)
     asked = torch.arange(len(names)).repeat_interleave(per_class)
-    made = sample_cascade(run, [[int(k)] * frames for k in asked], frames, steps, args.seed, upto_stage=base.name)
+    labels = [[int(k)] * frames for k in asked]
+    made = sample_cascade(run, labels, frames, steps, args.seed, upto_stage=base.name, guidance_scale=args.guidance)
     verdict = classify(classifier, made)
-    print(f"\n(b) class-conditional samples: {per_class} per label, {steps} DDIM steps; the classifier of real ")
+    print(f"\n(b) class-conditional samples: {per_class} per label, {steps} DDIM steps, guidance {args.guidance:g}; ")
+    print("the classifier of real ", end="")
     print(f"windows ({len(clips)} to train on) is right on {accuracy:.1%} of {len(held_clips)} held-out real windows\n")
     print("| label | samples assigned the requested label |\n|---|---|")
     for k, name in enumerate(names):
@@ -218,6 +221,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=8, help="videos of the shapes set (8 s at 8 fps each)")
     parser.add_argument("--per-class", type=int, default=8, help="class-conditional samples per label")
     parser.add_argument("--ddim-steps", type=int, default=25, help="DDIM steps of every sample")
+    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance of the base's samples")
     parser.add_argument("--held-out", type=int, default=16, help="held-out real clips the upsampler is scored on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke test: 2 steps per stage, tiny sets")
