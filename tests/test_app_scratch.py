@@ -135,7 +135,7 @@ def test_training_problems_are_one_line_in_the_tabs_words_and_queue_nothing(tab,
 def test_sampling_queues_the_sampler_with_the_typed_labels(tab, studio, submitted, trained):
     assert studio.scratch.runs() == [trained]
     assert tab.sample(trained, "left:4, right:4", 2, 3, 7) == "Job 1 queued: sample shapes-run with left:4,right:4"
-    assert tab.sample(trained, "up", 1, 3, 7).startswith("Job 2")
+    assert tab.sample(trained, "up", 1, 3, 7, guidance=2.5).startswith("Job 2")
     for task in submitted:
         (label, command), = task.begin()  # fmt: skip
         args = generate.parse_args(command[4:])
@@ -145,6 +145,7 @@ def test_sampling_queues_the_sampler_with_the_typed_labels(tab, studio, submitte
         assert task.output.parent == studio.scratch.runs_folder / trained / "generated" and args.out == str(task.output)
     first, second = (generate.parse_args(task.begin()[0][1][4:]) for task in submitted)
     assert (first.labels, first.label, second.labels, second.label) == ("left:4,right:4", None, None, "up")
+    assert (first.guidance, second.guidance) == (1.0, 2.5)
 
 
 def test_sampling_problems_name_the_fields_and_never_read_a_typed_path(tab, studio, submitted, trained):
@@ -156,6 +157,7 @@ def test_sampling_problems_name_the_fields_and_never_read_a_typed_path(tab, stud
     for run in ("../scratch/shapes-run", str(studio.scratch.runs_folder / trained), "nothing", None):
         assert tab.sample(run, "up", 1, 3, 0).startswith(("⚠️ there is no trained run", "⚠️ no run chosen"))
     assert tab.sample(trained, "up", 1, None, 0) == '⚠️ "DDIM steps" is empty. Enter a number'
+    assert tab.sample(trained, "up", 1, 3, 0, 0.5) == '⚠️ "guidance" must be 1 (no guidance) or more, got 0.5'
     assert submitted == []
 
 
@@ -200,3 +202,17 @@ def test_an_old_clip_that_a_from_scratch_run_trains_on_is_not_removed_at_start_u
     (run / "config.yaml").write_text(f"data:\n  path: {outputs / 'clips' / 'used.mp4'}\n")
     removed = prune_uploads([outputs / "clips"], names_in_use(outputs, []), max_age_days=30)
     assert removed == [outputs / "clips" / "unused.mp4"] and (outputs / "clips" / "used.mp4").is_file()
+
+
+def test_an_unconditional_run_takes_no_labels_and_no_guidance(tab, studio, submitted):
+    run = studio.scratch.runs_folder / "no-labels"
+    (run / "base").mkdir(parents=True)
+    (run / "base" / WEIGHTS_FILE).write_bytes(b"")
+    save_config(load_config(ScratchConfig, [], ["data.path=footage", f"output_dir={run}"]), run / "config.yaml")
+    (run / DATA_FILE).write_text(json.dumps({"class_names": None, "label_dim": None, "fps": 8.0}))
+    labelled = tab.sample("no-labels", "left:8", 1, 3, 0)
+    assert labelled == '⚠️ this model was trained without labels. Sample it without "labels"'
+    assert tab.sample("no-labels", "", 1, 3, 0, 2) == (
+        "⚠️ run no-labels was not trained for guidance (class labels with label_dropout). Set 1"
+    )
+    assert tab.sample("no-labels", "", 1, 3, 0).startswith("Job 1") and submitted[0].form.labels == ""

@@ -156,12 +156,14 @@ class SampleForm:
     num: int
     steps: int
     seed: int
+    guidance: float = 1.0  # classifier-free guidance scale (1: none)
 
 
 def sample_args(form: SampleForm, out: Path) -> list[str]:
     """``python -m vidsynth.scratch sample`` and its flags for ``form``, writing into ``out``."""
     args = command("scratch", "sample", "--run", str(form.run), "--out", str(out))
     args += ["--num", str(form.num), "--steps", str(form.steps), "--seed", str(form.seed)]
+    args += ["--guidance", str(form.guidance)]
     if form.labels:
         args += ["--labels" if ":" in form.labels else "--label", form.labels]
     return args

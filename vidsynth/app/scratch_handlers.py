@@ -27,6 +27,7 @@ SCRATCH_FIELDS = {
     "labels": ("--labels", "--label"),
     "samples": ("--num",),
     "DDIM steps": ("--steps",),
+    "guidance": ("--guidance",),
 }
 
 
@@ -73,12 +74,12 @@ class ScratchHandlers:
             return problem(err, SCRATCH_FIELDS, uploads=(labels, *clip))
         return f"Job {job.id} queued: {job.task.title}"
 
-    def sample(self, run, labels, num, steps, seed) -> str:
+    def sample(self, run, labels, num, steps, seed, guidance=1.0) -> str:
         """Queue a sampling job; the job's number, or what is wrong."""
         try:
-            job = self.scratch.sample(run, labels, num, steps, seed)
-        except VidSynthError as err:
-            return problem(err, SCRATCH_FIELDS)
+            job = self.scratch.sample(run, labels, num, steps, seed, guidance)
+        except VidSynthError as err:  # the sampler's "--labels/--label" is one field here
+            return problem(VidSynthError(str(err).replace("--labels/--label", "--labels")), SCRATCH_FIELDS)
         return f"Job {job.id} queued: {job.task.title}"
 
     def show_samples(self, run: str | None, name: str | None) -> SamplesShown:

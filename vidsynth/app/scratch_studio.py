@@ -116,20 +116,28 @@ class ScratchStudio:
             raise VidSynthError(f"there is no trained run {name!r}. Pick one from the list")
         return self.runs_folder / name
 
-    def sample(self, run, labels, num, steps, seed) -> Job:
-        """Check a sampling request as ``python -m vidsynth.scratch sample`` would (the run, the labels' names),
-        then queue it. Labels are only ever names typed here, never a file."""
+    def sample(self, run, labels, num, steps, seed, guidance=1.0) -> Job:
+        """Check a sampling request as ``python -m vidsynth.scratch sample`` would (the run, the labels' names,
+        guidance), then queue it. Labels are only ever names typed here, never a file."""
         folder = self.run_path(run)
         labels = check_labels_text(labels)
-        _, _, footage = read_run(folder)
-        if labels and footage["label_dim"] is not None:
+        _, config, footage = read_run(folder)
+        if footage["label_dim"] is not None:
             raise VidSynthError(
-                f"run {run} takes a label vector per frame, which this tab cannot send. Clear the labels, or sample "
-                "it with python -m vidsynth.scratch sample --labels FILE"
+                f"run {run} takes a label vector per frame, which this tab cannot send. Sample it with "
+                "python -m vidsynth.scratch sample --labels FILE"
             )
         runs_of_names = labels if ":" in labels else None
-        frame_labels(runs_of_names, labels if labels and not runs_of_names else None, footage["class_names"], None)
-        form = SampleForm(folder, labels, number(num, "--num"), number(steps, "--steps"), number(seed, "--seed"))
+        one_label = labels if labels and not runs_of_names else None
+        frame_labels(runs_of_names, one_label, footage, config.data.num_frames, footage["fps"])
+        form = SampleForm(
+            folder, labels, number(num, "--num"), number(steps, "--steps"), number(seed, "--seed"),
+            number(guidance, "--guidance", float),
+        )  # fmt: skip
+        if not form.guidance >= 1:
+            raise VidSynthError(f"--guidance must be 1 (no guidance) or more, got {form.guidance:g}")
+        if form.guidance > 1 and not (footage["class_names"] and config.label_dropout):
+            raise VidSynthError(f"run {run} was not trained for guidance (class labels with label_dropout). Set 1")
         return self.queue.submit(ScratchSampleTask(form))
 
     def samples(self, run: str | None) -> list[str]:

@@ -69,6 +69,7 @@ def _sample_column(handlers: ScratchHandlers) -> tuple:
         num = gr.Number(4, label="samples", precision=0)
         steps = gr.Number(50, label="DDIM steps", precision=0)
         seed = gr.Number(0, label="seed", precision=0, elem_id="scratch-sample-seed")
+        guidance = gr.Number(1.0, label="guidance", info="classifier-free; 1: none", elem_id="scratch-guidance")
     button = gr.Button("Sample", variant="primary", elem_id="scratch-sample")
     status = gr.Markdown(elem_id="scratch-sample-status")
     progress = gr.HTML(elem_id="scratch-sample-progress")
@@ -82,7 +83,7 @@ def _sample_column(handlers: ScratchHandlers) -> tuple:
     def show(run_name: str | None, name: str | None) -> tuple:
         return samples_updates(handlers.show_samples(run_name, name))
 
-    button.click(handlers.sample, [run, labels, num, steps, seed], status, api_name="scratch_sample")
+    button.click(handlers.sample, [run, labels, num, steps, seed, guidance], status, api_name="scratch_sample")
     chosen.change(show, [run, chosen], [*slots, grid, note, files], api_name="show_scratch_samples")
     return run, chosen, progress
 
