@@ -19,6 +19,7 @@ from vidsynth.app.handlers import PageHandlers
 from vidsynth.app.progress import Progress
 from vidsynth.app.scratch import SHAPES
 from vidsynth.app.scratch_handlers import SCRATCH_FIELDS, ScratchHandlers
+from vidsynth.app.served import servable
 from vidsynth.app.service import Studio
 from vidsynth.app.ui import build_page
 from vidsynth.app.uploads import names_in_use, prune_uploads
@@ -216,3 +217,13 @@ def test_an_unconditional_run_takes_no_labels_and_no_guidance(tab, studio, submi
         "⚠️ run no-labels was not trained for guidance (class labels with label_dropout). Set 1"
     )
     assert tab.sample("no-labels", "", 1, 3, 0).startswith("Job 1") and submitted[0].form.labels == ""
+
+
+def test_of_a_from_scratch_run_the_app_serves_its_samples_only(tmp_path):
+    run = tmp_path / "scratch" / "dots"
+    served = [run / "generated" / "20260101-000000" / name for name in ("0.mp4", "grid.gif", "samples.json")]
+    served.append(run / "samples" / "base-500" / "grid.gif")
+    refused = [run / "config.yaml", run / "data.json", run / "base" / "config.json", run / "base" / WEIGHTS_FILE]
+    refused += [tmp_path / "scratch" / "edits" / "base" / "config.json", tmp_path / "scratch-labels" / "moves.csv"]
+    refused += [run / "checkpoints" / "base" / "checkpoint-5" / "random_states_0.pkl", run / "generated" / "x.mp4"]
+    assert [servable(path, tmp_path) for path in served + refused] == [True] * len(served) + [False] * len(refused)
