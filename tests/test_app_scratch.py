@@ -93,6 +93,8 @@ def test_training_on_the_shapes_set_makes_it_then_trains_with_the_tabs_values(ta
     )
     assert (cfg.data.num_frames, cfg.data.frame_skip, cfg.seed) == (4, 1, 5)
     assert [stage.name for stage in cfg.stages] == ["base", "up64"]  # the rest: configs/scratch/shapes.yaml's
+    again = type(submitted[0]).from_spec(json.loads(json.dumps(submitted[0].spec())))  # as the queue stores it
+    assert (again.form, again.config, again.title) == (submitted[0].form, submitted[0].config, submitted[0].title)
     submitted[0].finish(False)  # a job that ended before training leaves no run and no config
     assert not (studio.outputs / "scratch" / "dots").exists() and not (studio.outputs / args.config).exists()
 
@@ -144,6 +146,8 @@ def test_sampling_queues_the_sampler_with_the_typed_labels(tab, studio, submitte
             "sampling", "sample", str(studio.scratch.runs_folder / trained), task.form.num, 3, 7,
         )  # fmt: skip
         assert task.output.parent == studio.scratch.runs_folder / trained / "generated" and args.out == str(task.output)
+    again = type(submitted[1]).from_spec(json.loads(json.dumps(submitted[1].spec())))
+    assert again.form == submitted[1].form
     first, second = (generate.parse_args(task.begin()[0][1][4:]) for task in submitted)
     assert (first.labels, first.label, second.labels, second.label) == ("left:4,right:4", None, None, "up")
     assert (first.guidance, second.guidance) == (1.0, 2.5)
