@@ -13,9 +13,9 @@ measure on a machine shared with other jobs; wall seconds are printed beside the
 
 (a) the base's loss curve (mean loss over stretches of steps, with the elapsed wall time);
 (b) class-conditional samples (every frame one label, ``--per-class`` per label, DDIM with classifier-free
-    guidance ``--guidance``): the share that a
-    small classifier trained on *real* windows assigns to the requested label (chance is 1/K); the
-    classifier's accuracy on held-out real windows says how far to trust it;
+    guidance ``--guidance``): the share that a small classifier trained on *real* windows (a shapes set of
+    its own, 16 videos) assigns to the requested label (chance is 1/K); the classifier's accuracy on
+    held-out real windows says how far to trust it;
 (c) the share of samples whose content moves in their label's direction (the one-pixel shift that best maps
     each frame onto the next), and the same share on held-out real windows as the reference;
 (d) the upsampler's PSNR against bicubic interpolation on held-out real clips, both from the same
@@ -173,7 +173,7 @@ def judge_base(
     """(b) and (c): class-conditional samples of the base, judged by a classifier of real windows and by motion."""
     names, base, frames = real["names"], cfg.stages[0], cfg.data.num_frames
     clips, labels = uniform(real)
-    classifier = train_classifier(clips, labels, len(names), steps=5 if args.quick else 200, seed=args.seed)
+    classifier = train_classifier(clips, labels, len(names), steps=5 if args.quick else 300, seed=args.seed)
     held_clips, held_labels = uniform(held)
     accuracy = (classify(classifier, held_clips) == held_labels).float().mean().item()
 
@@ -234,8 +234,9 @@ def main() -> None:
         tmp = Path(folder)
         real = make_shapes(tmp / "real", seed=args.seed, num_videos=videos, seconds=seconds)
         held = make_shapes(tmp / "held", seed=args.seed + 1000, num_videos=max(2, videos // 4), seconds=seconds)
+        more = make_shapes(tmp / "more", seed=args.seed + 2000, num_videos=2 if args.quick else 16, seconds=seconds)
         cfg, config = bench_config(tmp, real, args.seed)
-        real_base, held_base = (windows(path, cfg, cfg.stages[0].resolution) for path in (real, held))
+        real_base, held_base, more_base = (windows(path, cfg, cfg.stages[0].resolution) for path in (real, held, more))
         print(f"Shapes set: labels {real_base['names']}, {len(real_base['labels'])} windows of {cfg.data.num_frames} ")
         print(f"frames; held out: {len(held_base['labels'])}. Stages {[(s.name, s.resolution) for s in cfg.stages]}, ")
         print(f"batch {cfg.train_batch_size}, {args.threads} threads, budget {args.minutes:g} CPU minutes\n")
@@ -244,7 +245,7 @@ def main() -> None:
         for first, last, loss, elapsed in curve:
             print(f"| {first}-{last} | {loss:.4f} | {elapsed:.0f} |")
         run = load_run(tmp / "run")
-        judge_base(cfg, run, real_base, held_base, args, quick)
+        judge_base(cfg, run, more_base, held_base, args, quick)
         judge_upsamplers(cfg, run, held, args, quick)
     print(f"\nBench total: {time.perf_counter() - wall:.0f} s wall, {cpu_seconds() - cpu:.0f} s CPU")
 

@@ -17,7 +17,7 @@ from vidsynth.scratch.shapes import DIRECTIONS  # label -> (dx, dy), y downwards
 class WindowClassifier(nn.Module):
     """A tiny conv net on a window's frames stacked as channels: it sees appearance and motion at once."""
 
-    def __init__(self, num_frames: int, num_classes: int, width: int = 16):
+    def __init__(self, num_frames: int, num_classes: int, width: int = 32):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(3 * num_frames, width, 3, stride=2, padding=1),
@@ -36,7 +36,7 @@ class WindowClassifier(nn.Module):
 
 
 def train_classifier(
-    clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 200, seed: int = 0
+    clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, seed: int = 0
 ) -> WindowClassifier:
     """A :class:`WindowClassifier` fitted to real windows ``clips`` with one class id each (``labels``, (N,))."""
     generator = torch.Generator().manual_seed(seed)
