@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=8, help="class-conditional samples per label")
     parser.add_argument("--ddim-steps", type=int, default=25, help="DDIM steps of every sample")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance of the base's samples")
-    parser.add_argument("--held-out", type=int, default=16, help="held-out real clips the upsampler is scored on")
+    parser.add_argument("--held-out", type=int, default=8, help="held-out real clips the upsampler is scored on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke test: 2 steps per stage, tiny sets")
     args = parser.parse_args()
