@@ -114,7 +114,7 @@ def test_a_clip_and_its_label_csv_are_checked_kept_and_trained_on(tab, studio, s
     labels.write_text("start,end,label\n0,1.5,left\n1,2,right\n")  # overlapping ranges
     overlapping = tab.train(**TRAIN | {"footage": "scene.mp4", "labels": str(labels)})
     assert overlapping.startswith("⚠️ ") and "overlap" in overlapping and str(tmp_path) not in overlapping
-    assert "\n" not in overlapping and len(submitted) == 1
+    assert "\n" not in overlapping and len(submitted) == 1 and len(list(kept.iterdir())) == 1  # nothing kept
 
 
 def test_training_problems_are_one_line_in_the_tabs_words_and_queue_nothing(tab, studio, submitted, tmp_path):

@@ -46,11 +46,8 @@ class ScratchForm:
 
 
 def keep_labels(upload: Path, folder: Path) -> Path:
-    """An uploaded label CSV kept in ``folder``, named after its name and content (checked when training is
-    asked for, against the footage)."""
-    if upload.suffix.lower() != ".csv":
-        raise VidSynthError(f"{upload.name} is not a CSV. Upload the label track as start,end,label rows (.csv)")
-    kept = folder / f"{slugify(upload.stem, max_len=40)}-{digest(upload)}.csv"
+    """An uploaded label file (checked against the footage) kept in ``folder``, named after its name and content."""
+    kept = folder / f"{slugify(upload.stem, max_len=40)}-{digest(upload)}{upload.suffix.lower()}"
     if kept.is_file():
         kept.touch()
     else:

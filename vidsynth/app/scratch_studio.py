@@ -7,6 +7,7 @@ request is checked as the command checks it (the config's keys and types, the fo
 the data loader reads them) before it is queued, so a mistake is one line on the page, not a failed job.
 """
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -78,11 +79,9 @@ class ScratchStudio:
             path, labels = self.shapes / "videos", self.shapes / "labels.csv"
         else:
             path = clip_path(self.clips, footage)
-            labels = None
-            if labels_upload:
-                check_upload(Path(labels_upload), self.max_upload_mb)
-                self.labels_folder.mkdir(parents=True, exist_ok=True)
-                labels = keep_labels(Path(labels_upload), self.labels_folder)
+            labels = Path(labels_upload) if labels_upload else None  # kept once the request passes its checks
+            if labels:
+                check_upload(labels, self.max_upload_mb)
         name = slugify((run_name or "").strip() or Path(footage).stem)
         form = ScratchForm(
             footage=path,
@@ -99,6 +98,10 @@ class ScratchStudio:
         if form.run.exists() or taken:
             raise VidSynthError(f"there is already a run {name!r} in {self.runs_folder}. Give this run another name")
         config = training_config(self.config, form)
+        if labels and not form.shapes:
+            self.labels_folder.mkdir(parents=True, exist_ok=True)
+            form = dataclasses.replace(form, labels=keep_labels(labels, self.labels_folder))
+            config.data.labels = str(form.labels)
         config_file = save_config(config, self.outputs / ".queue" / f"scratch-{uuid.uuid4().hex[:12]}.yaml")
         return self.queue.submit(ScratchTrainTask(form, config_file))
 

@@ -33,7 +33,7 @@ def _train_column(handlers: ScratchHandlers) -> tuple:
         scratch.footage_choices(), value=SHAPES, label="footage", info="the shapes demo set, or a clip (clips/)",
         allow_custom_value=True,
     )  # fmt: skip
-    labels = gr.File(label="label CSV", file_types=[".csv"], elem_id="scratch-labels")
+    labels = gr.File(label="label CSV", file_types=[".csv", ".npy"], elem_id="scratch-labels")
     gr.Markdown("Rows `start,end,label` (seconds); none: an unconditional model. The shapes set has its own.")
     with gr.Row():
         run_name = gr.Textbox(label="run name", info="outputs/scratch/<name>; blank: the footage's")
