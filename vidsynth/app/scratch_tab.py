@@ -34,7 +34,7 @@ def _train_column(handlers: ScratchHandlers) -> tuple:
         allow_custom_value=True,
     )  # fmt: skip
     labels = gr.File(label="label CSV", file_types=[".csv", ".npy"], elem_id="scratch-labels")
-    gr.Markdown("Rows `start,end,label` (seconds); none: an unconditional model. The shapes set has its own.")
+    gr.Markdown("Rows `start,end,label` (seconds), or a vector per frame (CSV/NPY); none: an unconditional model.")
     with gr.Row():
         run_name = gr.Textbox(label="run name", info="outputs/scratch/<name>; blank: the footage's")
         seed = gr.Number(defaults["seed"], label="seed", precision=0)
