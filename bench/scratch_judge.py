@@ -2,8 +2,8 @@
 
 A generated clip has no ground truth, so it is judged by what the real footage teaches: a small
 classifier trained on real windows of the synthetic set (its accuracy on held-out real windows says
-how far its verdict on samples can be trusted), and the direction the non-background pixels move,
-which the shapes set ties to the label (``left``, ``right``, ``up``, ``down``). Clips are tensors
+how far its verdict on samples can be trusted), and the direction its content moves, which the
+shapes set ties to the label (``left``, ``right``, ``up``, ``down``). Clips are tensors
 ``(N, F, 3, S, S)`` in [-1, 1], as ``FootageWindows`` gives them and the sampler returns them.
 """
 
@@ -14,38 +14,40 @@ from torch import nn
 from vidsynth.scratch.shapes import DIRECTIONS  # label -> (dx, dy), y downwards
 
 
-class WindowClassifier(nn.Module):
-    """A tiny conv net on a window's frames stacked as channels: it sees appearance and motion at once."""
+def shift_errors(clips: torch.Tensor) -> torch.Tensor:
+    """(N, len(DIRECTIONS)): per clip and direction, how much better (negative) or worse than standing still a
+    one-pixel shift that way (wrapping round the edges, as the shapes do) maps each frame onto the next,
+    relative to standing still."""
+    before, after = clips[:, :-1], clips[:, 1:]
+    still = (before - after).abs().mean(dim=(1, 2, 3, 4))
+    shifted = [
+        (torch.roll(before, shifts=(dy, dx), dims=(-2, -1)) - after).abs().mean(dim=(1, 2, 3, 4))
+        for dx, dy in DIRECTIONS.values()
+    ]
+    return (torch.stack(shifted, dim=1) - still[:, None]) / (still[:, None] + 1e-6)
 
-    def __init__(self, num_frames: int, num_classes: int, width: int = 32):
+
+class MotionClassifier(nn.Module):
+    """Logistic regression on :func:`shift_errors`: the labels are motions, while colours and shapes are drawn at
+    random, so motion features generalise from a few hundred windows where a small conv net over the frames
+    over-fitted (100 % on its training windows, about 60 % on held-out ones)."""
+
+    def __init__(self, num_classes: int):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3 * num_frames, width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(2 * width, num_classes),
-        )
+        self.linear = nn.Linear(len(DIRECTIONS), num_classes)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.net(clips.flatten(1, 2))
+        return self.linear(shift_errors(clips))
 
 
-def train_classifier(
-    clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, seed: int = 0
-) -> WindowClassifier:
-    """A :class:`WindowClassifier` fitted to real windows ``clips`` with one class id each (``labels``, (N,))."""
-    generator = torch.Generator().manual_seed(seed)
+def train_classifier(clips: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, seed: int = 0):
+    """A :class:`MotionClassifier` fitted to real windows ``clips`` with one class id each (``labels``, (N,))."""
     torch.manual_seed(seed)
-    model = WindowClassifier(clips.shape[1], num_classes)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    model = MotionClassifier(num_classes)
+    features = torch.cat([shift_errors(part) for part in clips.split(64)])
+    optimizer = torch.optim.AdamW(model.linear.parameters(), lr=0.05)
     for _ in range(steps):
-        batch = torch.randint(len(clips), (min(32, len(clips)),), generator=generator)
-        loss = F.cross_entropy(model(clips[batch]), labels[batch])
+        loss = F.cross_entropy(model.linear(features), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -53,7 +55,7 @@ def train_classifier(
 
 
 @torch.no_grad()
-def classify(model: WindowClassifier, clips: torch.Tensor) -> torch.Tensor:
+def classify(model: MotionClassifier, clips: torch.Tensor) -> torch.Tensor:
     """The class id the classifier gives each clip, (N,)."""
     return torch.cat([model(part).argmax(dim=1) for part in clips.split(64)])
 
