@@ -161,20 +161,22 @@ def train_stages(cfg: ScratchConfig, config: Path, real: dict, args: argparse.Na
     return curve
 
 
-def uniform(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """The windows whose frames all have one label, and that label."""
+def uniform(data: dict, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows whose frames all have one label, and that label as an id of ``names`` (a small set may lack a
+    label, so its own ids may differ)."""
     same = (data["labels"] == data["labels"][:, :1]).all(dim=1)
-    return data["pixel_values"][same], data["labels"][same, 0]
+    ids = torch.tensor([names.index(name) for name in data["names"]])
+    return data["pixel_values"][same], ids[data["labels"][same, 0]]
 
 
 def judge_base(
     cfg: ScratchConfig, run: ScratchRun, real: dict, held: dict, args: argparse.Namespace, quick: dict
 ) -> None:
     """(b) and (c): class-conditional samples of the base, judged by a classifier of real windows and by motion."""
-    names, base, frames = real["names"], cfg.stages[0], cfg.data.num_frames
-    clips, labels = uniform(real)
+    names, base, frames = run.class_names, cfg.stages[0], cfg.data.num_frames
+    clips, labels = uniform(real, names)
     classifier = train_classifier(clips, labels, len(names), steps=5 if args.quick else 300, seed=args.seed)
-    held_clips, held_labels = uniform(held)
+    held_clips, held_labels = uniform(held, names)
     accuracy = (classify(classifier, held_clips) == held_labels).float().mean().item()
 
     per_class, steps = quick.get("per_class", args.per_class), quick.get("ddim_steps", args.ddim_steps)
