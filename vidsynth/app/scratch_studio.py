@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from vidsynth.app.clips import clip_path, list_clips
+from vidsynth.app.fields import number
 from vidsynth.app.jobs import Job, JobQueue
 from vidsynth.app.scratch import (
     SCRATCH_KINDS,
@@ -37,13 +38,6 @@ from vidsynth.scratch.sample import read_run
 from vidsynth.workspace import CONFIGS
 
 SAMPLES_FILE = "samples.json"  # the sampler's sidecar, written last
-
-
-def number(value, key: str, kind: type = int) -> int | float:
-    """A number field of the tab as ``kind``; a blank one is refused, naming its config key or flag."""
-    if value is None or value == "":
-        raise VidSynthError(f"{key} is empty. Enter a number")
-    return kind(value)
 
 
 def _visible_dirs(folder: Path) -> list[Path]:

@@ -8,7 +8,6 @@ shows in place of a result.
 """
 
 import dataclasses
-import re
 import uuid
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from vidsynth.app.clips import (
     render_sample,
 )
 from vidsynth.app.edit import EditForm, EditTask, edit_config
+from vidsynth.app.fields import lines, number, numbers, optional
 from vidsynth.app.jobs import Job, JobQueue
 from vidsynth.app.loras import lora_rank, style_loras
 from vidsynth.app.models import find_models
@@ -38,34 +38,8 @@ from vidsynth.media.span import default_size
 from vidsynth.media.video import VideoInfo, probe_video
 from vidsynth.workspace import CHECKPOINTS
 
-
-def number(value: float | None, key: str, kind: type = int) -> int | float:
-    """A number field of the page as ``kind``; a blank one is refused, naming its config key."""
-    if value is None or value == "":
-        raise VidSynthError(f"{key} is empty. Enter a number")
-    return kind(value)
-
-
 ANIMATE_OPTIONAL = {"num_frames", "seconds", "fps", "decode_chunk_size"}  # blank: the command's default
 ANIMATE_FLOATS = {"seconds", "fps", "noise_aug_strength"}
-
-
-def optional(value: float | None, key: str, kind: type = int) -> int | float | None:
-    """A number field that may be blank (None: the command's default)."""
-    return None if value is None or value == "" else number(value, key, kind)
-
-
-def lines(text: str | None) -> list[str]:
-    """One prompt per line; blank lines are skipped."""
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def numbers(text: str | None, key: str) -> list[float]:
-    """Comma-separated numbers ("0.8, 0.4"); none when blank."""
-    try:
-        return [float(value) for value in re.split(r"[,\s]+", (text or "").strip()) if value]
-    except ValueError:
-        raise VidSynthError(f"{key} must be numbers separated by commas, got {text!r}. Write e.g. 0.8, 0.4") from None
 
 
 class Studio:
