@@ -3,6 +3,7 @@ windows, and become masks that are empty where the word draws no attention."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidsynth.errors import VidSynthError
 from vidsynth.regions.attention_maps import CrossAttentionStore, storing_cross_attention
@@ -57,8 +58,14 @@ def test_the_storing_processor_keeps_the_output_and_stores_the_softmax(causal_pi
         probs = torch.softmax(query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5, dim=-1).mean(1)
         expected.setdefault(hidden.shape[1], []).append(probs)
     for tokens, maps in expected.items():
-        assert (store.mean(tokens) - torch.stack(maps).mean(0)).abs().max() < 1e-5
         assert torch.equal(store.counts[tokens], torch.full((3,), float(len(maps))))
+    upsampled = [  # each layer call's map (mean over the tokens) at the finest resolution (8x8)
+        F.interpolate(probs.mean(-1).reshape(3, 1, 8 // s, 8 // s), size=(8, 8), mode="bilinear")[:, 0]
+        for tokens, maps in expected.items()
+        for probs in maps
+        for s in [round((64 / tokens) ** 0.5)]
+    ]
+    assert (store.frame_maps(8, 8) - torch.stack(upsampled).mean(0)).abs().max() < 1e-5
 
 
 def test_word_masks_per_frame_and_windows_put_the_maps_on_their_frames(causal_pipe):

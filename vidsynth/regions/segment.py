@@ -37,8 +37,6 @@ from vidsynth.workspace import CHECKPOINTS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEGMENT_MODEL = "facebook/sam2.1-hiera-tiny"
-DEFAULT_SEGMENT_TEXT_MODEL = "CIDAS/clipseg-rd64-refined"
 DOWNLOAD_FIX = "Download it with ./download_models.sh --segment, or pass a local {what} folder"
 OBJECT_ID = 1
 POINT_LABEL, BOX_LABELS = 1, (2, 3)  # SAM 2's prompt labels: a foreground click, a box's two corners
