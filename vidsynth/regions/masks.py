@@ -1,8 +1,8 @@
 """An edit's masks from where its region comes from, cached: one (F, H, W) {0, 1} mask per edited frame.
 
 The one place that knows the three sources: a word's cross-attention (:mod:`vidsynth.regions.word`,
-from the clip's inversion), a segmentation model (:mod:`vidsynth.regions.segment`, thresholded at a
-half and grown by ``dilate`` pixels) or a mask video (:mod:`vidsynth.regions.mask_video`). Masks that
+from the clip's inversion), a segmentation model (:mod:`vidsynth.regions.segment`, grown by ``dilate``
+pixels) or a mask video (:mod:`vidsynth.regions.mask_video`). Masks that
 took a model are cached in the file the region names (keyed on the span and every region setting), so
 a second edit of the same region, with other prompts or another background, runs no model for them.
 """
@@ -66,7 +66,7 @@ def region_masks(
     if region.source == "segment":
         from vidsynth.regions.segment import segment_masks  # the segmentation models' code loads only when asked
 
-        probability = segment_masks(
+        segmented = segment_masks(
             frames,
             text=region.text,
             point=region.point,
@@ -77,7 +77,7 @@ def region_masks(
             dtype=dtype,
             threshold=region.threshold,
         )
-        masks = torch.from_numpy(dilate((probability >= 0.5).numpy(), region.dilate))
+        masks = torch.from_numpy(dilate(segmented.numpy(), region.dilate))
     else:
         from vidsynth.regions.word import word_masks
 
