@@ -3,13 +3,16 @@
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from vidsynth import inference
+from vidsynth.cache_keys import mask_cache_path
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.config.region import RegionSpec
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import render_scene
 from vidsynth.media.writers import write_video
@@ -376,3 +379,17 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
     change = np.abs(harmonized.astype(int) - plain)[beyond]
     assert change.max() <= 0.5 * 255 + 1 and change.mean() > 1  # S = 0.5 of the edit mixed into the background
     assert not (tmp_path / "out").exists()
+
+
+def test_a_word_s_mask_cache_is_keyed_on_the_unet_s_windows_and_loras(tmp_path):
+    """A word's masks come from the UNet run in windows with the LoRAs fused: either changed, another file."""
+    span = SimpleNamespace(path=str(tmp_path), start_frame=0, stride=1, num_frames=8, width=32, height=32)
+    region = RegionSpec(source="word", edit="inside", text="ball", word_prompt="a ball")
+
+    def path(window, overlap=1, loras=None):
+        windowed = SimpleNamespace(**vars(span), window=window, window_overlap=overlap)
+        return mask_cache_path(None, str(tmp_path), windowed, region, "float32", "cpu", [], 2, loras)
+
+    assert path(4) == path(4) != path(2) != path(4, overlap=2)
+    assert path(4) != path(4, loras={"scale": 0.5, "styles": []})
+    assert path(8, 0) == path(8, 3)  # one window covers the span: the overlap does not matter
