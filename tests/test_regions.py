@@ -85,6 +85,8 @@ STEPS = ["--steps", "2", "--inversion-steps", "2"]
         (["--region", "ball", "--background", "blur", "--harmonize", "1"], "'harmonize' must be in [0, 1)"),
         (["--region", "ball", "--harmonize", "0.2"], "--harmonize edits a replaced background"),
         (["--segment-box", "10,10,5,20"], "X0 < X1 and Y0 < Y1"),
+        (["--segment-point", "70,10"], "--segment-point 70,10 lies outside the frame, which is 64x64 pixels"),
+        (["--segment-box", "1,-2,5,20"], "--segment-box 1,-2,5,20 lies outside the frame, which is 64x64 pixels"),
         (["--segment", "person", "--segment-box", "1,1,5,5"], "place it by hand. Give one"),
     ],
 )
