@@ -323,6 +323,17 @@ def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
     assert sidecar["region"]["word"] == "ball" and sidecar["region"]["prompt"] == "a red ball"  # the first holding it
 
 
+def test_a_segmentation_text_that_matches_nothing_fails_before_the_inversion(tiny_sd, clip, tmp_path, caplog):
+    """mask_threshold=0.999999: the tiny CLIPSeg's strongest logit here (about 12) stays below it: nothing found."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--prompt", "a beach"]
+    argv += ["--segment", "person", "--segment-model", "tiny", "--segment-text-model", "tiny", "--out", str(out)]
+    assert _exit_code([*argv, f"cache_dir={cache}", "width=32", "height=32", "mask_threshold=0.999999"]) == 2
+    assert "'person' matches nothing in the span's first frame" in caplog.text
+    assert not out.exists()
+    assert not list(tmp_path.rglob("*.pt"))  # no inversion (nor mask) cache written
+
+
 def test_a_segment_point_edits_outside_with_the_baseline_composited_too(tiny_sd, clip, tmp_path, one_thread):
     """--compare: the img2img baseline gets the same masks, composited in pixels; the subject is the source's."""
     out = tmp_path / "out"
