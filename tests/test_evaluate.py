@@ -216,3 +216,8 @@ def test_a_region_edit_gets_its_change_outside_the_mask(tiny_clip, source, tmp_p
     assert np.abs(edited.astype(float) - source_frames).mean() > 40  # the whole frame's change: the region's counts
     header = (tmp_path / "results.md").read_text().splitlines()[2]
     assert "| flicker | change outside region |" in header
+    (run / "region.mask.mp4").unlink()
+    with pytest.raises(
+        VidSynthError, match=r"mask video .*region\.mask\.mp4 named by the sidecar region\.json is miss"
+    ):
+        load_sidecar(video)  # before any scoring

@@ -3,13 +3,16 @@
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from vidsynth import inference
+from vidsynth.cache_keys import mask_cache_path
 from vidsynth.cli import run_main
 from vidsynth.config.inference import InferenceConfig
+from vidsynth.config.region import RegionSpec
 from vidsynth.errors import VidSynthError
 from vidsynth.media.scene import render_scene
 from vidsynth.media.writers import write_video
@@ -82,6 +85,8 @@ STEPS = ["--steps", "2", "--inversion-steps", "2"]
         (["--region", "ball", "--background", "blur", "--harmonize", "1"], "'harmonize' must be in [0, 1)"),
         (["--region", "ball", "--harmonize", "0.2"], "--harmonize edits a replaced background"),
         (["--segment-box", "10,10,5,20"], "X0 < X1 and Y0 < Y1"),
+        (["--segment-point", "70,10"], "--segment-point 70,10 lies outside the frame, which is 64x64 pixels"),
+        (["--segment-box", "1,-2,5,20"], "--segment-box 1,-2,5,20 lies outside the frame, which is 64x64 pixels"),
         (["--segment", "person", "--segment-box", "1,1,5,5"], "place it by hand. Give one"),
     ],
 )
@@ -318,6 +323,17 @@ def test_a_word_region_s_masks_and_inversion_are_cached_for_the_next_edit(
     assert sidecar["region"]["word"] == "ball" and sidecar["region"]["prompt"] == "a red ball"  # the first holding it
 
 
+def test_a_segmentation_text_that_matches_nothing_fails_before_the_inversion(tiny_sd, clip, tmp_path, caplog):
+    """mask_threshold=0.999999: the tiny CLIPSeg's strongest logit here (about 12) stays below it: nothing found."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", "2", *STEPS, "--prompt", "a beach"]
+    argv += ["--segment", "person", "--segment-model", "tiny", "--segment-text-model", "tiny", "--out", str(out)]
+    assert _exit_code([*argv, f"cache_dir={cache}", "width=32", "height=32", "mask_threshold=0.999999"]) == 2
+    assert "'person' matches nothing in the span's first frame" in caplog.text
+    assert not out.exists()
+    assert not list(tmp_path.rglob("*.pt"))  # no inversion (nor mask) cache written
+
+
 def test_a_segment_point_edits_outside_with_the_baseline_composited_too(tiny_sd, clip, tmp_path, one_thread):
     """--compare: the img2img baseline gets the same masks, composited in pixels; the subject is the source's."""
     out = tmp_path / "out"
@@ -376,3 +392,17 @@ def test_harmonize_mixes_a_light_edit_into_the_new_background_and_keeps_the_subj
     change = np.abs(harmonized.astype(int) - plain)[beyond]
     assert change.max() <= 0.5 * 255 + 1 and change.mean() > 1  # S = 0.5 of the edit mixed into the background
     assert not (tmp_path / "out").exists()
+
+
+def test_a_word_s_mask_cache_is_keyed_on_the_unet_s_windows_and_loras(tmp_path):
+    """A word's masks come from the UNet run in windows with the LoRAs fused: either changed, another file."""
+    span = SimpleNamespace(path=str(tmp_path), start_frame=0, stride=1, num_frames=8, width=32, height=32)
+    region = RegionSpec(source="word", edit="inside", text="ball", word_prompt="a ball")
+
+    def path(window, overlap=1, loras=None):
+        windowed = SimpleNamespace(**vars(span), window=window, window_overlap=overlap)
+        return mask_cache_path(None, str(tmp_path), windowed, region, "float32", "cpu", [], 2, loras)
+
+    assert path(4) == path(4) != path(2) != path(4, overlap=2)
+    assert path(4) != path(4, loras={"scale": 0.5, "styles": []})
+    assert path(8, 0) == path(8, 3)  # one window covers the span: the overlap does not matter

@@ -47,6 +47,8 @@ def test_tiny_segmentation_models_give_one_mask_per_frame_from_a_text_or_a_point
     clicked = segment_masks(frames, text=None, point=(20.0, 30.0), box=None, threshold=0.5, **common)
     assert clicked.shape == (4, 48, 64) and clicked.dtype == torch.float32
     assert set(clicked.unique().tolist()) <= {0.0, 1.0}
+    strict = segment_masks(frames, text=None, point=(20.0, 30.0), box=None, threshold=0.95, **common)
+    assert torch.equal(strict, clicked)  # SAM 2's masks are cut at logit 0; the threshold is CLIPSeg's only
 
     # Random weights: with threshold 0 every CLIPSeg pixel counts, so the box is the whole frame.
     assert text_box(frames[0], "person", "tiny", CPU, torch.float32, 0.0) == (0, 0, 64, 48)

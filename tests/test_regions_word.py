@@ -3,10 +3,19 @@ windows, and become masks that are empty where the word draws no attention."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidsynth.errors import VidSynthError
 from vidsynth.regions.attention_maps import CrossAttentionStore, storing_cross_attention
-from vidsynth.regions.word import cross_attention_maps, maps_to_masks, token_positions, word_masks
+from vidsynth.regions.masks import dilate
+from vidsynth.regions.word import (
+    MIN_SHARE,
+    TEXT_POSITIONS,
+    cross_attention_maps,
+    maps_to_masks,
+    token_positions,
+    word_masks,
+)
 
 PROMPT = "a man is surfing on the sea"
 
@@ -57,8 +66,14 @@ def test_the_storing_processor_keeps_the_output_and_stores_the_softmax(causal_pi
         probs = torch.softmax(query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5, dim=-1).mean(1)
         expected.setdefault(hidden.shape[1], []).append(probs)
     for tokens, maps in expected.items():
-        assert (store.mean(tokens) - torch.stack(maps).mean(0)).abs().max() < 1e-5
         assert torch.equal(store.counts[tokens], torch.full((3,), float(len(maps))))
+    upsampled = [  # each layer call's map (mean over the tokens) at the finest resolution (8x8)
+        F.interpolate(probs.mean(-1).reshape(3, 1, 8 // s, 8 // s), size=(8, 8), mode="bilinear")[:, 0]
+        for tokens, maps in expected.items()
+        for probs in maps
+        for s in [round((64 / tokens) ** 0.5)]
+    ]
+    assert (store.frame_maps(8, 8) - torch.stack(upsampled).mean(0)).abs().max() < 1e-5
 
 
 def test_word_masks_per_frame_and_windows_put_the_maps_on_their_frames(causal_pipe):
@@ -79,31 +94,36 @@ def test_word_masks_per_frame_and_windows_put_the_maps_on_their_frames(causal_pi
         height=64,
         width=64,
         threshold=0.5,
-        dilate=2,
         window=2,
         window_overlap=1,
     )
     assert masks.shape == (4, 64, 64) and masks.dtype == torch.float32
     assert set(masks.unique().tolist()) <= {0.0, 1.0}
-    assert (masks.flatten(1).amax(1) == 1).all()  # the peak of each frame's map is inside
-    expected = maps_to_masks(windowed, height=64, width=64, threshold=0.5, dilate=2)
+    assert masks.sum() > 0  # the clip's peak is inside
+    expected = maps_to_masks(windowed, height=64, width=64, threshold=0.5)
     assert torch.equal(masks, expected)
 
 
-def test_masks_are_empty_where_the_word_is_not_attended_and_grow_by_dilate():
-    maps = torch.zeros(2, 8, 8)
-    maps[1, 3, 4] = 0.2  # frame 0: the word draws no attention at all
-    plain = maps_to_masks(maps, height=64, width=64, threshold=0.5, dilate=0)
-    grown = maps_to_masks(maps, height=64, width=64, threshold=0.5, dilate=3)
-    assert plain[0].sum() == 0 and grown[0].sum() == 0
+def test_masks_follow_the_clip_wide_peak_and_grow_by_dilate_as_a_disc():
+    maps = torch.full((2, 8, 8), 0.01)
+    maps[1, 3, 4] = 0.2  # frame 0: even, weak attention; frame 1: a peak
+    plain = maps_to_masks(maps, height=64, width=64, threshold=0.5)
+    grown = torch.from_numpy(dilate(plain.numpy(), 3))
+    assert plain[0].sum() == 0 and grown[0].sum() == 0  # divided by the clip's peak, not the frame's own
     rows, cols = plain[1].nonzero().T
     grown_rows, grown_cols = grown[1].nonzero().T
     assert rows.numel() > 0
     assert (grown_rows.min(), grown_rows.max()) == (rows.min() - 3, rows.max() + 3)
     assert (grown_cols.min(), grown_cols.max()) == (cols.min() - 3, cols.max() + 3)
     assert 24 <= rows.min() and rows.max() < 32  # latent row 3 covers pixel rows 24..31
-    faint = maps_to_masks(maps * 1e-7, height=64, width=64, threshold=0.5, dilate=0)
-    assert faint.sum() == 0  # below MIN_ATTENTION: noise, not the word
+
+
+def test_a_word_with_less_than_a_small_share_of_attention_gets_empty_masks():
+    """Hand-made maps: probabilities well above 1e-6 but a mean under MIN_SHARE of an even 1/77 spread."""
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(4)) * 0.9 * MIN_SHARE / TEXT_POSITIONS
+    assert maps.max() > 1e-4
+    assert maps_to_masks(maps, height=32, width=32, threshold=0.5).sum() == 0
+    assert maps_to_masks(maps * 3, height=32, width=32, threshold=0.5).sum() > 0  # above the share: attended
 
 
 def test_token_positions_find_phrases_and_refuse_absent_words(causal_pipe):

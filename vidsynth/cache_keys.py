@@ -57,6 +57,11 @@ def cache_file(cache_dir: str | None, run: str | None, name: str, key: dict, suf
     return folder.absolute() / f"{name}-{digest}{suffix}"
 
 
+def windows_key(span: Span) -> list[int] | None:
+    """The part of a key that names how the UNet ran over the span: its windows, when it needs more than one."""
+    return [span.window, span.window_overlap] if span.num_frames > span.window else None
+
+
 def inversion_cache_path(
     cache_dir: str | None,
     run: str | None,
@@ -75,7 +80,7 @@ def inversion_cache_path(
     key = {
         **span_key(span),
         "model": [fingerprint(ref) for ref in model_files],
-        "windows": [span.window, span.window_overlap] if span.num_frames > span.window else None,
+        "windows": windows_key(span),
         "steps": steps,
         "dtype": dtype,
         "device": device_type,
@@ -107,13 +112,16 @@ def mask_cache_path(
     device_type: str,
     model_files: list[str],
     steps: int,
+    loras: dict | None = None,
 ) -> Path:
     """``<cache>/mask-<hash>.pt``: a region's masks, keyed by span, size, the region's source and settings, dtype and
-    device type; a word's masks also by the model (``model_files``) and the inversion ``steps`` they come from."""
+    device type; a word's masks also by what the UNet they come from ran with: the model (``model_files``) with
+    its ``loras`` fused in (as for :func:`inversion_cache_path`), the inversion ``steps`` and the windows."""
     key = {**span_key(span), "source": region.source, "text": region.text, "threshold": region.threshold}
     key.update(dilate=region.dilate, device=device_type, dtype=dtype)
     if region.source == "word":
         key.update(word_prompt=region.word_prompt, model=[fingerprint(ref) for ref in model_files], steps=steps)
+        key.update(windows=windows_key(span), **({"loras": loras} if loras else {}))
     else:
         key.update(point=region.point, box=region.box, segment_model=region.segment_model)
         key["segment_text_model"] = region.segment_text_model

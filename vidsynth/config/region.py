@@ -135,6 +135,13 @@ def _scaled(values: list[float], span: ClipSpan) -> tuple[float, ...] | None:
     """A point or box in the source video's pixels, in the edited frames' pixels."""
     if not values:
         return None
+    width, height = span.info.width, span.info.height
+    if any(not 0 <= v <= (width if i % 2 == 0 else height) for i, v in enumerate(values)):
+        flag = "--segment-point" if len(values) == 2 else "--segment-box"
+        raise VidSynthError(
+            f"{flag} {','.join(f'{v:g}' for v in values)} lies outside the frame, which is {width}x{height} pixels "
+            "in the source video. Give coordinates from 0,0 to its width,height"
+        )
     sx, sy = span.width / span.info.width, span.height / span.info.height
     return tuple(v * (sx if i % 2 == 0 else sy) for i, v in enumerate(values))
 

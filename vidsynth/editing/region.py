@@ -2,8 +2,8 @@
 
 With a region (``request.region``) the video model's edit keeps the source outside it: the clip is
 inverted once with every step kept (cached next to the plain inversion), the masks come from the
-region's source (:mod:`vidsynth.regions.masks`, cached too; a word's from that inversion), each prompt
-is sampled with the source's latents put back outside the region at every step (the
+region's source (:mod:`vidsynth.regions.masks`, cached too; a word's from that inversion, the others' before
+it), each prompt is sampled with the source's latents put back outside the region at every step (the
 :class:`~vidsynth.regions.blend.LatentBlend` made here, which :func:`vidsynth.editing.render.render_edits`
 takes), and the decoded frames are composited over the source (:meth:`PreparedRegion.composite`). The
 img2img baseline (``--compare``) gets the compositing only.
@@ -70,21 +70,23 @@ def prepare_region(
     img2img baseline alone, or a new background without a harmonizing edit)."""
     spec, config = request.region, request.config
     renders = "tuneavideo" in request.methods and (spec.background is None or spec.harmonize > 0)
+
+    def masks_from(pipe=None, trajectory=None) -> torch.Tensor:  # (F, H, W)
+        kwargs = {"window": config.window, "window_overlap": config.window_overlap}
+        return region_masks(
+            spec, clip.frames, device=request.device, dtype=request.dtype, pipe=pipe, trajectory=trajectory, **kwargs
+        )
+
+    # A segmentation's or a mask video's masks first: a text that matches nothing fails before the slow work (and
+    # leaves no inversion cache). Only a word's need the video model's inversion.
+    masks = None if spec.source == "word" else masks_from()
     pipe = video_pipeline(request, controlnet) if renders or spec.source == "word" else None
     latents = trajectory = None
     if pipe is not None and (spec.background is None or spec.source == "word"):  # the clip's own inversion
         latents = encode_clip(pipe, clip)  # (1, 4, F, h, w)
         trajectory = invert_clip(pipe, latents, config, request.inversion_cache, every_step=True)
-    masks = region_masks(
-        spec,
-        clip.frames,
-        device=request.device,
-        dtype=request.dtype,
-        pipe=pipe,
-        trajectory=trajectory,
-        window=config.window,
-        window_overlap=config.window_overlap,
-    )  # (F, H, W)
+    if masks is None:
+        masks = masks_from(pipe, trajectory)
     if spec.background is None:
         frames, edit = clip.frames, spec.edit
     else:

@@ -125,11 +125,11 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
     controls = resolve_controls(config, model.source.unet_root, clip, device.type)
     region = resolve_region(config, model.tuned_clip.get("prompt"), clip)
     loras = tuple(StyleLora.parse(text) for text in config.loras)
+    lora_key = None  # the LoRAs fused into the UNet, when not the default: part of the inversion's and masks' keys
+    if loras or config.lora_scale != 1.0:
+        lora_key = {"scale": config.lora_scale, "styles": [[fingerprint(s.ref), s.scale] for s in loras]}
     cache = None
     if config.inversion and (config.method == "tuneavideo" or config.compare):
-        lora_key = None
-        if loras or config.lora_scale != 1.0:
-            lora_key = {"scale": config.lora_scale, "styles": [[fingerprint(s.ref), s.scale] for s in loras]}
         cache = inversion_cache_path(
             config.cache_dir,
             config.run,
@@ -150,6 +150,7 @@ def resolve_request(config: InferenceConfig) -> EditRequest:
             device.type,
             model.source.files,
             config.inversion_steps,
+            lora_key,
         )
         region = dataclasses.replace(region, cache=masks)
     resolved = dataclasses.replace(

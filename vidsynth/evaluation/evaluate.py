@@ -131,6 +131,11 @@ def load_sidecar(video: Path) -> dict:
         meta = json.loads(sidecar.read_text())
         if isinstance(meta, dict) and meta.get("kind") == "animation":
             return load_animation_sidecar(sidecar, meta)
+        mask = video.parent / meta["region"]["mask"] if (meta.get("region") or {}).get("mask") else None
+        if mask is not None and not mask.is_file():
+            raise VidSynthError(
+                f"mask video {mask} named by the sidecar {sidecar.name} is missing. Re-run inference.py"
+            )
         return {
             "kind": "edit",
             "prompt": str(meta["prompt"]),
@@ -139,7 +144,7 @@ def load_sidecar(video: Path) -> dict:
             "height": int(meta["height"]),
             "source_path": Path(meta["source"]["path"]),
             "frame_indices": frame_indices_from(meta["source"]["frame_indices"]),
-            "mask": video.parent / meta["region"]["mask"] if (meta.get("region") or {}).get("mask") else None,
+            "mask": mask,
         }
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise VidSynthError(
@@ -219,8 +224,6 @@ def _edit_row(video: Path, label: str, meta: dict, scorer: ClipScorer) -> dict:
 
 def change_outside(edited: np.ndarray, source: np.ndarray, mask_video: Path) -> float | None:
     """Mean absolute difference (pixel levels) of ``edited`` from ``source`` outside the mask (None: no outside)."""
-    if not mask_video.is_file():
-        raise VidSynthError(f"mask video {mask_video} named by its sidecar is missing. Re-run inference.py")
     masks = iio.imread(mask_video, index=None, plugin="FFMPEG").mean(axis=-1) >= 128  # (F, H, W)
     outside = ~masks[: len(edited)]
     if not outside.any():

@@ -56,10 +56,6 @@ class CrossAttentionStore:
         self.sums[tokens][frames] += maps
         self.counts[tokens][frames] += 1
 
-    def mean(self, tokens: int) -> torch.Tensor:
-        """(F, n, T) mean maps at the resolution of ``tokens`` positions."""
-        return self.sums[tokens] / self.counts[tokens].clamp_min(1)[:, None, None]
-
     def frame_maps(self, height: int, width: int) -> torch.Tensor:
         """(F, h', w') maps of a clip with (height, width) latents: the mean over the T tokens and over every
         recorded layer call, each upsampled (bilinear) to the finest recorded resolution."""

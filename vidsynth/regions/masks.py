@@ -1,10 +1,11 @@
 """An edit's masks from where its region comes from, cached: one (F, H, W) {0, 1} mask per edited frame.
 
 The one place that knows the three sources: a word's cross-attention (:mod:`vidsynth.regions.word`,
-from the clip's inversion), a segmentation model (:mod:`vidsynth.regions.segment`, thresholded at a
-half and grown by ``dilate`` pixels) or a mask video (:mod:`vidsynth.regions.mask_video`). Masks that
-took a model are cached in the file the region names (keyed on the span and every region setting), so
-a second edit of the same region, with other prompts or another background, runs no model for them.
+from the clip's inversion), a segmentation model (:mod:`vidsynth.regions.segment`) or a mask video
+(:mod:`vidsynth.regions.mask_video`). A word's and a model's masks are grown by ``dilate`` pixels (a disc,
+:func:`dilate`). Masks that took a model are cached in the file the region names (keyed on the span and
+every region setting), so a second edit of the same region, with other prompts or another background, runs
+no model for them.
 """
 
 import logging
@@ -66,7 +67,7 @@ def region_masks(
     if region.source == "segment":
         from vidsynth.regions.segment import segment_masks  # the segmentation models' code loads only when asked
 
-        probability = segment_masks(
+        region_only = segment_masks(
             frames,
             text=region.text,
             point=region.point,
@@ -77,13 +78,12 @@ def region_masks(
             dtype=dtype,
             threshold=region.threshold,
         )
-        masks = torch.from_numpy(dilate((probability >= 0.5).numpy(), region.dilate))
     else:
         from vidsynth.regions.word import word_masks
 
         if pipe is None or trajectory is None:
             raise ValueError("a word's masks need the video pipeline and the clip's inversion trajectory")
-        masks = word_masks(
+        region_only = word_masks(
             pipe,
             trajectory,
             region.word_prompt,
@@ -91,10 +91,10 @@ def region_masks(
             height=height,
             width=width,
             threshold=region.threshold,
-            dilate=region.dilate,
             window=window,
             window_overlap=window_overlap,
-        ).float()
+        )
+    masks = torch.from_numpy(dilate(region_only.numpy(), region.dilate))
     with atomic_path(region.cache) as tmp:
         torch.save(masks.cpu(), tmp)
     return masks

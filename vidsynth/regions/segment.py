@@ -16,7 +16,8 @@ Two models, both through transformers' ``from_pretrained`` and neither needing t
   point label 1), and each frame's low-resolution mask logits are upsampled to the square and then to the
   frame, as its ``post_process_masks`` does.
 
-Masks are SAM 2's probabilities above ``threshold``: (F, H, W) float32 in {0, 1}.
+Masks are where SAM 2's logits are above 0 (a probability of a half), as ``post_process_masks`` binarises them:
+(F, H, W) float32 in {0, 1}. ``threshold`` is CLIPSeg's only.
 """
 
 import functools
@@ -37,8 +38,6 @@ from vidsynth.workspace import CHECKPOINTS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEGMENT_MODEL = "facebook/sam2.1-hiera-tiny"
-DEFAULT_SEGMENT_TEXT_MODEL = "CIDAS/clipseg-rd64-refined"
 DOWNLOAD_FIX = "Download it with ./download_models.sh --segment, or pass a local {what} folder"
 OBJECT_ID = 1
 POINT_LABEL, BOX_LABELS = 1, (2, 3)  # SAM 2's prompt labels: a foreground click, a box's two corners
@@ -148,7 +147,8 @@ def segment_masks(
     threshold: float,
 ) -> torch.Tensor:
     """Frames (F, H, W, 3) uint8 -> (F, H, W) float32 masks in {0, 1} of the object named by ``text``, or at
-    ``point`` / inside ``box`` (pixels of the frames) on the first frame, followed through every frame."""
+    ``point`` / inside ``box`` (pixels of the frames) on the first frame, followed through every frame; ``threshold``:
+    CLIPSeg's, for a text's box."""
     if (text is None) == (point is None and box is None):
         raise VidSynthError("segment with a text, or with a point and/or a box on the first frame (one of the two)")
     num_frames, height, width = frames.shape[:3]
@@ -176,5 +176,5 @@ def segment_masks(
         logits = output.pred_masks[:1].float()  # (1, 1, h, w): the one object
         logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-        masks[output.frame_idx] = (torch.sigmoid(logits[0, 0]) > threshold).float().cpu()
+        masks[output.frame_idx] = (logits[0, 0] > 0).float().cpu()
     return masks

@@ -3,9 +3,11 @@
 No extra model: the clip's inversion trajectory goes through the UNet once more with the prompt that
 holds the word, while :mod:`~vidsynth.regions.attention_maps` records the cross-attention of the word's
 tokens. Maps of layers at 32x32 latent positions or fewer are averaged over heads, layers, steps and
-the word's tokens; each frame's map is divided by its maximum, upsampled to the frame size,
-thresholded and dilated. A frame where the word draws no attention at all gets an empty mask (a
-division by the maximum would otherwise blow noise up to a full mask).
+the word's tokens; the maps are divided by their maximum over the whole clip (so a frame where the word
+is weaker keeps less of it), upsampled to the frame size and thresholded (:mod:`vidsynth.regions.masks`
+grows them). A word the UNet hardly attends to gets empty masks: when its mean probability over the maps is
+below :data:`MIN_SHARE` of an even spread over the text's positions, a division by the maximum would only
+blow noise up to a mask.
 """
 
 import re
@@ -19,8 +21,10 @@ from vidsynth.models.windows import window_starts, windowed_unet
 from vidsynth.pipelines.inversion import inversion_scheduler
 from vidsynth.regions.attention_maps import CrossAttentionStore, storing_cross_attention
 
-# A frame whose strongest attention to the word is below this (of a probability) counts as not attended.
-MIN_ATTENTION = 1e-6
+# A word whose mean attention probability is below this share of an even spread over CLIP's 77 text positions
+# (1/77 each) counts as not attended.
+MIN_SHARE = 0.05
+TEXT_POSITIONS = 77
 
 
 def token_positions(tokenizer, prompt: str, phrase: str) -> list[int]:
@@ -85,19 +89,17 @@ def cross_attention_maps(
     return store.frame_maps(height, width)
 
 
-def maps_to_masks(maps: torch.Tensor, *, height: int, width: int, threshold: float, dilate: int) -> torch.Tensor:
+def maps_to_masks(maps: torch.Tensor, *, height: int, width: int, threshold: float) -> torch.Tensor:
     """(F, h, w) attention maps -> (F, height, width) float32 masks in {0, 1}.
 
-    Each frame is divided by its maximum, upsampled (bilinear), kept where above ``threshold`` and grown
-    by ``dilate`` pixels; a frame whose maximum is below :data:`MIN_ATTENTION` is empty.
+    The maps are divided by their clip-wide maximum, upsampled (bilinear) and kept where above ``threshold``;
+    all empty when the word is not attended (mean below :data:`MIN_SHARE` / :data:`TEXT_POSITIONS`).
     """
-    peak = maps.amax(dim=(1, 2), keepdim=True)  # (F, 1, 1)
-    normalised = maps / peak.clamp_min(MIN_ATTENTION)
+    if maps.mean() < MIN_SHARE / TEXT_POSITIONS:
+        return torch.zeros(maps.shape[0], height, width)
+    normalised = maps / maps.max()
     upsampled = F.interpolate(normalised[:, None].float(), size=(height, width), mode="bilinear", align_corners=False)
-    mask = ((upsampled > threshold) & (peak[:, None] >= MIN_ATTENTION)).float()  # (F, 1, H, W)
-    if dilate > 0:
-        mask = F.max_pool2d(mask, kernel_size=2 * dilate + 1, stride=1, padding=dilate)
-    return mask[:, 0]
+    return (upsampled[:, 0] > threshold).float()
 
 
 def word_masks(
@@ -109,11 +111,10 @@ def word_masks(
     height: int,
     width: int,
     threshold: float,
-    dilate: int,
     window: int | None,
     window_overlap: int,
 ) -> torch.Tensor:
     """(F, height, width) float32 masks in {0, 1} of where ``phrase`` of ``prompt`` is in each frame."""
     tokens = token_positions(pipe.tokenizer, prompt, phrase)
     maps = cross_attention_maps(pipe, trajectory, prompt, tokens, window=window, window_overlap=window_overlap)
-    return maps_to_masks(maps, height=height, width=width, threshold=threshold, dilate=dilate)
+    return maps_to_masks(maps, height=height, width=width, threshold=threshold)
