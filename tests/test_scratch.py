@@ -96,6 +96,19 @@ def test_one_frames_label_changes_that_frames_prediction_and_an_unconditional_mo
         unconditional(clips, timesteps, torch.tensor([[0, 1, 2, 3]]))
 
 
+def test_attention_from_picks_the_first_level_with_attention_and_the_middle_always_has_it():
+    def attended(unet) -> list[bool]:
+        return [hasattr(block, "attentions") for block in [*unet.down_blocks, unet.mid_block]]
+
+    assert attended(build_unet(StageConfig(name="base", **TINY))) == [False, True, True]
+    assert attended(build_unet(StageConfig(name="base", **TINY, attention_from=0))) == [True, True, True]
+    middle_only = build_unet(StageConfig(name="up", kind="upsampler", **TINY, attention_from=2))
+    assert attended(middle_only) == [False, False, True]
+    assert [hasattr(block, "attentions") for block in middle_only.up_blocks] == [False, False]
+    clips = torch.randn(1, 6, 2, 16, 16)
+    assert middle_only(clips, torch.tensor([10])).sample.shape == (1, 3, 2, 16, 16)
+
+
 def test_two_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage):
     from vidsynth.scratch.data import FootageWindows
 
@@ -242,6 +255,7 @@ def test_bad_configs_are_refused_before_anything_is_written(tmp_path, footage, c
             {"name": "base", **TINY, "resolution": 18, "block_out_channels": [16, 32, 32]}
         ],
         "upsampler stage 'up' has no base before it": [{"name": "up", "kind": "upsampler", **TINY}],
+        "attention_from 3 is beyond its 2 levels. Use at most 2": [{"name": "base", **TINY, "attention_from": 3}],
         "unknown config key 'stages[1].layres'": [
             {"name": "base", **TINY},
             {"name": "up", "kind": "upsampler", "layres": 2},
