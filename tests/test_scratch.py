@@ -109,6 +109,27 @@ def test_attention_from_picks_the_first_level_with_attention_and_the_middle_alwa
     assert middle_only(clips, torch.tensor([10])).sample.shape == (1, 3, 2, 16, 16)
 
 
+def test_an_upsampler_samples_the_residual_over_its_bicubic_input():
+    """A model whose every noise prediction means "no residual" (x0 = 0) samples exactly the bicubic clip."""
+    scheduler = DDPMScheduler(num_train_timesteps=1000, clip_sample=True)
+    low = torch.rand(2, 3, 2, 8, 8) * 2 - 1
+
+    class NoResidual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))  # ddim_sample reads the dtype off the parameters
+
+        def forward(self, inputs, t, labels):
+            alpha = scheduler.alphas_cumprod[int(t)]
+            return type("Out", (), {"sample": inputs[:, :3] / (1 - alpha).sqrt()})
+
+    clips = diffusion.ddim_sample(
+        NoResidual(), scheduler.config, (2, 3, 2, 16, 16), None, low, 5, torch.Generator(), torch.device("cpu")
+    )
+    bicubic = torch.nn.functional.interpolate(low.transpose(1, 2).flatten(0, 1), size=16, mode="bicubic")
+    assert torch.allclose(clips, bicubic.clamp(-1, 1).unflatten(0, (2, 2)).transpose(1, 2), atol=1e-4)
+
+
 def test_two_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage):
     from vidsynth.scratch.data import FootageWindows
 
