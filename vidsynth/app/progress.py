@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # How a stage reads on the page: "<label> <step>/<total>".
 LABELS = {
     "tuning": "Tuning step",
+    "training": "Training step",  # python -m vidsynth.scratch train, one stage of the cascade at a time
     "validation": "validation",
     "prompts": "prompt",
     "inversion": "DDIM inversion",
@@ -30,6 +31,7 @@ LABELS = {
     "segments": "Segment",
 }
 ENDINGS = ("done", "error", "interrupted")
+LOSS_STAGES = ("tuning", "training")  # the stages whose progress events carry the loss
 
 
 class EventFile:
@@ -78,7 +80,7 @@ class Progress:
 
     stages: list[Stage] = field(default_factory=list)  # open now, outermost first
     last: Stage | None = None  # the outermost stage that ended last: shown until the next one begins
-    loss: float | None = None  # tuning's, of the latest step
+    loss: float | None = None  # tuning's or training's, of the latest step
     ending: dict | None = None  # the current command's done, error or interrupted event
 
     def update(self, event: dict) -> None:
@@ -89,7 +91,7 @@ class Progress:
         elif kind == "progress":
             stage = self._find(event["stage"]) or self._open(event["stage"])
             stage.step, stage.total, stage.eta_s = event["step"], event.get("total"), event.get("eta_s")
-            if event["stage"] == "tuning" and event.get("loss") is not None:
+            if event["stage"] in LOSS_STAGES and event.get("loss") is not None:
                 self.loss = event["loss"]
         elif kind == "stage_end":
             self._close(event["name"])
@@ -118,7 +120,7 @@ class Progress:
         if main is None:
             return "starting (loading the models)"
         parts = [main.describe()]
-        if main.name == "tuning" and self.loss is not None:
+        if main.name in LOSS_STAGES and self.loss is not None:
             parts.append(f"loss {self.loss:.4f}")
         if main.eta_s is not None and self.stages:  # not for a stage that has ended
             parts.append(f"{tqdm.format_interval(main.eta_s)} left")

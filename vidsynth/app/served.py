@@ -6,8 +6,8 @@ serves the whole folder by URL (``/gradio_api/file=<path>``): tuned weights, che
 name absolute paths, the tiny models, the job queue. ``allowed_paths`` and ``blocked_paths`` name whole
 folders, and runs appear while the app runs, so :class:`ServedFiles`, in front of Gradio, refuses every
 file URL into the outputs folder but those :func:`servable` names: the clips, the stills animations
-start from, and the videos, grids, sidecars and metrics of edits, validation samples and animations
-(:data:`RESULT_SUFFIXES`).
+start from, and the videos, grids, sidecars and metrics of edits, validation samples, animations and
+samples of from-scratch runs (:data:`RESULT_SUFFIXES`).
 """
 
 import os
@@ -33,6 +33,8 @@ def servable(path: Path, outputs: Path) -> bool:
         return path.suffix.lower() == ".png"
     if len(parts) >= 3 and parts[0] == "animations":  # animations/<time>/...
         return path.suffix.lower() in RESULT_SUFFIXES
+    if parts[0] == "scratch":  # scratch/<run>/generated/<time>/... and scratch/<run>/samples/<stage>-<step>/...
+        return len(parts) >= 5 and parts[2] in ("generated", "samples") and path.suffix.lower() in RESULT_SUFFIXES
     # <run>/edits/<edit>/... and <run>/samples/sample-<step>/...
     return len(parts) >= 4 and parts[1] in ("edits", "samples") and path.suffix.lower() in RESULT_SUFFIXES
 

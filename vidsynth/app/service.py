@@ -29,6 +29,7 @@ from vidsynth.app.loras import lora_rank, style_loras
 from vidsynth.app.models import find_models
 from vidsynth.app.region import RegionChoice, keep_uploads, region_keys, upload_folders
 from vidsynth.app.runs import EditView, finished_runs, read_edit, run_edits
+from vidsynth.app.scratch_studio import ScratchStudio
 from vidsynth.app.tune import TuneForm, TuneTask, train_data, tuning_config, tuning_defaults
 from vidsynth.app.uploads import check_upload, names_in_use, prune_uploads
 from vidsynth.config import AnimateConfig
@@ -84,8 +85,9 @@ class Studio:
         self.max_upload_mb = max_upload_mb
         self.models = find_models(checkpoints)
         self.defaults = tuning_defaults()
-        kinds = {TuneTask.kind: TuneTask, EditTask.kind: EditTask, AnimateTask.kind: AnimateTask}
+        kinds = {TuneTask.kind: TuneTask, EditTask.kind: EditTask, AnimateTask.kind: AnimateTask, **ScratchStudio.KINDS}
         self.queue = JobQueue(self.outputs / ".queue", kinds)
+        self.scratch = ScratchStudio(self.outputs, self.queue, max_upload_mb)
         unfinished = [job.task.spec() for job in self.queue.jobs() if job.active]
         uploads = [self.clips, self.control_videos, self.stills, *upload_folders(self.outputs)]
         prune_uploads(uploads, names_in_use(self.outputs, unfinished), keep_uploads_days)

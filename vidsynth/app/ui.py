@@ -1,5 +1,5 @@
-"""The page: Gradio Blocks laid out in three tabs (clip and tuning; editing; animating, in
-:mod:`vidsynth.app.animate_tab`) and the queue, one builder each.
+"""The page: Gradio Blocks laid out in four tabs (clip and tuning; editing; animating, in
+:mod:`vidsynth.app.animate_tab`; training from scratch, in :mod:`vidsynth.app.scratch_tab`) and the queue.
 
 Every control calls a method of :class:`~vidsynth.app.handlers.PageHandlers`, which computes what to show
 as plain values; this module only lays the components out and turns those values into Gradio updates.
@@ -17,6 +17,7 @@ from vidsynth.app.handlers import MAX_VIDEOS, QUEUE_COLUMNS, SPAN_KEYS, ClipShow
 from vidsynth.app.lora_fields import lora_tuning_fields, style_lora_fields
 from vidsynth.app.region_fields import mask_preview, region_fields
 from vidsynth.app.runs import METRIC_COLUMNS
+from vidsynth.app.scratch_tab import scratch_tab
 from vidsynth.app.service import Studio
 
 CSS = """
@@ -281,6 +282,7 @@ def build_page(studio: Studio) -> gr.Blocks:
             clip, tune_progress, samples = _tune_tab(handlers)
             run, edit, edit_signal, edit_progress = _edit_tab(handlers)
             frame_of, animation, animation_signal, animate_progress = animate_tab(handlers)
+            scratch_tab(handlers)
         queue, to_cancel = _queue_panel(handlers)
         parts = [queue, to_cancel, tune_progress, samples, edit_progress, run, edit, edit_signal, clip]
         parts += [animate_progress, animation, animation_signal, frame_of]

@@ -32,9 +32,9 @@ def check_upload(path: Path, max_mb: int) -> None:
 
 
 def names_in_use(outputs: Path, jobs: list[dict]) -> str:
-    """The text that names every upload still needed: the configs of the runs and animations (their stills) and
-    the specs of unfinished ``jobs``."""
-    found = sorted([*outputs.glob("*/config.yaml"), *outputs.glob("animations/*/config.yaml")])
+    """The text that names every upload still needed: the configs of the runs, the animations (their stills) and
+    the from-scratch runs (their footage), and the specs of unfinished ``jobs``."""
+    found = sorted([*outputs.glob("*/config.yaml"), *outputs.glob("*/*/config.yaml")])  # animations/, scratch/
     configs = [path.read_text(errors="replace") for path in found]
     return "\n".join([*configs, json.dumps(jobs)])
 
