@@ -96,6 +96,40 @@ def test_one_frames_label_changes_that_frames_prediction_and_an_unconditional_mo
         unconditional(clips, timesteps, torch.tensor([[0, 1, 2, 3]]))
 
 
+def test_attention_from_picks_the_first_level_with_attention_and_the_middle_always_has_it():
+    def attended(unet) -> list[bool]:
+        return [hasattr(block, "attentions") for block in [*unet.down_blocks, unet.mid_block]]
+
+    assert attended(build_unet(StageConfig(name="base", **TINY))) == [False, True, True]
+    assert attended(build_unet(StageConfig(name="base", **TINY, attention_from=0))) == [True, True, True]
+    middle_only = build_unet(StageConfig(name="up", kind="upsampler", **TINY, attention_from=2))
+    assert attended(middle_only) == [False, False, True]
+    assert [hasattr(block, "attentions") for block in middle_only.up_blocks] == [False, False]
+    clips = torch.randn(1, 6, 2, 16, 16)
+    assert middle_only(clips, torch.tensor([10])).sample.shape == (1, 3, 2, 16, 16)
+
+
+def test_an_upsampler_samples_the_residual_over_its_bicubic_input():
+    """A model whose every noise prediction means "no residual" (x0 = 0) samples exactly the bicubic clip."""
+    scheduler = DDPMScheduler(num_train_timesteps=1000, clip_sample=True)
+    low = torch.rand(2, 3, 2, 8, 8) * 2 - 1
+
+    class NoResidual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))  # ddim_sample reads the dtype off the parameters
+
+        def forward(self, inputs, t, labels):
+            alpha = scheduler.alphas_cumprod[int(t)]
+            return type("Out", (), {"sample": inputs[:, :3] / (1 - alpha).sqrt()})
+
+    clips = diffusion.ddim_sample(
+        NoResidual(), scheduler.config, (2, 3, 2, 16, 16), None, low, 5, torch.Generator(), torch.device("cpu")
+    )
+    bicubic = torch.nn.functional.interpolate(low.transpose(1, 2).flatten(0, 1), size=16, mode="bicubic")
+    assert torch.allclose(clips, bicubic.clamp(-1, 1).unflatten(0, (2, 2)).transpose(1, 2), atol=1e-4)
+
+
 def test_two_hundred_steps_on_two_clips_lower_the_loss_on_a_held_out_batch(footage):
     from vidsynth.scratch.data import FootageWindows
 
@@ -242,6 +276,7 @@ def test_bad_configs_are_refused_before_anything_is_written(tmp_path, footage, c
             {"name": "base", **TINY, "resolution": 18, "block_out_channels": [16, 32, 32]}
         ],
         "upsampler stage 'up' has no base before it": [{"name": "up", "kind": "upsampler", **TINY}],
+        "attention_from 3 is beyond its 2 levels. Use at most 2": [{"name": "base", **TINY, "attention_from": 3}],
         "unknown config key 'stages[1].layres'": [
             {"name": "base", **TINY},
             {"name": "up", "kind": "upsampler", "layres": 2},

@@ -41,7 +41,8 @@ class StageConfig:
     resolution: int = 32  # square size of the clips this stage makes
     block_out_channels: list[int] = field(default_factory=lambda: [32, 64])  # channels per UNet level
     layers: int = 1  # ResNet layers per UNet level
-    attention_heads: int = 1  # heads of every attention layer (levels after the first, and the middle); 1 is fastest
+    attention_heads: int = 1  # heads of every attention layer; 1 is fastest
+    attention_from: int = 1  # the first UNet level with attention (0: all); the middle block always has it
     norm_num_groups: int = 8  # GroupNorm groups (must divide every channel count)
     max_train_steps: int | None = None  # this stage's steps; null: the run's max_train_steps
 
@@ -61,6 +62,12 @@ class StageConfig:
                     f"{self.norm_num_groups} and attention_heads {self.attention_heads}. Use multiples of both"
                 )
         _at_least(f"stages[{self.name}].layers", self.layers, 1)
+        _at_least(f"stages[{self.name}].attention_from", self.attention_from, 0)
+        if self.attention_from > len(self.block_out_channels):
+            raise VidSynthError(
+                f"stage {self.name!r}: attention_from {self.attention_from} is beyond its "
+                f"{len(self.block_out_channels)} levels. Use at most {len(self.block_out_channels)} (the middle only)"
+            )
         _at_least(f"stages[{self.name}].max_train_steps", self.max_train_steps, 1)
 
     @property

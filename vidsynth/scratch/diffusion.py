@@ -3,7 +3,9 @@
 Clips are (b, 3, f, h, w) in [-1, 1]. One timestep per clip shared by its frames, independent noise for
 every pixel of every frame, and the ε objective. Every draw of a training step comes from the generator
 it is given (seeded by seed, step, micro-step and process): a resumed run redraws exactly what the
-uninterrupted one drew. Sampling draws its start noise from a generator seeded by the caller and runs
+uninterrupted one drew. An upsampler diffuses the *residual* over the bicubic upsampling of its low-res
+clip (SR3's input is unchanged): an untrained one already samples the bicubic clip, and its few CPU
+steps go into the detail bicubic misses. Sampling draws its start noise from a generator seeded by the caller and runs
 DDIM with eta 0, so a seed gives the same clips again.
 """
 
@@ -33,7 +35,10 @@ def training_loss(
     low_res: torch.Tensor | None,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """MSE between the predicted and the drawn noise of ``clips`` (b, 3, f, h, w); a scalar float32 tensor."""
+    """MSE between the predicted and the drawn noise of ``clips`` (b, 3, f, h, w), or for an upsampler of their
+    residual over ``low_res`` upsampled; a scalar float32 tensor."""
+    if low_res is not None:
+        clips = clips - resize_clips(low_res, clips.shape[-1])
     noise = torch.randn(clips.shape, generator=generator).to(clips.device)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clips.shape[0],), generator=generator)
     timesteps = timesteps.to(clips.device)
@@ -86,4 +91,6 @@ def ddim_sample(
             conditional, unconditional = noise.chunk(2)
             noise = unconditional + guidance_scale * (conditional - unconditional)
         clips = scheduler.step(noise.float(), t, clips).prev_sample
+    if low_res is not None:  # an upsampler's clips are residuals over its upsampled input
+        clips = clips + low_res[: clips.shape[0]].float()
     return clips.clamp(-1, 1)

@@ -67,10 +67,10 @@ class ScratchUNet(VideoUNet):
 def build_unet(stage: StageConfig, num_classes: int | None = None, label_dim: int | None = None) -> ScratchUNet:
     """A freshly initialised UNet for ``stage``; a base is conditioned on class ids or on label vectors if given.
 
-    The first level has no attention (at full size it is the costliest and sees the least context); every
-    level after it and the middle block do.
+    Levels from ``stage.attention_from`` on and the middle block have attention; the levels before it only
+    convolutions (at full size attention is the costliest and sees the least context).
     """
-    levels = len(stage.block_out_channels)
+    levels, plain = len(stage.block_out_channels), stage.attention_from
     conditioning = {}
     if stage.kind == "base" and num_classes:
         conditioning = {"num_class_embeds": num_classes + 1}  # the last: the null class
@@ -80,8 +80,8 @@ def build_unet(stage: StageConfig, num_classes: int | None = None, label_dim: in
         sample_size=stage.resolution,
         in_channels=6 if stage.kind == "upsampler" else 3,
         out_channels=3,
-        down_block_types=["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (levels - 1),
-        up_block_types=["CrossAttnUpBlock2D"] * (levels - 1) + ["UpBlock2D"],
+        down_block_types=["DownBlock2D"] * plain + ["CrossAttnDownBlock2D"] * (levels - plain),
+        up_block_types=["CrossAttnUpBlock2D"] * (levels - plain) + ["UpBlock2D"] * plain,
         block_out_channels=list(stage.block_out_channels),
         layers_per_block=stage.layers,
         attention_head_dim=stage.attention_heads,  # diffusers' name; it is the number of heads
