@@ -36,6 +36,7 @@ from vidsynth.evaluation.animation import animation_row, load_animation_sidecar
 from vidsynth.evaluation.metrics import (
     DEFAULT_CLIP_MODEL,
     ClipScorer,
+    change_outside,
     flicker,
     frame_consistency_all_pairs,
     frame_consistency_consecutive,
@@ -220,15 +221,6 @@ def _edit_row(video: Path, label: str, meta: dict, scorer: ClipScorer) -> dict:
         "flicker": flicker(edited, source),
         "change_outside_region": None if meta["mask"] is None else change_outside(edited, source, meta["mask"]),
     }
-
-
-def change_outside(edited: np.ndarray, source: np.ndarray, mask_video: Path) -> float | None:
-    """Mean absolute difference (pixel levels) of ``edited`` from ``source`` outside the mask (None: no outside)."""
-    masks = iio.imread(mask_video, index=None, plugin="FFMPEG").mean(axis=-1) >= 128  # (F, H, W)
-    outside = ~masks[: len(edited)]
-    if not outside.any():
-        return None
-    return float(np.abs(edited.astype(np.float32) - source.astype(np.float32))[outside].mean())
 
 
 def _cell(value: object, fmt: str) -> str:

@@ -22,6 +22,7 @@ embeddings they take.
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import torch
 from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
@@ -260,3 +261,12 @@ class ClipScorer:
             return_tensors="pt",
         ).to(self.device)
         return _projected(self.model.get_text_features(**tokens)).float().cpu().numpy()[0]
+
+
+def change_outside(edited: np.ndarray, source: np.ndarray, mask_video: Path) -> float | None:
+    """Mean absolute difference (pixel levels) of ``edited`` from ``source`` outside the mask (None: no outside)."""
+    masks = iio.imread(mask_video, index=None, plugin="FFMPEG").mean(axis=-1) >= 128  # (F, H, W)
+    outside = ~masks[: len(edited)]
+    if not outside.any():
+        return None
+    return float(np.abs(edited.astype(np.float32) - source.astype(np.float32))[outside].mean())
