@@ -406,3 +406,22 @@ def test_a_word_s_mask_cache_is_keyed_on_the_unet_s_windows_and_loras(tmp_path):
     assert path(4) == path(4) != path(2) != path(4, overlap=2)
     assert path(4) != path(4, loras={"scale": 0.5, "styles": []})
     assert path(8, 0) == path(8, 3)  # one window covers the span: the overlap does not matter
+
+
+def test_a_region_edit_guided_by_a_controlnet_keeps_the_source_outside(tiny_sd, clip, tmp_path, one_thread):
+    from vidsynth.media.video import read_clip
+    from vidsynth.regions.blend import feathered
+
+    masks = mask_video(tmp_path / "masks.mp4", FRAMES)
+    out = tmp_path / "out"
+    argv = ["--base", str(tiny_sd), "--video", str(clip), "--frames", str(FRAMES), "--prompt", "a red ball", *STEPS]
+    guide = ["--control", "canny", "--controlnet", "tiny", "--mask-video", str(masks), "--out", str(out)]
+    inference.main([*argv, *guide, "width=32", "height=32", "mask_feather=2", "audio=false"])
+    sidecar = json.loads((out / "a-red-ball.json").read_text())
+    assert sidecar["region"]["source"] == "mask-video" and sidecar["control"]
+    source = read_clip(clip, FRAMES, SIZE, SIZE, 0, 2).frames.astype(int)
+    edited = _read(out / "a-red-ball.mp4").astype(int)
+    half = np.zeros((FRAMES, SIZE, SIZE), np.float32)
+    half[:, :, : SIZE // 2] = 1
+    assert np.abs(edited - source)[feathered(half, 2) == 0].mean() < 3  # the source's, through the codec
+    assert np.abs(edited - source)[half == 1].mean() > 10  # the guided edit
