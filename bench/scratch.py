@@ -1,6 +1,6 @@
 """A video model trained from scratch on the synthetic shapes footage for a fixed CPU budget, and how good it gets.
 
-    python bench/scratch.py [--minutes 20] [--threads 2] [--videos 8] [--per-class 8] [--ddim-steps 25] [--guidance 3]
+    python bench/scratch.py [--minutes 20] [--threads 1] [--videos 8] [--per-class 8] [--ddim-steps 25] [--guidance 3]
     python bench/scratch.py --quick   # a smoke test of every part: seconds of training, meaningless figures
 
 Makes the shapes set (``vidsynth.scratch.shapes.make_shapes``: shapes moving ``left``/``right``/``up``/
@@ -218,7 +218,12 @@ def judge_upsamplers(cfg: ScratchConfig, run: ScratchRun, held: Path, args: argp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20, help="CPU minutes of training, all stages together")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training and of this process")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the training and of this process (1: the fair CPU-time count)",
+    )
     parser.add_argument("--base-share", type=float, default=0.75, help="share of the budget for the base stage")
     parser.add_argument("--videos", type=int, default=8, help="videos of the shapes set (8 s at 8 fps each)")
     parser.add_argument("--per-class", type=int, default=8, help="class-conditional samples per label")
