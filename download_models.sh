@@ -375,12 +375,10 @@ case "$KIND" in
         ;;
 esac
 
-[[ "$control" -eq 0 || "$segment" -eq 0 ]] || die "pass --control or --segment, not both (run the script twice)."
-if [[ "$control" -eq 1 ]]; then
-    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "${KIND:-sd}" == sd ]] ||
-        die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
-    parent="${dest:-$SCRIPT_DIR/checkpoints}"
-    for entry in "${CONTROL_MODELS[@]}"; do
+# fetch_set "KIND ID [REVISION]"...  fetch each model of a fixed set into <--dir or checkpoints>/<name>, then exit
+fetch_set() {
+    local parent="${dest:-$SCRIPT_DIR/checkpoints}" entry kind id rev options
+    for entry in "$@"; do
         read -r kind id rev <<<"$entry"
         options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
         [[ -z "$rev" ]] || options+=(--revision "$rev")
@@ -389,20 +387,19 @@ if [[ "$control" -eq 1 ]]; then
         bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
     done
     exit 0
+}
+
+[[ "$control" -eq 0 || "$segment" -eq 0 ]] || die "pass --control or --segment, not both (run the script twice)."
+if [[ "$control" -eq 1 ]]; then
+    [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && "${KIND:-sd}" == sd ]] ||
+        die "--control fetches a fixed set of models; pass only --dir, --fp16 or --force with it."
+    fetch_set "${CONTROL_MODELS[@]}"
 fi
 
 if [[ "$segment" -eq 1 ]]; then
     [[ -z "$model_id" && -z "$verify_dir" && -z "$revision" && -z "$KIND" && -z "$suffix" ]] ||
         die "--segment fetches a fixed set of models; pass only --dir or --force with it."
-    parent="${dest:-$SCRIPT_DIR/checkpoints}"
-    for entry in "${SEGMENT_MODELS[@]}"; do
-        read -r kind id rev <<<"$entry"
-        options=(--kind "$kind" --dir "${parent%/}/${id##*/}")
-        [[ -z "$rev" ]] || options+=(--revision "$rev")
-        [[ "$force" -eq 0 ]] || options+=(--force)
-        bash "${BASH_SOURCE[0]}" "$id" "${options[@]}" || exit 2
-    done
-    exit 0
+    fetch_set "${SEGMENT_MODELS[@]}"
 fi
 
 command -v "$PYTHON" >/dev/null ||
